@@ -1,0 +1,107 @@
+"""data.police.uk street-level crime, one Dagster partition per month.
+
+Materializing a month replaces that force-month in raw.police_uk_street_crimes (never appends); a
+range of months runs as one run (single-run backfill) so a full rebuild is one step, not 24.
+"""
+
+
+import re
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
+from orchestration.lib.loaders import load_police_uk_month
+from orchestration.lib.lsoa_bridge import SplitResolver
+from orchestration.settings import SEEDS_DIR, get_settings
+
+FIRST_MONTH = "2022-07-01"  # the start of the bundled Gwent series
+_FILE = re.compile(r"^(\d{4}-\d{2})-([a-z-]+)-street\.csv$")
+
+
+def bundled_files(snapshots_dir: Path) -> dict[tuple[str, str], Path]:
+    """{(month, force_id): path} for every bundled street-level file."""
+    found = {}
+    for path in sorted((snapshots_dir / "police_uk").glob("*/*-street.csv")):
+        match = _FILE.match(path.name)
+        if match:
+            found[(match[1], match[2])] = path
+    return found
+
+
+def _partition_end(snapshots_dir: Path) -> str | None:
+    """Snapshot mode: partitions stop after the last bundled month (exclusive end date)."""
+    months = sorted({m for m, _ in bundled_files(snapshots_dir)})
+    if not months:
+        return None
+    year, month = map(int, months[-1].split("-"))
+    return date(year + month // 12, month % 12 + 1, 1).isoformat()
+
+
+_settings = get_settings()
+police_uk_monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=FIRST_MONTH,
+    end_date=_partition_end(_settings.snapshots_dir) if _settings.mode == "snapshot" else None,
+)
+
+
+@cache
+def _resolver(snapshots_dir: str) -> SplitResolver:
+    return SplitResolver(
+        SEEDS_DIR / "geography" / "lsoa11_lsoa21_exact_fit.csv",
+        Path(snapshots_dir) / "boundaries" / "wales_lsoa21_bgc.geojson",
+    )
+
+
+@dg.asset(
+    key=["raw", "police_uk_street_crimes"],
+    group_name="raw_police_uk",
+    description=(
+        "data.police.uk street-level crime and anti-social behaviour, one partition per month, for every "
+        "force with data (bundled: Gwent Police, 2022-07 to 2024-06). Validated row by row; a bad file is "
+        "quarantined and the month's previous data is kept. Also writes raw.police_uk_split_points, the "
+        "2021 LSOA of each snap point that lies in a 2011 LSOA ONS later split. Licence: OGL v3.0."
+    ),
+    partitions_def=police_uk_monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"python", "duckdb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    tags={"source": "police_uk"},
+    metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
+)
+def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    if warehouse.mode != "snapshot":
+        raise dg.Failure("COHESION_MODE=live is not implemented yet for police.uk; use the bundled snapshot mode.")
+    files = bundled_files(warehouse.snapshots)
+    forces = sorted({force for _, force in files})
+    months = [key[:7] for key in context.partition_keys]
+    per_month: dict[str, dict] = {}
+    total = 0
+    for month in months:
+        month_files = {force: files.get((month, force)) for force in forces}
+        missing = [force for force, path in month_files.items() if path is None]
+        if missing:
+            raise dg.Failure(
+                f"No bundled street-level file for {month} for {missing} under "
+                f"{warehouse.snapshots / 'police_uk'}; expected <force>/{month}-<force>-street.csv"
+            )
+        for force, path in month_files.items():
+            result = load_police_uk_month(
+                path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),
+                warehouse.quarantine, mode=warehouse.mode,
+            )
+            total += result.row_count
+            per_month[f"{month} {force}"] = {"outcome": result.outcome, "rows": result.row_count, **result.details}
+            context.log.info(f"{month} {force}: {result.outcome}, {result.row_count} rows {result.details}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "months": ", ".join(months),
+            "forces": ", ".join(forces),
+            "per_month": dg.MetadataValue.json(per_month),
+            "mode": warehouse.mode,
+        }
+    )

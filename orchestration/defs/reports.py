@@ -1,0 +1,45 @@
+"""The quarterly crime exception report for the tension monitoring group."""
+
+
+import dagster as dg
+
+from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
+from orchestration.lib.crime_exceptions import build_report, save_report
+
+
+@dg.asset(
+    key=["reports", "crime_exception_report"],
+    group_name="reports",
+    description=(
+        "Quarterly crime exception report (self-contained HTML) for the latest complete quarter: LSOAs whose "
+        "all recorded crime, violence and sexual offences, anti-social behaviour or public order is "
+        "significantly above their own previous four quarters (exact conditional Poisson test, "
+        "Benjamini–Hochberg q < 0.05). Also writes every test to reports.crime_exceptions."
+    ),
+    deps=[dg.AssetKey(["marts", "fct_crime_quarterly"]), dg.AssetKey(["marts", "dim_geography"])],
+    kinds={"python", "html"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+)
+def crime_exception_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    report = build_report(warehouse.warehouse)
+    dated, latest = save_report(report, warehouse.warehouse, warehouse.reports)
+    flags = report.context["flags"]
+    context.log.info(f"{report.context['quarter_label']}: {len(flags)} flags from {report.tests.height} tests -> {dated}")
+    preview = "\n".join(
+        f"| {f['lsoa21_code']} | {f['lsoa21_name']} | {f['crime_group_label']} | {f['observed']} | "
+        f"{f['expected']:.1f} | {f['q_value']:.2g} |"
+        for f in flags[:15]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "quarter": report.context["quarter_label"],
+            "tests": report.tests.height,
+            "flags": len(flags),
+            "path": dg.MetadataValue.path(str(dated)),
+            "latest": dg.MetadataValue.path(str(latest)),
+            "top_flags": dg.MetadataValue.md(
+                "| LSOA | name | group | observed | expected | q |\n|---|---|---|---|---|---|\n" + preview
+            ),
+        }
+    )

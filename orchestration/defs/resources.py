@@ -1,0 +1,50 @@
+"""Resources shared by the assets: where the warehouse and bundled data are."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.settings import get_settings
+
+# Every asset that writes to the DuckDB file runs in this pool; dagster.yaml limits each pool to one
+# step at a time, so two writers never meet on the file lock (DuckDB allows one writing process).
+WAREHOUSE_POOL = "duckdb_warehouse"
+OWNERS = ["team:cohesion-data"]
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Paths for the DuckDB warehouse, the bundled snapshots and the outputs."""
+
+    warehouse_path: str
+    snapshots_dir: str
+    reports_dir: str
+    quarantine_dir: str
+    mode: str = "snapshot"
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(self.warehouse_path)
+
+    @property
+    def snapshots(self) -> Path:
+        return Path(self.snapshots_dir)
+
+    @property
+    def reports(self) -> Path:
+        return Path(self.reports_dir)
+
+    @property
+    def quarantine(self) -> Path:
+        return Path(self.quarantine_dir)
+
+
+def warehouse_from_settings() -> WarehouseResource:
+    s = get_settings()
+    return WarehouseResource(
+        warehouse_path=str(s.warehouse_path),
+        snapshots_dir=str(s.snapshots_dir),
+        reports_dir=str(s.reports_dir),
+        quarantine_dir=str(s.quarantine_dir),
+        mode=s.mode,
+    )

@@ -1,0 +1,1 @@
+"""Plain Python: parsers, warehouse access, statistics, report rendering. No Dagster imports."""

@@ -1,0 +1,62 @@
+"""Paths and configuration, resolved once from environment variables.
+
+Every path the warehouse writes is under ``COHESION_DATA_DIR`` (default ``<repo>/data``) unless an
+environment variable moves it. No Dagster imports here: scripts, tests and assets all share this.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+SEEDS_DIR = REPO_ROOT / "seeds"
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    warehouse_path: Path
+    snapshots_dir: Path
+    reports_dir: Path
+    quarantine_dir: Path
+    dagster_home: Path
+    mode: str
+
+    @property
+    def police_uk_snapshot_dir(self) -> Path:
+        return self.snapshots_dir / "police_uk"
+
+
+def get_settings() -> Settings:
+    data_dir = _path("COHESION_DATA_DIR", REPO_ROOT / "data")
+    mode = os.environ.get("COHESION_MODE", "snapshot")
+    if mode not in {"snapshot", "live"}:
+        raise ValueError(f"COHESION_MODE must be 'snapshot' or 'live', got {mode!r}")
+    return Settings(
+        data_dir=data_dir,
+        warehouse_path=_path("COHESION_WAREHOUSE_PATH", data_dir / "warehouse.duckdb"),
+        # The bundled real data ships inside the repository, so it does not move with COHESION_DATA_DIR.
+        snapshots_dir=_path("COHESION_SNAPSHOTS_DIR", REPO_ROOT / "data" / "snapshots"),
+        reports_dir=_path("COHESION_REPORTS_DIR", data_dir / "reports"),
+        quarantine_dir=_path("COHESION_QUARANTINE_DIR", data_dir / "quarantine"),
+        dagster_home=_path("DAGSTER_HOME", data_dir / "dagster_home"),
+        mode=mode,
+    )
+
+
+def export_for_subprocesses(settings: Settings | None = None) -> Settings:
+    """Put absolute paths into os.environ so dbt (a subprocess) writes the same warehouse file."""
+    settings = settings or get_settings()
+    os.environ["COHESION_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    return settings
