@@ -41,7 +41,7 @@ def main() -> int:
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     keys = police_uk_monthly_partitions.get_partition_keys()
     print(f"police.uk: loading {len(keys)} months ({keys[0]} to {keys[-1]}) as one run", flush=True)
-    result = defs.get_job_def("police_uk_monthly_ingest").execute_in_process(
+    result = defs.resolve_job_def("police_uk_monthly_ingest").execute_in_process(
         instance=instance,
         tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
         run_config=quiet,
@@ -51,7 +51,7 @@ def main() -> int:
         print("police.uk ingestion failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
         return 1
     print("building reference data, dbt models and tests, and the exception report", flush=True)
-    result = defs.get_job_def("warehouse_build").execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    result = defs.resolve_job_def("warehouse_build").execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
     if not result.success:
         print("warehouse build failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
         return 1

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_crime_monthly'}}}) }}
 -- Every higher-level count in fct_crime_monthly equals the sum of its LSOAs' counts (via dim_geography),
 -- and every Wales-level monthly total equals the records placed in a Welsh LSOA in the coverage mart.
 with lsoa as (

@@ -1,0 +1,60 @@
+"""The code location loads, and its asset graph is what we expect (a change to it shows up here)."""
+
+from __future__ import annotations
+
+import yaml
+
+from orchestration.definitions import defs
+from orchestration.settings import REPO_ROOT
+
+EXPECTED_ASSETS = {
+    "raw/police_uk_street_crimes", "raw/census2021_population_lsoa21", "raw/wimd2019_lsoa11",
+    "raw/wimd2025_lsoa21", "raw/sape2019_population_lsoa11",
+    "staging/stg_police_uk__street_crimes", "staging/stg_census2021__population_lsoa21",
+    "staging/stg_wimd__wimd2019_lsoa11", "staging/stg_wimd__wimd2025_lsoa21",
+    "staging/stg_ons__sape2019_population_lsoa11",
+    "intermediate/int_population__lsoa21", "intermediate/int_wimd2019__bridged_to_lsoa21",
+    "intermediate/int_geography__area_membership", "intermediate/int_police_uk__force_months",
+    "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",
+    "marts/fct_crime_quarterly", "reports/crime_exception_report",
+    "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
+    "ref/ward", "ref/msoa21", "ref/police_uk_crime_types", "ref/crime_groups", "ref/crime_group_members",
+    "ref/wimd_decile_bounds", "ref/eep_grades", "ref/community_types", "ref/tension_categories",
+}
+
+
+def test_asset_graph_snapshot():
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+
+
+def test_every_asset_has_description_owner_and_group():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.owners, key
+        assert node.group_name, key
+
+
+def test_every_warehouse_writer_is_in_the_single_writer_pool():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.pools == {"duckdb_warehouse"}, key
+    config = yaml.safe_load((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert config["telemetry"]["enabled"] is False
+
+
+def test_the_exception_report_depends_on_the_marts():
+    graph = defs.resolve_asset_graph()
+    report = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "reports/crime_exception_report"))
+    assert {k.to_user_string() for k in report.parent_keys} == {"marts/fct_crime_quarterly", "marts/dim_geography"}
+
+
+def test_police_uk_is_monthly_over_the_bundled_months():
+    from orchestration.defs.police_uk import police_uk_monthly_partitions
+
+    keys = police_uk_monthly_partitions.get_partition_keys()
+    assert len(keys) == 24 and keys[0] == "2022-07-01" and keys[-1] == "2024-06-01"

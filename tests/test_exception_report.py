@@ -1,0 +1,91 @@
+"""The quarterly exception report: flags recomputed independently, and the page as a browser shows it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import date
+
+import pytest
+import scipy.stats
+
+from tests.independent import lsoa21_codes, one, street_rows
+
+GROUPS = {  # defined here from the police.uk categories, independently of the seeds
+    "all_crime": lambda t: t != "Anti-social behaviour",
+    "violence_sexual": lambda t: t == "Violence and sexual offences",
+    "asb": lambda t: t == "Anti-social behaviour",
+    "public_order": lambda t: t == "Public order",
+}
+
+
+def months(start: date, n: int) -> set[str]:
+    out = set()
+    y, m = start.year, start.month
+    for _ in range(n):
+        out.add(f"{y}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def test_latest_complete_quarter_is_reported(built, warehouse):
+    quarters = warehouse.sql("select distinct quarter_start from reports.crime_exceptions").fetchall()
+    assert quarters == [(date(2024, 4, 1),)]
+    report = built["settings"].reports_dir / "crime_exception_report_2024-Q2.html"
+    html = report.read_text(encoding="utf-8")
+    assert "2024 Q2" in html and "Exact conditional Poisson test" in html and "Benjamini" in html
+    assert "data.police.uk" in html and "2022-07 to 2024-06" in html and "Census 2021" in html
+    assert "Open Government Licence v3.0" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']https?:""", html)
+
+
+def test_a_flagged_lsoa_statistic_recomputed_from_the_raw_files(warehouse):
+    lsoa, group, observed, baseline, p_value = one(
+        warehouse,
+        "select lsoa21_code, crime_group, observed, baseline_count, p_value from reports.crime_exceptions "
+        "where is_flagged order by q_value, lsoa21_code limit 1",
+    )
+    current, base = months(date(2024, 4, 1), 3), months(date(2023, 4, 1), 12)
+    # in these months police.uk already used 2021 codes, so the LSOA code can be matched directly
+    assert all(r["LSOA code"] in lsoa21_codes() for r in street_rows()
+               if r["Month"] in current | base and r["LSOA code"].startswith("W01"))
+    mine = [r for r in street_rows() if r["LSOA code"] == lsoa and GROUPS[group](r["Crime type"])]
+    k = sum(r["Month"] in current for r in mine)
+    b = sum(r["Month"] in base for r in mine)
+    assert (observed, baseline) == (k, b)
+    days_q = (date(2024, 7, 1) - date(2024, 4, 1)).days
+    days_b = (date(2024, 4, 1) - date(2023, 4, 1)).days
+    expected_p = scipy.stats.binomtest(k, k + b, days_q / (days_q + days_b), alternative="greater").pvalue
+    assert p_value == pytest.approx(expected_p, rel=1e-9)
+
+
+def test_flags_are_benjamini_hochberg_q_below_005(warehouse):
+    rows = warehouse.sql(
+        "select p_value, q_value, is_flagged from reports.crime_exceptions order by lsoa21_code, crime_group"
+    ).fetchall()
+    assert len(rows) == 374 * 4
+    q = scipy.stats.false_discovery_control([r[0] for r in rows], method="bh")
+    assert [r[1] for r in rows] == pytest.approx(list(q), rel=1e-9, abs=1e-15)
+    assert [r[2] for r in rows] == [qi < 0.05 for qi in q]
+    assert 0 < sum(r[2] for r in rows) < len(rows)
+
+
+def test_the_report_renders_in_a_real_browser(built, warehouse, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (.ci/run installs it)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    report = built["settings"].reports_dir / "crime_exception_report_latest.html"
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--no-first-run", "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    (flags,) = one(warehouse, "select count(*) from reports.crime_exceptions where is_flagged")
+    flagged_table = dom.split("LSOAs significantly above their baseline", 1)[1].split("</table>", 1)[0]
+    body = flagged_table.split("<tbody>", 1)[1]
+    assert body.count("<tr") == flags
