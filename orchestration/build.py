@@ -50,6 +50,21 @@ def main() -> int:
     if not result.success:
         print("police.uk ingestion failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
         return 1
+    from orchestration.definitions import release_jobs
+
+    for job in release_jobs:
+        job_def = defs.resolve_job_def(job.name)
+        keys = job_def.partitions_def.get_partition_keys()
+        print(f"{job.name}: {len(keys)} releases ({', '.join(keys)})", flush=True)
+        result = job_def.execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+            run_config=quiet,
+            raise_on_error=False,
+        )
+        if not result.success:
+            print(f"{job.name} failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
+            return 1
     print("building reference data, dbt models and tests, and the exception report", flush=True)
     result = defs.resolve_job_def("warehouse_build").execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
     if not result.success:

@@ -15,7 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOTS = REPO / "data" / "snapshots"
-SESSION_DIR = Path(tempfile.mkdtemp(prefix="cohesion-tests-"))
+# Guarded so that importing this module a second time (as `tests.conftest`) cannot re-point the session.
+if "_COHESION_TEST_SESSION_DIR" not in os.environ:
+    os.environ["_COHESION_TEST_SESSION_DIR"] = tempfile.mkdtemp(prefix="cohesion-tests-")
+SESSION_DIR = Path(os.environ["_COHESION_TEST_SESSION_DIR"])
 
 os.environ["COHESION_DATA_DIR"] = str(SESSION_DIR / "data")
 os.environ["COHESION_WAREHOUSE_PATH"] = str(SESSION_DIR / "data" / "warehouse.duckdb")
@@ -62,3 +65,13 @@ def warehouse(built):
     con = duckdb.connect(str(built["settings"].warehouse_path), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture
+def fake_server():
+    """A real local HTTP server that replays recorded responses (tests/fakeserver.py)."""
+    from tests.fakeserver import FakeServer
+
+    server = FakeServer()
+    yield server
+    server.close()

@@ -9,7 +9,11 @@ from orchestration.settings import REPO_ROOT
 
 EXPECTED_ASSETS = {
     "raw/police_uk_street_crimes", "raw/census2021_population_lsoa21", "raw/wimd2019_lsoa11",
-    "raw/wimd2025_lsoa21", "raw/sape2019_population_lsoa11",
+    "raw/wimd2025_lsoa21", "raw/sape2019_population_lsoa11", "raw/sape_lsoa11_broad_age",
+    "raw/census2021_ethnicity_lsoa21", "raw/census2021_tenure_lsoa21", "raw/census2021_disability_lsoa21",
+    "raw/census2021_religion_lsoa21", "raw/census2021_household_deprivation_lsoa21",
+    "raw/census2011_welsh_speakers_lsoa11", "raw/census2021_country_of_birth_la",
+    "raw/census2021_la_topic_percentages", "raw/ons_els_indicators", "raw/statswales",
     "staging/stg_police_uk__street_crimes", "staging/stg_census2021__population_lsoa21",
     "staging/stg_wimd__wimd2019_lsoa11", "staging/stg_wimd__wimd2025_lsoa21",
     "staging/stg_ons__sape2019_population_lsoa11",
@@ -19,7 +23,7 @@ EXPECTED_ASSETS = {
     "marts/fct_crime_quarterly", "reports/crime_exception_report",
     "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
     "ref/ward", "ref/msoa21", "ref/police_uk_crime_types", "ref/crime_groups", "ref/crime_group_members",
-    "ref/wimd_decile_bounds", "ref/eep_grades", "ref/community_types", "ref/tension_categories",
+    "ref/wimd_decile_bounds", "ref/eep_grades", "ref/indicator_catalogue", "ref/community_types", "ref/tension_categories",
 }
 
 

@@ -5,6 +5,7 @@ range of months runs as one run (single-run backfill) so a full rebuild is one s
 """
 
 
+import os
 import re
 import warnings
 from datetime import date
@@ -14,7 +15,9 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
-from orchestration.lib.loaders import load_police_uk_month
+from orchestration.lib.http import FetchError, SourceFormatError
+from orchestration.lib.loaders import load_police_uk_month, log_rejection
+from orchestration.lib.sources.police_uk_api import fetch_archive_month
 from orchestration.lib.lsoa_bridge import SplitResolver
 from orchestration.settings import SEEDS_DIR, get_settings
 
@@ -48,7 +51,27 @@ _settings = get_settings()
 police_uk_monthly_partitions = dg.MonthlyPartitionsDefinition(
     start_date=FIRST_MONTH,
     end_date=_partition_end(_settings.snapshots_dir) if _settings.mode == "snapshot" else None,
+    # live: police.uk publishes about two months in arrears, so the newest partition is two months back
+    end_offset=0 if _settings.mode == "snapshot" else -1,
 )
+
+
+def live_forces() -> list[str]:
+    """data.police.uk force ids to pull live (POLICE_UK_FORCES, comma-separated; default the four Welsh forces)."""
+    value = os.environ.get("POLICE_UK_FORCES", "dyfed-powys,gwent,north-wales,south-wales")
+    return [f.strip() for f in value.split(",") if f.strip()]
+
+
+def _download(force: str, month: str, warehouse: WarehouseResource) -> Path:
+    """The force's street-level CSV for the month from the monthly archive, kept under data/landing so
+    the loader validates exactly the file it keeps. A failed download is logged and keeps the last data."""
+    dest = warehouse.warehouse.parent / "landing" / "police_uk" / force
+    try:
+        return fetch_archive_month(month, force, dest)
+    except (FetchError, SourceFormatError) as exc:
+        log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}", location=str(exc.url),
+                      error=exc, mode="live", partition_key=month)
+        raise dg.Failure(f"{month} {force}: the month keeps its last good data: {exc}") from exc
 
 
 @cache
@@ -77,21 +100,25 @@ def _resolver(snapshots_dir: str) -> SplitResolver:
     metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
 )
 def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    if warehouse.mode != "snapshot":
-        raise dg.Failure("COHESION_MODE=live is not implemented yet for police.uk; use the bundled snapshot mode.")
-    files = bundled_files(warehouse.snapshots)
-    forces = sorted({force for _, force in files})
     months = [key[:7] for key in context.partition_keys]
+    if warehouse.mode == "live":
+        forces = live_forces()
+    else:
+        files = bundled_files(warehouse.snapshots)
+        forces = sorted({force for _, force in files})
     per_month: dict[str, dict] = {}
     total = 0
     for month in months:
-        month_files = {force: files.get((month, force)) for force in forces}
-        missing = [force for force, path in month_files.items() if path is None]
-        if missing:
-            raise dg.Failure(
-                f"No bundled street-level file for {month} for {missing} under "
-                f"{warehouse.snapshots / 'police_uk'}; expected <force>/{month}-<force>-street.csv"
-            )
+        if warehouse.mode == "live":
+            month_files = {force: _download(force, month, warehouse) for force in forces}
+        else:
+            month_files = {force: files.get((month, force)) for force in forces}
+            missing = [force for force, path in month_files.items() if path is None]
+            if missing:
+                raise dg.Failure(
+                    f"No bundled street-level file for {month} for {missing} under "
+                    f"{warehouse.snapshots / 'police_uk'}; expected <force>/{month}-<force>-street.csv"
+                )
         for force, path in month_files.items():
             result = load_police_uk_month(
                 path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),

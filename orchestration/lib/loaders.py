@@ -19,6 +19,7 @@ import polars as pl
 from orchestration.lib import police_uk
 from orchestration.lib.lsoa_bridge import SplitResolver
 from orchestration.lib.snapshots import DatasetSpec, SnapshotError
+from orchestration.lib.sources.base import Pull
 from orchestration.lib.warehouse import (
     LOAD_LOG_DDL,
     connect,
@@ -83,41 +84,81 @@ def _log_rejection(warehouse: Path, **kwargs) -> None:
         con.close()
 
 
-def load_snapshot_dataset(spec: DatasetSpec, snapshots_dir: Path, warehouse: Path, mode: str = "snapshot") -> LoadResult:
-    paths = [snapshots_dir / f for f in spec.files]
-    location = ";".join(str(p) for p in paths)
-    for p in paths:
-        if not p.exists():
-            raise SnapshotError(f"{p}: bundled file not found")
-    sha = _combined_sha(paths)
+def load_pull(
+    pull: Pull,
+    table: str,
+    warehouse: Path,
+    *,
+    partition_column: str | None = None,
+    partition_key: str | None = None,
+) -> LoadResult:
+    """Write a validated pull to raw.<table> in one transaction and log it.
 
+    Without a partition the table is replaced; with one, only the rows where partition_column =
+    partition_key are. A pull whose bytes hash like the last good load of the same dataset and
+    partition is logged as 'unchanged' and not rewritten.
+    """
     con = connect(warehouse)
     try:
-        unchanged = _last_loaded_sha(con, spec.source, spec.dataset, None) == sha and _table_exists(con, "raw", spec.table)
-        if unchanged:
-            rows = fetch_value(con, f"select count(*) from raw.{spec.table}")
-            log_load(con, source=spec.source, dataset=spec.dataset, location=location, release=spec.release,
-                     sha256=sha, row_count=rows, licence=spec.licence, mode=mode, outcome="unchanged")
-            return LoadResult(spec.table, "unchanged", rows, sha, location)
+        if _last_loaded_sha(con, pull.source, pull.dataset, partition_key) == pull.sha256 and _table_exists(con, "raw", table):
+            where, params = (f" where {partition_column} = ?", [partition_key]) if partition_column else ("", [])
+            rows = fetch_value(con, f"select count(*) from raw.{table}{where}", params)
+            if rows:
+                log_load(con, source=pull.source, dataset=pull.dataset, partition_key=partition_key,
+                         location=pull.location, release=pull.release, sha256=pull.sha256, row_count=rows,
+                         licence=pull.licence, mode=pull.mode, outcome="unchanged")
+                return LoadResult(table, "unchanged", rows, pull.sha256, pull.location)
     finally:
         con.close()
 
-    try:
-        df = spec.reader(paths)
-    except SnapshotError as exc:
-        _log_rejection(warehouse, source=spec.source, dataset=spec.dataset, location=location,
-                       release=spec.release, sha256=sha, row_count=None, licence=spec.licence, mode=mode,
-                       message=str(exc))
-        raise
-
+    frame = pull.frame
+    if partition_column:
+        frame = frame.with_columns(pl.lit(partition_key).alias(partition_column)) if partition_column not in frame.columns else frame
     with transaction(warehouse) as con:
         con.execute("create schema if not exists raw")
-        con.register("incoming", df.to_arrow())
-        con.execute(f"create or replace table raw.{spec.table} as select * from incoming")
+        con.register("incoming", frame.to_arrow())
+        if partition_column and _table_exists(con, "raw", table):
+            con.execute(f"delete from raw.{table} where {partition_column} = ?", [partition_key])
+            con.execute(f"insert into raw.{table} by name select * from incoming")
+        else:
+            con.execute(f"create or replace table raw.{table} as select * from incoming")
         con.unregister("incoming")
-        load_id = log_load(con, source=spec.source, dataset=spec.dataset, location=location, release=spec.release,
-                           sha256=sha, row_count=df.height, licence=spec.licence, mode=mode, outcome="loaded")
-    return LoadResult(spec.table, "loaded", df.height, sha, location, load_id)
+        message = "; ".join(pull.notes) or None
+        load_id = log_load(con, source=pull.source, dataset=pull.dataset, partition_key=partition_key,
+                           location=";".join(pull.locations), release=pull.release, sha256=pull.sha256,
+                           row_count=frame.height, licence=pull.licence, mode=pull.mode, outcome="loaded",
+                           message=message)
+    return LoadResult(table, "loaded", frame.height, pull.sha256, pull.location, load_id,
+                      {"pages": pull.pages, "notes": pull.notes})
+
+
+def log_rejection(warehouse: Path, *, source: str, dataset: str, location: str, error: Exception, mode: str,
+                  partition_key: str | None = None, licence: str = "Open Government Licence v3.0") -> None:
+    """Record a failed or malformed pull; the table keeps its last good data."""
+    _log_rejection(warehouse, source=source, dataset=dataset, partition_key=partition_key, location=location,
+                   release=None, sha256=None, row_count=None, licence=licence, mode=mode, message=str(error))
+
+
+def snapshot_pull(spec: DatasetSpec, snapshots_dir: Path) -> Pull:
+    """Read a bundled dataset through its validating reader (raises SnapshotError)."""
+    paths = [snapshots_dir / f for f in spec.files]
+    for p in paths:
+        if not p.exists():
+            raise SnapshotError(f"{p}: bundled file not found")
+    frame = spec.reader(paths)
+    return Pull(source=spec.source, dataset=spec.dataset, locations=[str(p) for p in paths],
+                sha256=_combined_sha(paths), frame=frame, mode="snapshot", release=spec.release,
+                licence=spec.licence)
+
+
+def load_snapshot_dataset(spec: DatasetSpec, snapshots_dir: Path, warehouse: Path, mode: str = "snapshot") -> LoadResult:
+    try:
+        pull = snapshot_pull(spec, snapshots_dir)
+    except SnapshotError as exc:
+        log_rejection(warehouse, source=spec.source, dataset=spec.dataset,
+                      location=";".join(str(snapshots_dir / f) for f in spec.files), error=exc, mode=mode)
+        raise
+    return load_pull(pull, spec.table, warehouse)
 
 
 POLICE_CRIMES_DDL = """

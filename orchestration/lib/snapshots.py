@@ -33,6 +33,8 @@ class DatasetSpec:
     description: str
     licence: str = OGL
     group: str = "raw_public"
+    frequency: str = "decennial"  # publication frequency: sets the dbt source freshness
+    live: Callable[[], "object"] | None = None  # () -> Pull from the live service; None = snapshot only
 
 
 def _read_csv(path: Path, expected_columns: list[str], encoding: str = "utf8") -> pl.DataFrame:
@@ -92,13 +94,17 @@ WIMD2019_SCORE_COLUMNS = {
 }
 
 
+def _wimd2019_frame(scores: pl.DataFrame) -> pl.DataFrame:
+    return scores.rename({"lsoa11_name": "lsoa11_name_wimd"})
+
+
 def read_wimd2019(paths: list[Path]) -> pl.DataFrame:
-    scores_path, ranks_path = paths
-    scores = _read_csv(scores_path, list(WIMD2019_SCORE_COLUMNS)).rename(WIMD2019_SCORE_COLUMNS)
-    for column in list(WIMD2019_SCORE_COLUMNS.values())[3:]:
-        _require(scores, scores_path, column, pl.col(column).cast(pl.Float64, strict=False).is_null(), "a number")
-        scores = scores.with_columns(pl.col(column).cast(pl.Float64))
-    _require_rows(scores, scores_path, 1909, "LSOAs")
+    """The original Welsh Government ODS (same parser as the live download) + the official rank."""
+    from orchestration.lib.sources.wimd import parse_wimd2019_scores_ods
+
+    ods_path, ranks_path = paths
+    scores = _wimd2019_frame(parse_wimd2019_scores_ods(ods_path.read_bytes(), str(ods_path)))
+    _require_rows(scores, ods_path, 1909, "LSOAs")
     # The ONS/WG rank lookup; this copy is correctly encoded UTF-8 with a BOM (its twin is mojibake).
     ranks = _read_csv(ranks_path, ["lsoa11cd", "wimd_2019"], encoding="utf8")
     _require(ranks, ranks_path, "wimd_2019", ~pl.col("wimd_2019").cast(pl.Int64, strict=False).is_between(1, 1909),
@@ -106,8 +112,21 @@ def read_wimd2019(paths: list[Path]) -> pl.DataFrame:
     _require_rows(ranks, ranks_path, 1909, "LSOAs")
     ranks = ranks.select(pl.col("lsoa11cd").alias("lsoa11_code"), pl.col("wimd_2019").cast(pl.Int64).alias("wimd_rank"))
     df = scores.join(ranks, on="lsoa11_code", how="left")
-    _require(df, scores_path, "lsoa11_code", pl.col("wimd_rank").is_null(), f"a code present in {ranks_path.name}")
+    _require(df, ods_path, "lsoa11_code", pl.col("wimd_rank").is_null(), f"a code present in {ranks_path.name}")
     return df
+
+
+def live_wimd2019():
+    """The ODS from gov.wales (WIMD_2019_URL). It has no rank column: rank 1 = highest overall score,
+    which reproduces the official rank exactly for WIMD 2019 (no ties; checked in dbt)."""
+    from orchestration.lib.sources.wimd import fetch_wimd2019
+
+    pull = fetch_wimd2019()
+    frame = _wimd2019_frame(pull.frame)
+    pull.frame = frame.with_columns(
+        pl.col("wimd_score").rank(method="ordinal", descending=True).cast(pl.Int64).alias("wimd_rank")
+    )
+    return pull
 
 
 WIMD2025_DOMAINS = {
@@ -169,10 +188,12 @@ DATASETS: tuple[DatasetSpec, ...] = (
         dataset="wimd2019_index_and_domain_scores",
         release="WIMD 2019 (November 2019)",
         files=(
-            "wimd/wimd2019_lsoa11_index_and_domain_scores_wales.csv",
+            "wimd/orig/wimd-2019-index-and-domain-scores-by-small-area_0.ods",
             "wimd/dg_ons_imd_dec2019_lookup_wales_utf8bom.csv",
         ),
         reader=read_wimd2019,
+        live=live_wimd2019,
+        frequency="irregular",
         description="Welsh Index of Multiple Deprivation 2019: overall and domain scores and the official "
         "rank for the 1,909 Welsh 2011 LSOAs.",
     ),
@@ -196,4 +217,185 @@ DATASETS: tuple[DatasetSpec, ...] = (
         description="ONS mid-2019 population per 2011 LSOA; weights for carrying WIMD 2019 onto merged "
         "2021 LSOAs.",
     ),
+)
+
+
+# --- Census 2021 LSOA topic tables (long: one row per LSOA × category) -------------------------------
+
+def read_census_topic(
+    path: Path, *, code_column: str, total_column: str, category_column: str, count_column: str = "n",
+    code_pattern: str = r"^W01\d{6}$", areas: int = 1917, categories: int | None = None,
+) -> pl.DataFrame:
+    """A bundled Census table in long form → (area_code, category, n, total), checked."""
+    df = _read_csv(path, [code_column, total_column, category_column, count_column])
+    for column in (count_column, total_column):
+        _require(df, path, column, pl.col(column).cast(pl.Int64, strict=False) < 0, "a non-negative whole number")
+    _require(df, path, code_column, ~pl.col(code_column).str.contains(code_pattern), f"a code matching {code_pattern}")
+    df = df.select(
+        pl.col(code_column).str.strip_chars().alias("area_code"),
+        pl.col(category_column).str.strip_chars().alias("category"),
+        pl.col(count_column).cast(pl.Int64).alias("n"),
+        pl.col(total_column).cast(pl.Int64).alias("total"),
+    )
+    return check_census_topic(df, path.name, areas=areas, categories=categories)
+
+
+def check_census_topic(df: pl.DataFrame, name: str, *, areas: int = 1917, categories: int | None = None) -> pl.DataFrame:
+    """Checks shared by the bundled file and the live Nomis pull: codes, a complete and identical set
+    of categories per area, and categories summing exactly to each area's total (true as published)."""
+    if df["area_code"].n_unique() != areas:
+        raise SnapshotError(f"{name}: {df['area_code'].n_unique()} areas, expected {areas}")
+    n_categories = df["category"].n_unique()
+    if categories is not None and n_categories != categories:
+        raise SnapshotError(f"{name}: {n_categories} categories, expected {categories}")
+    per_area = df.group_by("area_code").agg(pl.len().alias("k"), pl.col("n").sum().alias("s"), pl.col("total").first())
+    bad = per_area.filter((pl.col("k") != n_categories) | (pl.col("s") != pl.col("total")))
+    if bad.height:
+        row = bad.sort("area_code").row(0, named=True)
+        raise SnapshotError(
+            f"{name}: area {row['area_code']} has {row['k']} of {n_categories} categories summing to "
+            f"{row['s']}, expected its total {row['total']} ({bad.height} areas fail)"
+        )
+    return df.sort(["area_code", "category"])
+
+
+def read_sape_broad_age(paths: list[Path], year: str | None = None) -> pl.DataFrame:
+    """ONS small-area population estimates by broad age, 2011 LSOAs, one year (or all)."""
+    (path,) = paths
+    df = _read_csv(path, ["year", "lsoa11_code", "all_ages", "aged_0_15", "aged_16_24", "aged_25_64", "aged_65_plus"])
+    ints = ["all_ages", "aged_0_15", "aged_16_24", "aged_25_64", "aged_65_plus", "aged_16_64"]
+    df = df.with_columns([pl.col(c).cast(pl.Int64, strict=False) for c in ints if c in df.columns])
+    if year is not None:
+        df = df.filter(pl.col("year") == year)
+    _require(df, path, "all_ages", pl.col("all_ages").is_null() | (pl.col("all_ages") <= 0), "a positive count")
+    for y, n in df.group_by("year").len().iter_rows():
+        if n != 1909:
+            raise SnapshotError(f"{path.name}: {n} LSOAs in {y}, expected 1,909")
+    if df.height == 0:
+        raise SnapshotError(f"{path.name}: no rows for year {year}")
+    return df.with_columns(pl.col("year").cast(pl.Int64))
+
+
+def read_welsh_speakers_2011(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    df = _read_csv(path, ["lsoa11_code", "la_name", "pct_able_to_speak_welsh_2011"])
+    df = df.with_columns(
+        pl.col("lsoa11_code").str.strip_chars(),  # StatsWales codes carry trailing spaces
+        pl.col("pct_able_to_speak_welsh_2011").cast(pl.Float64, strict=False),
+    )
+    _require(df, path, "pct_able_to_speak_welsh_2011", ~pl.col("pct_able_to_speak_welsh_2011").is_between(0, 100),
+             "a percentage 0-100")
+    _require_rows(df, path, 1909, "LSOAs")
+    return df
+
+
+def read_country_of_birth_la(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    df = _read_csv(path, ["ltla21_code", "ltla21_name", "total_all_usual_residents", "country_of_birth", "value"])
+    df = df.select(
+        pl.col("ltla21_code").alias("la_code"), pl.col("ltla21_name").alias("la_name"),
+        pl.col("country_of_birth"), pl.col("value").cast(pl.Int64).alias("n"),
+        pl.col("total_all_usual_residents").cast(pl.Int64).alias("total"),
+    )
+    if df["la_code"].n_unique() != 22:
+        raise SnapshotError(f"{path.name}: {df['la_code'].n_unique()} local authorities, expected 22")
+    _require(df, path, "ltla21_code", ~pl.col("la_code").str.contains(r"^W06\d{6}$"), "a Welsh LA code")
+    return df
+
+
+def read_la_topic_percentages(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    df = _read_csv(path, ["area_code", "topic", "class_code", "category_code", "category_name", "universe", "percent"])
+    df = df.with_columns(pl.col("percent").cast(pl.Float64, strict=False))
+    _require(df, path, "percent", ~pl.col("percent").is_between(0, 100), "a percentage 0-100")
+    if df["area_code"].n_unique() != 23:
+        raise SnapshotError(f"{path.name}: {df['area_code'].n_unique()} areas, expected 22 LAs + Wales")
+    return df
+
+
+NOMIS_META_COLUMNS = {"GEOGRAPHY_NAME", "DATE_NAME", "MEASURES_NAME", "OBS_STATUS_NAME", "RURAL_URBAN_NAME",
+                      "OBS_CONF_NAME", "RECORD_OFFSET_NAME", "GEOGRAPHY_TYPE_NAME"}
+
+
+def census_topic_from_nomis(frame: pl.DataFrame, name: str, level: str) -> pl.DataFrame:
+    """A Nomis Census 2021 table (one row per area × category, counts) → (area_code, category, n, total).
+
+    Nomis lists each table's categories hierarchically ("Owned", "Owned: Owns outright", …) under a
+    "Total: …" row. level='top' keeps the categories without a colon; level='leaf' keeps those with no
+    sub-categories, matching the layout of the bundled tables.
+    """
+    from orchestration.lib.http import SourceFormatError
+
+    names = [c for c in frame.columns if c.endswith("_NAME") and c not in NOMIS_META_COLUMNS]
+    if len(names) != 1 or "GEOGRAPHY_CODE" not in frame.columns:
+        raise SourceFormatError("nomis", name, f"expected GEOGRAPHY_CODE and one category *_NAME column, got {frame.columns}")
+    df = frame.select(pl.col("GEOGRAPHY_CODE").alias("area_code"), pl.col(names[0]).str.strip_chars().alias("category"),
+                      pl.col("OBS_VALUE").cast(pl.Int64).alias("n"))
+    is_total = pl.col("category").str.starts_with("Total")
+    totals = df.filter(is_total).select("area_code", pl.col("n").alias("total"))
+    cats = sorted(set(df.filter(~is_total)["category"]))
+    if level == "top":
+        keep = [c for c in cats if ":" not in c]
+    else:
+        keep = [c for c in cats if not any(o.startswith(c + ":") for o in cats)]
+    return df.filter(pl.col("category").is_in(keep)).join(totals, on="area_code", how="left")
+
+
+def census_topic_spec(table: str, dataset: str, file: str, category_column: str, total_column: str,
+                      categories: int, description: str, nomis_id: str, level: str) -> DatasetSpec:
+    def reader(paths: list[Path]) -> pl.DataFrame:
+        return read_census_topic(paths[0], code_column="lsoa21_code", total_column=total_column,
+                                 category_column=category_column, categories=categories)
+
+    def live():
+        from orchestration.lib.sources.nomis import NomisClient, welsh_lsoas_2021
+
+        # measures=20100 is the count (Nomis' own measure id for values)
+        pull = NomisClient().fetch_csv(nomis_id, {"geography": welsh_lsoas_2021(), "measures": "20100"})
+        pull.frame = check_census_topic(census_topic_from_nomis(pull.frame, nomis_id, level), nomis_id,
+                                        categories=categories)
+        pull.source, pull.release = "ons_census", "Census 2021 (21 March 2021)"
+        return pull
+
+    return DatasetSpec(table=table, source="ons_census", dataset=dataset, release="Census 2021 (21 March 2021)",
+                       files=(f"population/{file}",), reader=reader, description=description, live=live,
+                       frequency="decennial")
+
+
+DATASETS = DATASETS + (
+    census_topic_spec("census2021_ethnicity_lsoa21", "TS021", "census2021_ts021_ethnicity21_lsoa21_wales.csv",
+                      "ethnic_group", "total_residents", 5,
+                      "Census 2021 TS021 ethnic group (5 high-level groups), usual residents per 2021 LSOA.",
+                      nomis_id="NM_2041_1", level="top"),
+    census_topic_spec("census2021_tenure_lsoa21", "TS054", "census2021_ts054_household_tenure21_lsoa21_wales.csv",
+                      "tenure", "total_households", 8,
+                      "Census 2021 TS054 tenure of households (8 categories) per 2021 LSOA.",
+                      nomis_id="NM_2072_1", level="leaf"),
+    census_topic_spec("census2021_disability_lsoa21", "TS038", "census2021_ts038_disability21_lsoa21_ew_wales.csv",
+                      "disability", "total_residents", 2,
+                      "Census 2021 TS038 disability under the Equality Act, usual residents per 2021 LSOA.",
+                      nomis_id="NM_2056_1", level="top"),
+    census_topic_spec("census2021_religion_lsoa21", "TS030", "census2021_ts030_religion21_lsoa21_wales.csv",
+                      "religion", "total_residents", 9,
+                      "Census 2021 TS030 religion (9 categories), usual residents per 2021 LSOA.",
+                      nomis_id="NM_2049_1", level="top"),
+    census_topic_spec("census2021_household_deprivation_lsoa21", "TS011",
+                      "census2021_ts011_household_deprivation21_lsoa21_wales.csv", "deprivation_dimensions",
+                      "total_households", 5,
+                      "Census 2021 TS011 households by number of deprivation dimensions per 2021 LSOA.",
+                      nomis_id="NM_2031_1", level="top"),
+    DatasetSpec(table="census2011_welsh_speakers_lsoa11", source="statswales", dataset="census2011_welsh_language_lsoa",
+                release="Census 2011 (27 March 2011)", files=("population/census2011_welsh_speakers_pct_lsoa11_wales.csv",),
+                reader=read_welsh_speakers_2011,
+                description="Census 2011: % of usual residents aged 3+ able to speak Welsh, per 2011 LSOA "
+                "(StatsWales). The 2021 LSOA equivalent is not bundled."),
+    DatasetSpec(table="census2021_country_of_birth_la", source="ons_census", dataset="TS004",
+                release="Census 2021 (21 March 2021)", files=("population/census2021_ts004_country_of_birth_ltla21_wales.csv",),
+                reader=read_country_of_birth_la,
+                description="Census 2021 TS004 country of birth (detailed hierarchy), usual residents per local authority."),
+    DatasetSpec(table="census2021_la_topic_percentages", source="ons_census", dataset="census_maps_la_topics",
+                release="Census 2021 (21 March 2021)", files=("population/census2021_la_topic_percentages_wales.csv",),
+                reader=read_la_topic_percentages,
+                description="Census 2021, 28 topics as percentages per local authority and Wales (ONS Census Maps): "
+                "qualifications, economic activity, disability, health, tenure, country of birth, identity…"),
 )

@@ -1,0 +1,161 @@
+"""HttpClient against a real local HTTP server that misbehaves on cue (tests/fakeserver.py)."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import statistics
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from orchestration.lib.http import FetchError, HttpClient
+from tests.fakeserver import FakeServer, Reply
+
+PATH = "/api/v01/dataset/NM_1_1.data.csv"
+BODY = b"GEOGRAPHY_CODE,OBS_VALUE\nW06000001,12\n"
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_server(shared_server):
+    """conftest's server, but one per module (each shutdown waits 0.5 s), emptied before every test."""
+    shared_server.routes.clear()
+    shared_server.served.clear()
+    shared_server.requests.clear()
+    return shared_server
+
+
+def client(**kwargs) -> tuple[HttpClient, list[float]]:
+    slept: list[float] = []
+    options = dict(timeout=2.0, max_tries=3, sleep=slept.append, rng=random.Random(1))
+    options.update(kwargs)
+    return HttpClient("test-source", **options), slept
+
+
+def test_429_with_retry_after_seconds_waits_that_long_then_succeeds(fake_server):
+    fake_server.route("GET", PATH, Reply(429, headers={"Retry-After": "2"}), Reply(200, body=BODY))
+    http, slept = client()
+    fetched = http.get(fake_server.url(PATH))
+    assert fetched.status == 200 and fetched.content == BODY
+    assert slept == [2.0]
+    assert fake_server.count("GET", PATH) == 2
+
+
+def test_429_with_http_date_retry_after(fake_server):
+    when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    fake_server.route("GET", PATH, Reply(429, headers={"Retry-After": when}), Reply(200, body=BODY))
+    http, slept = client()
+    assert http.get(fake_server.url(PATH)).content == BODY
+    assert len(slept) == 1 and 25 <= slept[0] <= 30  # the date has whole-second resolution
+
+
+def test_500_then_success(fake_server):
+    fake_server.route("GET", PATH, Reply(500, body="oops"), Reply(200, body=BODY))
+    http, slept = client()
+    fetched = http.get(fake_server.url(PATH))
+    assert fetched.content == BODY and fetched.attempts == 2
+    assert len(slept) == 1
+
+
+def test_503_every_time_raises_fetch_error_naming_source_url_status_and_attempts(fake_server):
+    fake_server.route("GET", PATH, Reply(503, body="busy"))
+    http, slept = client(max_tries=4)
+    with pytest.raises(FetchError) as caught:
+        http.get(fake_server.url(PATH))
+    error = caught.value
+    assert error.source == "test-source" and error.status == 503 and error.attempts == 4
+    assert PATH in error.url
+    message = str(error)
+    assert "test-source" in message and fake_server.url(PATH) in message
+    assert "HTTP 503" in message and "after 4 attempts" in message
+    assert fake_server.count("GET", PATH) == 4
+    assert len(slept) == 3  # no sleep after the last try
+
+
+def test_timeout_is_retried_then_succeeds(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=BODY, delay=0.6), Reply(200, body=BODY))
+    http, slept = client(timeout=0.15)
+    fetched = http.get(fake_server.url(PATH))
+    assert fetched.content == BODY and fetched.attempts == 2
+    assert fake_server.count("GET", PATH) == 2
+
+
+def test_always_timing_out_raises_fetch_error(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=BODY, delay=0.5))
+    http, _ = client(timeout=0.1, max_tries=2)
+    with pytest.raises(FetchError) as caught:
+        http.get(fake_server.url(PATH))
+    assert "timed out" in str(caught.value) and caught.value.attempts == 2
+    assert caught.value.status is None
+
+
+def test_truncated_body_is_retried_then_reported(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=BODY * 50, truncate_to=40))
+    http, slept = client(max_tries=3)
+    with pytest.raises(FetchError) as caught:
+        http.get(fake_server.url(PATH))
+    assert "truncated" in str(caught.value)
+    assert fake_server.count("GET", PATH) == 3 and len(slept) == 2
+
+
+def test_truncated_body_then_a_whole_one_succeeds(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=BODY * 50, truncate_to=40), Reply(200, body=BODY * 50))
+    http, _ = client()
+    assert http.get(fake_server.url(PATH)).content == BODY * 50
+
+
+def test_404_fails_at_once_without_retry(fake_server):
+    fake_server.route("GET", PATH, Reply(404, body="no such dataset"))
+    http, slept = client(max_tries=5)
+    with pytest.raises(FetchError) as caught:
+        http.get(fake_server.url(PATH))
+    assert caught.value.status == 404 and caught.value.attempts == 1
+    assert "HTTP 404" in str(caught.value) and "no such dataset" in str(caught.value)
+    assert fake_server.count("GET", PATH) == 1 and slept == []
+
+
+def test_conditional_get_with_etag_gets_304_not_modified(fake_server):
+    def handler(request):
+        sent = {k.lower(): v for k, v in request.headers.items()}.get("if-none-match")
+        if sent == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, body=BODY, headers={"ETag": '"v1"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"})
+
+    fake_server.route("GET", PATH, handler)
+    http, _ = client()
+    first = http.get(fake_server.url(PATH))
+    assert first.status == 200 and not first.not_modified and first.etag == '"v1"'
+    second = http.get(fake_server.url(PATH), etag=first.etag)
+    assert second.not_modified and second.content == b""
+    changed = http.get(fake_server.url(PATH), etag='"v0"')  # a stale ETag gets the body again
+    assert changed.status == 200 and changed.content == BODY
+
+
+def test_backoff_waits_are_jittered_within_a_growing_cap_and_reproducible(fake_server):
+    fake_server.route("GET", PATH, Reply(503))
+    tries, base = 5, 0.5
+    caps = [base * 2 ** (attempt - 1) for attempt in range(1, tries)]
+
+    def waits(seed: int) -> list[float]:
+        http, slept = client(max_tries=tries, backoff_base=base, rng=random.Random(seed))
+        with pytest.raises(FetchError):
+            http.get(fake_server.url(PATH))
+        assert slept == http.waits
+        return slept
+
+    runs = [waits(seed) for seed in range(25)]
+    for run in runs:
+        assert len(run) == tries - 1
+        assert all(0 <= wait <= cap for wait, cap in zip(run, caps))
+    assert waits(3) == runs[3]  # the same seed gives the same waits
+    assert len({tuple(run) for run in runs}) == len(runs)  # jitter: no two seeds agree
+    assert all(run != caps for run in runs)  # never the bare exponential
+    means = [statistics.mean(run[i] for run in runs) for i in range(tries - 1)]
+    assert means == sorted(means) and means[-1] > 3 * means[0]  # waits grow with the attempt
