@@ -27,48 +27,49 @@ def prepare_instance() -> Path:
     return home
 
 
+def build_all(instance, run_config: dict | None = None, log=print) -> dict:
+    """Run every job in order, as `make run` does: police.uk months, the partitioned public releases,
+    then reference datasets + dbt + report. Returns {job name: result}; stops at the first failure."""
+    from orchestration.definitions import defs, police_uk_monthly_partitions, release_jobs
+
+    results = {}
+    ranged = [("police_uk_monthly_ingest", police_uk_monthly_partitions.get_partition_keys())]
+    for job in release_jobs:
+        ranged.append((job.name, defs.resolve_job_def(job.name).partitions_def.get_partition_keys()))
+    for name, keys in ranged:
+        log(f"{name}: {len(keys)} partitions ({keys[0]} to {keys[-1]}) in one run")
+        results[name] = defs.resolve_job_def(name).execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+            run_config=run_config,
+            raise_on_error=False,
+        )
+        if not results[name].success:
+            return results
+    log("warehouse_build: reference datasets, dbt models and tests, the exception report")
+    results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False
+    )
+    return results
+
+
 def main() -> int:
     started = time.monotonic()
+    from orchestration.lib.warehouse import utc_now
+
+    run_started = utc_now()
     settings = export_for_subprocesses()
     home = prepare_instance()
 
     import dagster as dg
 
-    from orchestration.definitions import defs, police_uk_monthly_partitions
-
     instance = dg.DagsterInstance.get()
     # Every event is stored in the instance for the UI; the terminal only needs INFO and above.
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    keys = police_uk_monthly_partitions.get_partition_keys()
-    print(f"police.uk: loading {len(keys)} months ({keys[0]} to {keys[-1]}) as one run", flush=True)
-    result = defs.resolve_job_def("police_uk_monthly_ingest").execute_in_process(
-        instance=instance,
-        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
-        run_config=quiet,
-        raise_on_error=False,
-    )
-    if not result.success:
-        print("police.uk ingestion failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
-        return 1
-    from orchestration.definitions import release_jobs
-
-    for job in release_jobs:
-        job_def = defs.resolve_job_def(job.name)
-        keys = job_def.partitions_def.get_partition_keys()
-        print(f"{job.name}: {len(keys)} releases ({', '.join(keys)})", flush=True)
-        result = job_def.execute_in_process(
-            instance=instance,
-            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
-            run_config=quiet,
-            raise_on_error=False,
-        )
-        if not result.success:
-            print(f"{job.name} failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
-            return 1
-    print("building reference data, dbt models and tests, and the exception report", flush=True)
-    result = defs.resolve_job_def("warehouse_build").execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
-    if not result.success:
-        print("warehouse build failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
+    results = build_all(instance, quiet, log=lambda m: print(m, flush=True))
+    failed = [name for name, result in results.items() if not result.success]
+    if failed:
+        print(f"{failed[0]} failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
         return 1
 
     from orchestration.lib.warehouse import connect, fetch_row
@@ -83,6 +84,15 @@ def main() -> int:
             """,
         )
         flags = fetch_row(con, "select count(*) filter (where is_flagged), count(*) from reports.crime_exceptions")
+        raw = fetch_row(
+            con,
+            """
+            select (select count(*) from duckdb_tables() where schema_name = 'raw' and table_name <> 'load_log'),
+                   count(distinct source || '/' || dataset), count(*) filter (where outcome = 'rejected')
+            from raw.load_log where retrieved_at >= ?
+            """,
+            [run_started],
+        )
     finally:
         con.close()
     report = settings.reports_dir / "crime_exception_report_latest.html"
@@ -90,6 +100,7 @@ def main() -> int:
         f"""
 Built in {time.monotonic() - started:.0f} s.
   Warehouse : {settings.warehouse_path}
+              raw: {raw[0]} tables from {raw[1]} datasets ({settings.mode} mode), each load in raw.load_log ({raw[2]} rejected)
               marts.fct_crime_monthly: {facts[0]} months, {facts[1]} LSOAs, {facts[2]:,} crimes and ASB incidents
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests

@@ -41,18 +41,16 @@ def built():
     """
     import dagster as dg
 
-    from orchestration.build import prepare_instance
-    from orchestration.definitions import defs, police_uk_monthly_partitions
+    from orchestration.build import build_all, prepare_instance
+    from orchestration.definitions import police_uk_monthly_partitions
     from orchestration.settings import get_settings
 
     prepare_instance()
     instance = dg.DagsterInstance.get()
+    results = build_all(instance)
+    assert all(r.success for r in results.values()), [n for n, r in results.items() if not r.success]
+    ingest, build = results["police_uk_monthly_ingest"], results["warehouse_build"]
     keys = police_uk_monthly_partitions.get_partition_keys()
-    ingest = defs.resolve_job_def("police_uk_monthly_ingest").execute_in_process(
-        instance=instance,
-        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
-    )
-    build = defs.resolve_job_def("warehouse_build").execute_in_process(instance=instance)
     settings = get_settings()
     return {"ingest": ingest, "build": build, "settings": settings, "instance": instance, "partition_keys": keys}
 

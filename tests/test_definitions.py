@@ -14,6 +14,8 @@ EXPECTED_ASSETS = {
     "raw/census2021_religion_lsoa21", "raw/census2021_household_deprivation_lsoa21",
     "raw/census2011_welsh_speakers_lsoa11", "raw/census2021_country_of_birth_la",
     "raw/census2021_la_topic_percentages", "raw/ons_els_indicators", "raw/statswales",
+    "raw/census2011_tenure_la", "raw/census2021_household_deprivation_msoa21", "raw/census2021_ethnicity_la",
+    "raw/statswales_wimd2019_la_summary",
     "staging/stg_police_uk__street_crimes", "staging/stg_census2021__population_lsoa21",
     "staging/stg_wimd__wimd2019_lsoa11", "staging/stg_wimd__wimd2025_lsoa21",
     "staging/stg_ons__sape2019_population_lsoa11",
@@ -39,6 +41,8 @@ def test_every_asset_has_description_owner_and_group():
         assert node.description, key
         assert node.owners, key
         assert node.group_name, key
+        if key.path[0] in {"raw", "reports"}:
+            assert node.kinds, key
 
 
 def test_every_warehouse_writer_is_in_the_single_writer_pool():

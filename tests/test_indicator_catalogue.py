@@ -225,3 +225,13 @@ def test_all_bundled_police_uk_months_feed_the_crime_indicators():
     assert months
     for ident in ("all_crime_rate", "violence_against_person_rate", "asb_rate"):
         assert months <= set(split(BY_ID[ident]["snapshot_files"])), ident
+
+
+def test_every_bundled_file_the_catalogue_names_is_loaded_by_an_asset():
+    """A catalogue claim of bundled data is only true if some raw asset actually reads the file."""
+    from orchestration.lib.snapshots import snapshot_files_read
+
+    _, rows = read_catalogue()
+    named = {f for row in rows for f in row["snapshot_files"].split(";") if f}
+    police = {f for f in named if f.startswith("police_uk/")}  # read by the monthly police.uk asset
+    assert named - police <= snapshot_files_read()

@@ -201,3 +201,29 @@ def test_quarterly_baseline_is_the_previous_four_quarters(warehouse):
     baseline_months = {f"2023-{m:02d}" for m in range(4, 13)} | {"2024-01", "2024-02", "2024-03"}
     assert row == (asb({"2024-04", "2024-05", "2024-06"}), asb(baseline_months), 91,
                    (date(2024, 4, 1) - date(2023, 4, 1)).days)
+
+
+def test_every_bundled_source_is_loaded_and_logged(warehouse):
+    from orchestration.lib.datasets import PARTITIONED
+    from orchestration.lib.snapshots import DATASETS
+
+    tables = [spec.table for spec in DATASETS] + ["police_uk_street_crimes"]
+    tables += [spec.table_for(k) for spec in PARTITIONED for k in spec.partitions]
+    for table in sorted(set(tables)):
+        (rows,) = one(warehouse, f"select count(*) from raw.{table}")
+        assert rows > 0, table
+    logged = warehouse.execute(
+        "select source, dataset, coalesce(partition_key, ''), outcome, mode, licence, sha256, row_count, location, "
+        "retrieved_at from raw.load_log"
+    ).fetchall()
+    assert all(r[3] in {"loaded", "unchanged"} and r[4] == "snapshot" and r[5] and r[6] and r[7] and r[8] and r[9]
+               for r in logged)
+    datasets = {(r[0], r[1]) for r in logged}
+    assert {(spec.source, spec.dataset) for spec in DATASETS} <= datasets
+    partitions = {(r[1], r[2]) for r in logged}
+    assert {("sape_lsoa11_broad_age", y) for y in ("2017", "2018", "2019", "2020")} <= partitions
+    assert ("street_crimes/gwent", "2024-06") in partitions
+    partial = warehouse.execute(
+        "select dataset, message from raw.load_log where source = 'statswales' and message like 'partial snapshot%'"
+    ).fetchall()
+    assert {d for d, _ in partial} == {"popu1009", "econ0080", "envi0201"}

@@ -125,7 +125,11 @@ def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: Wareho
                 warehouse.quarantine, mode=warehouse.mode,
             )
             total += result.row_count
-            per_month[f"{month} {force}"] = {"outcome": result.outcome, "rows": result.row_count, **result.details}
+            per_month[f"{month} {force}"] = {
+                "outcome": result.outcome, "rows": result.row_count, "sha256": result.sha256,
+                "location": result.location, "release": f"data.police.uk street-level crime {month}",
+                "licence": "Open Government Licence v3.0", **result.details,
+            }
             context.log.info(f"{month} {force}: {result.outcome}, {result.row_count} rows {result.details}")
     return dg.MaterializeResult(
         metadata={
@@ -134,5 +138,7 @@ def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: Wareho
             "forces": ", ".join(forces),
             "per_month": dg.MetadataValue.json(per_month),
             "mode": warehouse.mode,
+            "source": "police_uk",
+            "licence": "Open Government Licence v3.0",
         }
     )

@@ -399,3 +399,98 @@ DATASETS = DATASETS + (
                 description="Census 2021, 28 topics as percentages per local authority and Wales (ONS Census Maps): "
                 "qualifications, economic activity, disability, health, tenure, country of birth, identity…"),
 )
+
+
+# --- Further bundled tables that feed catalogued indicators ---------------------------------------------
+
+def read_nomis_bulk_census2011_tenure(paths: list[Path]) -> pl.DataFrame:
+    """Nomis bulk Census 2011 QS405EW (one wide row per LA) → (la_code, la_name, category, n), Welsh LAs."""
+    (path,) = paths
+    df = _read_csv(path, ["date", "geography", "geography code", "Rural Urban"])
+    value_columns = [c for c in df.columns if c.startswith("Tenure: ")]
+    if not value_columns:
+        raise SnapshotError(f"{path.name}: no 'Tenure: …' columns; found {df.columns}")
+    df = df.filter(pl.col("geography code").str.starts_with("W06") & (pl.col("Rural Urban") == "Total"))
+    long = df.unpivot(index=["geography code", "geography"], on=value_columns, variable_name="category", value_name="n")
+    long = long.select(
+        pl.col("geography code").alias("la_code"), pl.col("geography").alias("la_name"),
+        pl.col("category").str.replace(r"^Tenure: ", "").str.replace(r"; measures: Value$", ""),
+        pl.col("n").cast(pl.Int64, strict=False),
+    )
+    _require(long, path, "n", pl.col("n").is_null() | (pl.col("n") < 0), "a non-negative whole number")
+    if long["la_code"].n_unique() != 22:
+        raise SnapshotError(f"{path.name}: {long['la_code'].n_unique()} Welsh LAs, expected 22")
+    return long
+
+
+def read_nomis_ts011_msoa(paths: list[Path]) -> pl.DataFrame:
+    """Nomis web download of TS011 (title block, notes) → Welsh MSOAs, counts only."""
+    from orchestration.lib.sources.nomis import read_web_download
+
+    (path,) = paths
+    frame = read_web_download(path, "TS011").frame
+    frame = frame.filter(pl.col("GEOGRAPHY_CODE").str.starts_with("W02") & (pl.col("MEASURES_NAME") == "Value"))
+    out = frame.select(pl.col("GEOGRAPHY_CODE").alias("msoa21_code"), pl.col("GEOGRAPHY_NAME").alias("msoa21_name"),
+                       pl.col("CELL_NAME").alias("category"), pl.col("OBS_VALUE").cast(pl.Int64).alias("n"))
+    if out["msoa21_code"].n_unique() != 408:
+        raise SnapshotError(f"{path.name}: {out['msoa21_code'].n_unique()} Welsh MSOAs, expected 408")
+    return out
+
+
+def read_ethnicity_la_detailed(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    df = _read_csv(path, ["ltla21_code", "ltla21_name", "ethnic_group", "value"])
+    df = df.select(pl.col("ltla21_code").alias("la_code"), pl.col("ltla21_name").alias("la_name"),
+                   pl.col("ethnic_group").str.replace(r" \(number\)$", "").alias("category"),
+                   pl.col("value").cast(pl.Float64).cast(pl.Int64).alias("n"))
+    if df["la_code"].n_unique() != 22:
+        raise SnapshotError(f"{path.name}: {df['la_code'].n_unique()} LAs, expected 22")
+    return df
+
+
+def read_statswales_wimd2019_la_summary(paths: list[Path]) -> pl.DataFrame:
+    """StatsWales' published count of each LA's LSOAs in Wales' most deprived 10/20/30/50% (WIMD 2019)."""
+    from orchestration.lib.sources.statswales import read_web_export
+
+    (path,) = paths
+    df = read_web_export(path).select(pl.col("row_label").alias("la_name"), "column", "data", "data_status")
+    if df["la_name"].n_unique() != 22:
+        raise SnapshotError(f"{path.name}: {df['la_name'].n_unique()} LAs, expected 22")
+    return df
+
+
+DATASETS = DATASETS + (
+    DatasetSpec(table="census2011_tenure_la", source="nomis", dataset="QS405EW",
+                release="Census 2011 (27 March 2011)",
+                files=("nomis/nomis_bulk_census2011_QS405EW_tenure_households_lad.csv",),
+                reader=read_nomis_bulk_census2011_tenure,
+                description="Census 2011 QS405EW tenure of households per Welsh LA (Nomis bulk file): the 2011 "
+                "baseline for the change in social renting."),
+    DatasetSpec(table="census2021_household_deprivation_msoa21", source="nomis", dataset="TS011_msoa",
+                release="Census 2021 (21 March 2021)",
+                files=("nomis/nomis_census2021_TS011_households_deprivation_msoa21_EW.csv",),
+                reader=read_nomis_ts011_msoa,
+                description="Census 2021 TS011 households by deprivation dimensions per Welsh 2021 MSOA (Nomis web "
+                "download with its title block and notes)."),
+    DatasetSpec(table="census2021_ethnicity_la", source="ons_census", dataset="TS021_la",
+                release="Census 2021 (21 March 2021)",
+                files=("population/census2021_ts021_ethnicity_ltla21_wales.csv",),
+                reader=read_ethnicity_la_detailed,
+                description="Census 2021 TS021 ethnic group, 19 detailed groups, per local authority."),
+    DatasetSpec(table="statswales_wimd2019_la_summary", source="statswales", dataset="wimd2019_la_summary",
+                release="WIMD 2019 (November 2019)",
+                files=("statswales/dg_statswales_export_la_WIMD_2019.csv",),
+                reader=read_statswales_wimd2019_la_summary, frequency="irregular",
+                description="StatsWales: LSOAs per LA in Wales' most deprived 10/20/30/50% (WIMD 2019), the "
+                "published figure the warehouse's own WIMD shares are checked against."),
+)
+
+
+def snapshot_files_read() -> set[str]:
+    """Every bundled file some asset reads (used to check the indicator catalogue's claims)."""
+    from orchestration.lib.datasets import ELS_SLUGS, SAPE_FILE, STATSWALES_DATASETS
+
+    files = {f for spec in DATASETS for f in spec.files} | {SAPE_FILE}
+    files |= {f"ons_els/{s}/{s}.wales_subset.csv" for s in ELS_SLUGS}
+    files |= {f"statswales/statswales_odata_{d}.json" for d in STATSWALES_DATASETS}
+    return files
