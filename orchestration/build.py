@@ -29,7 +29,8 @@ def prepare_instance() -> Path:
 
 def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     """Run every job in order, as `make run` does: police.uk months, the partitioned public releases,
-    then reference datasets + dbt + report. Returns {job name: result}; stops at the first failure."""
+    then reference datasets + dbt + report. Returns {job name: result}. A failed source does not stop
+    the others (its tables keep their last good data); the caller reports every failure."""
     from orchestration.definitions import defs, police_uk_monthly_partitions, release_jobs
 
     results = {}
@@ -45,7 +46,7 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
             raise_on_error=False,
         )
         if not results[name].success:
-            return results
+            log(f"{name} FAILED; continuing with the last good data it left in place")
     log("warehouse_build: reference datasets, dbt models and tests, the exception report")
     results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
         instance=instance, run_config=run_config, raise_on_error=False
@@ -69,7 +70,7 @@ def main() -> int:
     results = build_all(instance, quiet, log=lambda m: print(m, flush=True))
     failed = [name for name, result in results.items() if not result.success]
     if failed:
-        print(f"{failed[0]} failed; see the run in the Dagster UI (make ui)", file=sys.stderr)
+        print(f"failed: {', '.join(failed)}; see the runs in the Dagster UI (make ui)", file=sys.stderr)
         return 1
 
     from orchestration.lib.warehouse import connect, fetch_row

@@ -184,3 +184,27 @@ def test_police_uk_live_archive_month_then_truncated_download_keeps_it(fake_serv
     assert last_log(live, "police_uk")[0] == "rejected"
     kept = list((Path(live.warehouse_path).parent / "landing" / "police_uk" / "gwent").glob("*.csv"))
     assert [p.name for p in kept] == ["2024-06-gwent-street.csv"]  # the good file, not a partial one
+
+
+def test_live_mode_without_a_live_client_loads_the_snapshot_and_says_so(live):
+    result = run(asset("raw/sape_lsoa11_broad_age"), live, "2019")
+    assert result.success
+    (outcome, mode, _, message) = last_log(live, "ons_sape")
+    assert (outcome, mode) == ("loaded", "snapshot") and "no live source" in message
+
+
+def test_one_archive_download_serves_every_force(fake_server, live, monkeypatch):
+    monkeypatch.setenv("POLICE_UK_ARCHIVE_URL", fake_server.url("/data/archive"))
+    monkeypatch.setenv("POLICE_UK_FORCES", "gwent,dyfed-powys")
+    src = SNAPSHOTS / "police_uk" / "gwent" / "2024-05-gwent-street.csv"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.write(src, "2024-05/2024-05-gwent-street.csv")
+        z.write(src, "2024-05/2024-05-dyfed-powys-street.csv")  # stands in for a second force's file
+    fake_server.route("GET", "/data/archive/2024-05.zip", Reply(200, body=buf.getvalue(), content_type="application/zip"))
+    result = dg.materialize([police_uk_street_crimes], partition_key="2024-05-01", resources={"warehouse": live},
+                            raise_on_error=False)
+    assert result.success
+    assert fake_server.count("GET", "/data/archive/2024-05.zip") == 1
+    assert dict(query(live, "select force_id, count(*) from raw.police_uk_street_crimes group by 1")) == {
+        "gwent": 6566, "dyfed-powys": 6566}

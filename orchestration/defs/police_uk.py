@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
-from orchestration.lib.http import FetchError, SourceFormatError
+from orchestration.lib.http import FetchError, HttpClient, SourceFormatError
 from orchestration.lib.loaders import load_police_uk_month, log_rejection
 from orchestration.lib.sources.police_uk_api import fetch_archive_month
 from orchestration.lib.lsoa_bridge import SplitResolver
@@ -24,7 +24,8 @@ from orchestration.settings import SEEDS_DIR, get_settings
 # Single-run backfills are marked beta in dagster 1.13; we rely on them deliberately (one run for a range).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
-FIRST_MONTH = "2022-07-01"  # the start of the bundled Gwent series
+# The start of the bundled Gwent series; in live mode POLICE_UK_FIRST_MONTH (YYYY-MM) moves it.
+FIRST_MONTH = os.environ.get("POLICE_UK_FIRST_MONTH", "2022-07") + "-01"
 _FILE = re.compile(r"^(\d{4}-\d{2})-([a-z-]+)-street\.csv$")
 
 
@@ -62,12 +63,26 @@ def live_forces() -> list[str]:
     return [f.strip() for f in value.split(",") if f.strip()]
 
 
-def _download(force: str, month: str, warehouse: WarehouseResource) -> Path:
+class _ArchiveCache:
+    """One download of a month's archive serves every force (the zip holds all forces' files)."""
+
+    def __init__(self):
+        self.client = HttpClient("police_uk")
+        self.url, self.fetched = None, None
+
+    def get(self, url, **kwargs):
+        if url != self.url:
+            self.url, self.fetched = url, None  # keep one archive in memory at a time
+            self.fetched = self.client.get(url, **kwargs)
+        return self.fetched
+
+
+def _download(force: str, month: str, warehouse: WarehouseResource, cache: _ArchiveCache) -> Path:
     """The force's street-level CSV for the month from the monthly archive, kept under data/landing so
     the loader validates exactly the file it keeps. A failed download is logged and keeps the last data."""
     dest = warehouse.warehouse.parent / "landing" / "police_uk" / force
     try:
-        return fetch_archive_month(month, force, dest)
+        return fetch_archive_month(month, force, dest, client=cache)
     except (FetchError, SourceFormatError) as exc:
         log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}", location=str(exc.url),
                       error=exc, mode="live", partition_key=month)
@@ -110,7 +125,8 @@ def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: Wareho
     total = 0
     for month in months:
         if warehouse.mode == "live":
-            month_files = {force: _download(force, month, warehouse) for force in forces}
+            cache = _ArchiveCache()
+            month_files = {force: _download(force, month, warehouse, cache) for force in forces}
         else:
             month_files = {force: files.get((month, force)) for force in forces}
             missing = [force for force, path in month_files.items() if path is None]

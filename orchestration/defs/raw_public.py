@@ -50,13 +50,14 @@ def build_snapshot_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     def _load(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         location = ";".join(spec.files)
         try:
-            if warehouse.mode == "live":
-                if spec.live is None:
-                    raise dg.Failure(f"raw.{spec.table}: no live source is configured for {spec.dataset}; "
-                                     "it is loaded from the bundled snapshot (COHESION_MODE=snapshot).")
+            if warehouse.mode == "live" and spec.live is not None:
                 pull = spec.live()
             else:
                 pull = snapshot_pull(spec, warehouse.snapshots)
+                if warehouse.mode == "live":
+                    # No live client for this dataset (e.g. a derived file): say so, and keep it loadable.
+                    pull.notes.append("live mode: no live source for this dataset; the bundled snapshot was used")
+                    context.log.warning(f"raw.{spec.table}: no live source; loaded the bundled snapshot")
             result = load_pull(pull, spec.table, warehouse.warehouse)
         except LOAD_ERRORS as exc:
             log_rejection(warehouse.warehouse, source=spec.source, dataset=spec.dataset, location=location,
@@ -89,12 +90,13 @@ def build_partitioned_asset(spec: PartitionedSpec) -> dg.AssetsDefinition:
         for key in context.partition_keys:
             table = spec.table_for(key)
             try:
-                if warehouse.mode == "live":
-                    if spec.live is None:
-                        raise dg.Failure(f"raw.{table}: no live source is configured for {spec.dataset}/{key}.")
+                if warehouse.mode == "live" and spec.live is not None:
                     pull = spec.live(key)
                 else:
                     pull = spec.snapshot(key, warehouse.snapshots)
+                    if warehouse.mode == "live":
+                        pull.notes.append("live mode: no live source for this dataset; the bundled snapshot was used")
+                        context.log.warning(f"raw.{table}: no live source; loaded the bundled snapshot")
                 result = load_pull(pull, table, warehouse.warehouse, partition_column=spec.partition_column,
                                    partition_key=key)
             except LOAD_ERRORS as exc:
