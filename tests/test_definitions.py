@@ -21,6 +21,8 @@ EXPECTED_ASSETS = {
     "staging/stg_ons__sape2019_population_lsoa11",
     "intermediate/int_population__lsoa21", "intermediate/int_wimd2019__bridged_to_lsoa21",
     "intermediate/int_geography__area_membership", "intermediate/int_police_uk__force_months",
+    "intermediate/int_indicator__lsoa_counts", "intermediate/int_indicator__published_values",
+    "marts/fct_indicator_value",
     "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",
     "marts/fct_crime_quarterly", "reports/crime_exception_report",
     "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
