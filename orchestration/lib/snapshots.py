@@ -440,6 +440,9 @@ def read_nomis_ts011_msoa(paths: list[Path]) -> pl.DataFrame:
 def read_ethnicity_la_detailed(paths: list[Path]) -> pl.DataFrame:
     (path,) = paths
     df = _read_csv(path, ["ltla21_code", "ltla21_name", "ethnic_group", "value"])
+    # The file carries each group twice: "(number)" and "(percent)". Keep the counts only.
+    df = df.filter(pl.col("ethnic_group").str.ends_with(" (number)"))
+    _require(df, path, "value", pl.col("value").cast(pl.Float64, strict=False) % 1 != 0, "a whole count")
     df = df.select(pl.col("ltla21_code").alias("la_code"), pl.col("ltla21_name").alias("la_name"),
                    pl.col("ethnic_group").str.replace(r" \(number\)$", "").alias("category"),
                    pl.col("value").cast(pl.Float64).cast(pl.Int64).alias("n"))
