@@ -82,6 +82,9 @@ compared as (
         p.value - c.value as change,
         sqrt(p.se ^ 2 + c.se ^ 2) as se_change,
         case when p.ci_method = c.ci_method then p.ci_method else 'mixed' end as pair_method,
+        -- Mid-year estimates and a census are different series: a step between them is a change of
+        -- source, not of the area, so it is shown but never counted as rapid change.
+        {{ source_series('p.source_release') }} <> {{ source_series('c.source_release') }} as is_series_break,
         p.unit, p.polarity
     from pairs as p
     inner join with_se as c
@@ -156,8 +159,10 @@ select
     is_significant::boolean as is_significant,
     change_threshold::double as change_threshold,
     is_beyond_threshold::boolean as is_beyond_threshold,
-    coalesce(is_significant and is_beyond_threshold, false)::boolean as is_rapid_change,
+    is_series_break::boolean as is_series_break,
+    coalesce(is_significant and is_beyond_threshold and not is_series_break, false)::boolean as is_rapid_change,
     case
+        when is_series_break then 'series break'
         when z is null then 'not testable'
         when not is_significant or change = 0 then 'no significant change'
         when polarity = 'risk' then case when change > 0 then 'worsening' else 'improving' end
