@@ -10,26 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from orchestration.lib.http import FetchError, HttpClient
-from tests.fakeserver import FakeServer, Reply
+from tests.fakeserver import Reply
 
 PATH = "/api/v01/dataset/NM_1_1.data.csv"
 BODY = b"GEOGRAPHY_CODE,OBS_VALUE\nW06000001,12\n"
 
-
-@pytest.fixture(scope="module")
-def shared_server():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake_server(shared_server):
-    """conftest's server, but one per module (each shutdown waits 0.5 s), emptied before every test."""
-    shared_server.routes.clear()
-    shared_server.served.clear()
-    shared_server.requests.clear()
-    return shared_server
 
 
 def client(**kwargs) -> tuple[HttpClient, list[float]]:

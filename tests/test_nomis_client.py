@@ -26,21 +26,6 @@ PARAMS = {"geography": nomis.welsh_lsoas_2021(), "date": "latest", "measures": "
           "select": "date_name,geography_name,geography_code,obs_value,obs_status_name"}
 
 
-@pytest.fixture(scope="module")
-def shared_server():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake_server(shared_server):
-    """conftest's server, but one per module (each shutdown waits 0.5 s), emptied before every test."""
-    shared_server.routes.clear()
-    shared_server.served.clear()
-    shared_server.requests.clear()
-    return shared_server
-
 
 def make_client(server: FakeServer, **kwargs) -> NomisClient:
     http = HttpClient("nomis", timeout=5, max_tries=2, sleep=lambda s: None)

@@ -27,21 +27,6 @@ TRAN = SW / "statswales_odata_tran0152.json"
 ROOT = "/en-gb/dataset"
 
 
-@pytest.fixture(scope="module")
-def shared_server():
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake_server(shared_server):
-    """conftest's server, but one per module (each shutdown waits 0.5 s), emptied before every test."""
-    shared_server.routes.clear()
-    shared_server.served.clear()
-    shared_server.requests.clear()
-    return shared_server
-
 
 def load(path) -> dict:
     return json.loads(path.read_bytes())
