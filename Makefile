@@ -16,7 +16,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests seeds -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) 2>/dev/null) dbt_project/dbt_project.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help bootstrap install manifest run test ui dagster-home docs seeds clean
+.PHONY: help bootstrap install manifest run test ui docs seeds clean
 
 help:
 	@echo "make run    build the warehouse from the bundled real data (data/warehouse.duckdb)"
@@ -44,10 +44,8 @@ run: manifest
 test: manifest
 	@$(UV) run --frozen pytest
 
-dagster-home:
-	@mkdir -p "$(DAGSTER_HOME)" && cp orchestration/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
-
-ui: manifest dagster-home
+ui: manifest
+	@$(UV) run --frozen python -c "from orchestration.build import prepare_instance; prepare_instance()"
 	@echo "Dagster UI: http://127.0.0.1:3000  (instance: $(DAGSTER_HOME))"
 	@$(UV) run --frozen dagster dev -h 127.0.0.1 -p 3000 -m orchestration.definitions
 

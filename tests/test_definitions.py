@@ -22,6 +22,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_population__lsoa21", "intermediate/int_wimd2019__bridged_to_lsoa21",
     "intermediate/int_geography__area_membership", "intermediate/int_police_uk__force_months",
     "intermediate/int_indicator__lsoa_counts", "intermediate/int_indicator__published_values",
+    "intermediate/int_indicator__twelve_months",
     "marts/fct_indicator_value", "marts/fct_indicator_change", "marts/fct_indicator_benchmark",
     "marts/fct_cohesion_index", "marts/mart_cohesion_profile", "marts/mart_community_profile",
     "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",

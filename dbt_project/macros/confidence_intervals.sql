@@ -26,12 +26,3 @@
 {% macro byar_upper(k, z=1.959963984540054) -%}
     ({{ k }} + 1) * (1 - 1 / (9 * ({{ k }} + 1)) + {{ z }} / (3 * sqrt({{ k }} + 1))) ^ 3
 {%- endmacro %}
-
-{#- The statistical series a figure belongs to, from its source_release: figures from different series
-    (ONS mid-year estimates vs a census) are not compared for change. -#}
-{% macro source_series(column) -%}
-    case when {{ column }} like 'ONS small area population estimates%' then 'ons_sape'
-         when {{ column }} like 'Census 20%' then 'census'
-         when {{ column }} like 'Welsh Index of Multiple Deprivation%' then 'wimd'
-         else {{ column }} end
-{%- endmacro %}

@@ -15,9 +15,9 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
-from orchestration.lib.http import FetchError, HttpClient, SourceFormatError
+from orchestration.lib.http import FetchError, SourceFormatError
 from orchestration.lib.loaders import load_police_uk_month, log_rejection
-from orchestration.lib.sources.police_uk_api import fetch_archive_month
+from orchestration.lib.sources.police_uk_api import MonthArchiveCache, fetch_archive_month
 from orchestration.lib.lsoa_bridge import SplitResolver
 from orchestration.settings import SEEDS_DIR, get_settings
 
@@ -63,21 +63,7 @@ def live_forces() -> list[str]:
     return [f.strip() for f in value.split(",") if f.strip()]
 
 
-class _ArchiveCache:
-    """One download of a month's archive serves every force (the zip holds all forces' files)."""
-
-    def __init__(self):
-        self.client = HttpClient("police_uk")
-        self.url, self.fetched = None, None
-
-    def get(self, url, **kwargs):
-        if url != self.url:
-            self.url, self.fetched = url, None  # keep one archive in memory at a time
-            self.fetched = self.client.get(url, **kwargs)
-        return self.fetched
-
-
-def _download(force: str, month: str, warehouse: WarehouseResource, cache: _ArchiveCache) -> Path:
+def _download(force: str, month: str, warehouse: WarehouseResource, cache: MonthArchiveCache) -> Path:
     """The force's street-level CSV for the month from the monthly archive, kept under data/landing so
     the loader validates exactly the file it keeps. A failed download is logged and keeps the last data."""
     dest = warehouse.warehouse.parent / "landing" / "police_uk" / force
@@ -125,7 +111,7 @@ def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: Wareho
     total = 0
     for month in months:
         if warehouse.mode == "live":
-            cache = _ArchiveCache()
+            cache = MonthArchiveCache()
             month_files = {force: _download(force, month, warehouse, cache) for force in forces}
         else:
             month_files = {force: files.get((month, force)) for force in forces}

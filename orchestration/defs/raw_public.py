@@ -73,7 +73,7 @@ def build_partitioned_asset(spec: PartitionedSpec) -> dg.AssetsDefinition:
     partitions = dg.StaticPartitionsDefinition(list(spec.partitions))
 
     @dg.asset(
-        key=["raw", spec.table.replace("_{key}", "")],
+        key=["raw", spec.asset_name],
         group_name=spec.group,
         description=spec.description,
         partitions_def=partitions,

@@ -18,6 +18,7 @@ from orchestration.lib.sources.base import Pull, sha256_chunks
 @dataclass(frozen=True)
 class PartitionedSpec:
     table: str  # raw.<table>; with "{key}" in it, each partition has its own table
+    asset_name: str  # the Dagster asset raw/<asset_name>
     source: str
     dataset: str
     description: str
@@ -48,6 +49,7 @@ def _sape_snapshot(year: str, snapshots_dir: Path) -> Pull:
 
 SAPE = PartitionedSpec(
     table="sape_lsoa11_broad_age",
+    asset_name="sape_lsoa11_broad_age",
     source="ons_sape",
     dataset="sape_lsoa11_broad_age",
     description=(
@@ -104,6 +106,7 @@ def _els_live(slug: str) -> Pull:
 
 ONS_ELS = PartitionedSpec(
     table="ons_els_indicators",
+    asset_name="ons_els_indicators",
     source="ons_els",
     dataset="ons_els_indicators",
     description=(
@@ -144,6 +147,7 @@ def _statswales_live(dataset_id: str) -> Pull:
 
 STATSWALES = PartitionedSpec(
     table="statswales_{key}",
+    asset_name="statswales",
     source="statswales",
     dataset="statswales_odata",
     description=(

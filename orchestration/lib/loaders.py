@@ -151,16 +151,6 @@ def snapshot_pull(spec: DatasetSpec, snapshots_dir: Path) -> Pull:
                 licence=spec.licence)
 
 
-def load_snapshot_dataset(spec: DatasetSpec, snapshots_dir: Path, warehouse: Path, mode: str = "snapshot") -> LoadResult:
-    try:
-        pull = snapshot_pull(spec, snapshots_dir)
-    except SnapshotError as exc:
-        log_rejection(warehouse, source=spec.source, dataset=spec.dataset,
-                      location=";".join(str(snapshots_dir / f) for f in spec.files), error=exc, mode=mode)
-        raise
-    return load_pull(pull, spec.table, warehouse)
-
-
 POLICE_CRIMES_DDL = """
 create schema if not exists raw;
 create table if not exists raw.police_uk_street_crimes (

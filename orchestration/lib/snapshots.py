@@ -1,7 +1,8 @@
-"""Readers for the bundled real datasets that are loaded whole (not per month).
+"""The datasets loaded whole (not per month or release): one ``DatasetSpec`` per raw table.
 
-Each ``DatasetSpec`` names its files under ``data/snapshots/``, its licence and release, and a reader
-that validates the file and returns a polars DataFrame ready for ``raw.<table>``. A reader raises
+Each spec names its bundled files under ``data/snapshots/``, its licence and release, a reader that
+validates the files and returns a polars DataFrame ready for ``raw.<table>``, and, where a live service
+publishes the same data, a ``live`` pull through the clients in ``orchestration.lib.sources``. A reader raises
 ``SnapshotError`` naming the file, row and column when the data is not what the spec expects, so a
 bad file never replaces good data.
 """
@@ -76,22 +77,6 @@ def read_census2021_population(paths: list[Path]) -> pl.DataFrame:
     if df["lsoa21_code"].n_unique() != 1917:
         raise SnapshotError(f"{path.name}: {df['lsoa21_code'].n_unique()} LSOAs, expected 1,917")
     return df.with_columns(pl.col("usual_residents").cast(pl.Int64))
-
-
-WIMD2019_SCORE_COLUMNS = {
-    "LSOA Code": "lsoa11_code",
-    "LSOA Name": "lsoa11_name_wimd",
-    "Local Authority Name": "la_name",
-    "WIMD 2019 score": "wimd_score",
-    "Income score": "income_score",
-    "Employment score": "employment_score",
-    "Health score": "health_score",
-    "Education score": "education_score",
-    "Access to Services score": "access_to_services_score",
-    "Housing score": "housing_score",
-    "Community Safety score": "community_safety_score",
-    "Physical Environment score": "physical_environment_score",
-}
 
 
 def _wimd2019_frame(scores: pl.DataFrame) -> pl.DataFrame:

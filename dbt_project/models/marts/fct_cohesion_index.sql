@@ -67,25 +67,18 @@ members as (
     from member_period
 ),
 
--- sub-annual members: sum numerators and denominators over the 12 months (must cover every day)
+-- sub-annual members: the LSOA's 12-month window (numerators and denominators summed, every day covered)
 pooled as (
-    select
-        r.lsoa21_code, r.indicator_id,
-        case m.unit when 'per_1000' then 1000.0 when 'per_million' then 1000000.0 else 100.0 end
-            * sum(r.numerator) / sum(r.denominator) as member_value,
-        sum(datediff('day', r.period_start, r.period_end) + 1) as days_covered,
-        datediff('day', any_value(m.window_start), any_value(m.window_end)) + 1 as days_in_window,
-        count(r.numerator) = count(*) as has_counts
-    from lsoa_rows as r
-    inner join members as m on r.indicator_id = m.indicator_id
-    where m.is_sub_annual and r.period_start >= m.window_start and r.period_end <= m.window_end
-    group by r.lsoa21_code, r.indicator_id, m.unit
+    select t.area_code as lsoa21_code, t.indicator_id, t.value as member_value, t.is_complete
+    from {{ ref('int_indicator__twelve_months') }} as t
+    inner join members as m on t.indicator_id = m.indicator_id and t.window_end = m.window_end
+    where m.is_sub_annual and t.geography_level = 'lsoa'
 ),
 
 member_values as (
     select lsoa21_code, indicator_id, member_value
     from pooled
-    where days_covered = days_in_window and has_counts and member_value is not null
+    where is_complete and member_value is not null
     union all
     select r.lsoa21_code, r.indicator_id, r.value
     from lsoa_rows as r

@@ -85,10 +85,7 @@ benchmarked as (
 compared as (
     select
         *,
-        case when lci_95 is null or uci_95 is null or benchmark_value is null then 'not compared'
-             when lci_95 > benchmark_value then 'higher'
-             when uci_95 < benchmark_value then 'lower'
-             else 'similar' end as comparison
+        {{ fingertips_comparison('lci_95', 'uci_95', 'benchmark_value') }} as comparison
     from benchmarked
 )
 
@@ -110,10 +107,5 @@ select
     lci_95::double as lci_95,
     uci_95::double as uci_95,
     comparison::varchar as comparison,
-    case
-        when comparison in ('not compared', 'similar') then comparison
-        when polarity = 'risk' then case comparison when 'higher' then 'worse' else 'better' end
-        when polarity = 'protective' then case comparison when 'higher' then 'better' else 'worse' end
-        else comparison
-    end::varchar as assessment
+    ({{ polarity_assessment('comparison', 'polarity') }})::varchar as assessment
 from compared

@@ -271,10 +271,8 @@ assembled as (
              then l.value - b.value end as change_since_benchmark,
         wl.value as wales_latest_value,
         l.value - wl.value as difference_from_wales,
-        case when l.lci_95 is null or l.uci_95 is null or wl.value is null or l.value is null then 'not compared'
-             when l.lci_95 > wl.value then 'higher'
-             when l.uci_95 < wl.value then 'lower'
-             else 'similar' end as comparison_with_wales,
+        case when l.value is null then 'not compared'
+             else {{ fingertips_comparison('l.lci_95', 'l.uci_95', 'wl.value') }} end as comparison_with_wales,
         ur.urban_value, ur.rural_value,
         mc.lsoas_most_changed,
         c.min_reliable_level, c.caveats
@@ -306,12 +304,7 @@ select
     wales_latest_value::double as wales_latest_value,
     difference_from_wales::double as difference_from_wales,
     comparison_with_wales::varchar as comparison_with_wales,
-    case
-        when comparison_with_wales in ('not compared', 'similar') then comparison_with_wales
-        when polarity = 'risk' then case comparison_with_wales when 'higher' then 'worse' else 'better' end
-        when polarity = 'protective' then case comparison_with_wales when 'higher' then 'better' else 'worse' end
-        else comparison_with_wales
-    end::varchar as assessment_vs_wales,
+    ({{ polarity_assessment('comparison_with_wales', 'polarity') }})::varchar as assessment_vs_wales,
     urban_value::double as urban_value,
     rural_value::double as rural_value,
     lsoas_most_changed::varchar as lsoas_most_changed,

@@ -26,6 +26,12 @@ la as (
 
 census as (select 'Census 2021' as period_label),
 
+-- LA figures the indicator mart already publishes (summed from LSOA counts there)
+indicator_la as (
+    select indicator_id, area_code, value from {{ ref('fct_indicator_value') }}
+    where geography_level = 'la' and period_label = 'Census 2021'
+),
+
 -- size and settlement pattern
 size_rows as (
     select la_code, 'size' as topic, 1 as sort_order, 'Usual residents' as measure, usual_residents::double as value,
@@ -69,20 +75,15 @@ age_rows as (
 
 -- ethnicity: % ethnic minority (five high-level groups by LSOA), then the 19 detailed LA groups
 ethnic_minority as (
-    select g.la_code, 'ethnicity' as topic, 1 as sort_order, 'Ethnic minority (non-White) residents' as measure,
-           100.0 * sum(e.n) filter (where e.category <> 'White') / sum(e.n) as value, 'percent' as unit,
+    select area_code as la_code, 'ethnicity' as topic, 1 as sort_order, 'Ethnic minority (non-White) residents' as measure,
+           value, 'percent' as unit,
            'Census 2021 TS021 ethnic group (5 high-level groups) by 2021 LSOA, summed to the LA (ONS)' as source,
            'usual residents' as universe
-    from {{ source('raw', 'census2021_ethnicity_lsoa21') }} as e
-    inner join geography as g on e.area_code = g.lsoa21_code
-    group by g.la_code
+    from indicator_la where indicator_id = 'pct_ethnic_minority'
 ),
 
 ethnic_detailed_counts as (
-    -- counts only (the loader keeps the '(number)' rows; the filter guards against a reload of the raw file)
-    select la_code, regexp_replace(category, '\s*\(number\)\s*$', '') as category, n::double as n
-    from {{ source('raw', 'census2021_ethnicity_la') }}
-    where category not ilike '%(percent)%'
+    select la_code, category, n::double as n from {{ source('raw', 'census2021_ethnicity_la') }}
 ),
 
 ethnic_detailed as (
@@ -125,14 +126,11 @@ tenure_rows as (
 
 -- disability: TS038, LSOA counts summed to the LA
 disability_rows as (
-    select g.la_code, 'disability' as topic, 1 as sort_order, 'Disabled under the Equality Act' as measure,
-           100.0 * sum(d.n) filter (where d.category = 'Disabled under the Equality Act') / sum(d.n) as value,
-           'percent' as unit,
+    select area_code as la_code, 'disability' as topic, 1 as sort_order, 'Disabled under the Equality Act' as measure,
+           value, 'percent' as unit,
            'Census 2021 TS038 disability by 2021 LSOA, summed to the LA (ONS)' as source,
            'usual residents' as universe
-    from {{ source('raw', 'census2021_disability_lsoa21') }} as d
-    inner join geography as g on d.area_code = g.lsoa21_code
-    group by g.la_code
+    from indicator_la where indicator_id = 'pct_disabled_equality_act'
 ),
 
 -- qualifications and economic activity: LA percentages as published (ONS Census Maps)
@@ -153,27 +151,12 @@ topic_rows as (
     where p.topic in ('Highest level of qualification', 'Economic activity status')
 ),
 
--- crime: the latest 12 months of police.uk quarters, where the LA is complete in all four
-crime_quarters as (
-    select indicator_id, area_code as la_code, period_start, period_end, numerator, denominator
-    from {{ ref('fct_indicator_value') }}
-    where geography_level = 'la' and indicator_id in ('all_crime_rate', 'asb_rate') and numerator is not null
-),
-
-crime_window as (
-    select indicator_id, max(period_end) as window_end,
-           (max(period_end) - interval 1 year + interval 1 day)::date as window_start
-    from crime_quarters group by indicator_id
-),
-
+-- crime: the latest complete 12-month window of police.uk quarters (int_indicator__twelve_months)
 crime_pooled as (
-    select q.la_code, q.indicator_id, w.window_end, sum(q.numerator) as crimes, sum(q.denominator) as person_years,
-           sum(datediff('day', q.period_start, q.period_end) + 1) = datediff('day', w.window_start, w.window_end) + 1
-               as is_complete
-    from crime_quarters as q
-    inner join crime_window as w
-        on q.indicator_id = w.indicator_id and q.period_start >= w.window_start and q.period_end <= w.window_end
-    group by q.la_code, q.indicator_id, w.window_end, w.window_start
+    select area_code as la_code, indicator_id, window_end, numerator as crimes, denominator as person_years
+    from {{ ref('int_indicator__twelve_months') }}
+    where geography_level = 'la' and indicator_id in ('all_crime_rate', 'asb_rate') and is_complete
+    qualify window_end = max(window_end) over (partition by indicator_id)
 ),
 
 crime_rows as (
@@ -184,7 +167,7 @@ crime_rows as (
            1000.0 * crimes / person_years as value, 'per_1000' as unit,
            'data.police.uk street-level crime (recorded crime and ASB), 4 quarters pooled; Census 2021 residents as person-years' as source,
            'usual residents' as universe, window_end
-    from crime_pooled where is_complete
+    from crime_pooled
     union all
     select la_code, 'crime',
            case indicator_id when 'all_crime_rate' then 2 else 4 end,
@@ -193,7 +176,7 @@ crime_rows as (
            crimes, 'count',
            'data.police.uk street-level crime (recorded crime and ASB), 4 quarters summed',
            'crimes / incidents', window_end
-    from crime_pooled where is_complete
+    from crime_pooled
 ),
 
 census_all as (

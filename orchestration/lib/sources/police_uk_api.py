@@ -437,6 +437,22 @@ def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: 
     return target, fetched, data
 
 
+class MonthArchiveCache:
+    """A client for ``fetch_archive_month`` that downloads a month's archive once for every force
+    (the zip holds all forces' files), keeping one archive in memory at a time."""
+
+    def __init__(self, client: HttpClient | None = None):
+        self.client = client or make_client()
+        self.url: str | None = None
+        self.fetched: Fetched | None = None
+
+    def get(self, url: str, **kwargs) -> Fetched:
+        if url != self.url:
+            self.url, self.fetched = url, None
+            self.fetched = self.client.get(url, **kwargs)
+        return self.fetched
+
+
 def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None = None,
                         archive: str | None = None, archive_month: str | None = None) -> Path:
     """Download ``{archive}/{archive_month or month}.zip`` and extract only this force's street CSV.
@@ -504,6 +520,7 @@ __all__ = [
     "crimes_no_location",
     "crimes_street",
     "fetch_archive_month",
+    "MonthArchiveCache",
     "fetch_street_month",
     "make_client",
     "poly_param",
