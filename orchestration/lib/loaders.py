@@ -54,17 +54,27 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     )
 
 
-def _last_loaded_sha(con, source: str, dataset: str, partition_key: str | None) -> str | None:
+def _last_loaded_content(con, source: str, dataset: str, partition_key: str | None) -> str | None:
+    """The content hash of the last good load of this dataset (and partition)."""
     con.execute(LOAD_LOG_DDL)
     return fetch_value(
         con,
         """
-        select sha256 from raw.load_log
-        where source = ? and dataset = ? and partition_key is not distinct from ? and outcome = 'loaded'
+        select content_sha256 from raw.load_log
+        where source = ? and dataset = ? and partition_key is not distinct from ? and outcome in ('loaded', 'unchanged')
         order by retrieved_at desc limit 1
         """,
         [source, dataset, partition_key],
     )
+
+
+def content_sha256(*frames: pl.DataFrame) -> str:
+    """Hash of the validated rows about to be written. 'Unchanged' is decided on this, not on the source
+    bytes alone, so a corrected reader or parser reloads data whose source file did not change."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame.write_csv().encode())
+    return digest.hexdigest()
 
 
 def _combined_sha(paths: list[Path]) -> str:
@@ -98,20 +108,21 @@ def load_pull(
     partition_key are. A pull whose bytes hash like the last good load of the same dataset and
     partition is logged as 'unchanged' and not rewritten.
     """
+    frame = pull.frame
+    content = content_sha256(frame)
     con = connect(warehouse)
     try:
-        if _last_loaded_sha(con, pull.source, pull.dataset, partition_key) == pull.sha256 and _table_exists(con, "raw", table):
+        if _last_loaded_content(con, pull.source, pull.dataset, partition_key) == content and _table_exists(con, "raw", table):
             where, params = (f" where {partition_column} = ?", [partition_key]) if partition_column else ("", [])
             rows = fetch_value(con, f"select count(*) from raw.{table}{where}", params)
             if rows:
                 log_load(con, source=pull.source, dataset=pull.dataset, partition_key=partition_key,
                          location=pull.location, release=pull.release, sha256=pull.sha256, row_count=rows,
-                         licence=pull.licence, mode=pull.mode, outcome="unchanged")
+                         licence=pull.licence, mode=pull.mode, outcome="unchanged", content_sha256=content)
                 return LoadResult(table, "unchanged", rows, pull.sha256, pull.location)
     finally:
         con.close()
 
-    frame = pull.frame
     if partition_column:
         frame = frame.with_columns(pl.lit(partition_key).alias(partition_column)) if partition_column not in frame.columns else frame
     with transaction(warehouse) as con:
@@ -127,7 +138,7 @@ def load_pull(
         load_id = log_load(con, source=pull.source, dataset=pull.dataset, partition_key=partition_key,
                            location=";".join(pull.locations), release=pull.release, sha256=pull.sha256,
                            row_count=frame.height, licence=pull.licence, mode=pull.mode, outcome="loaded",
-                           message=message)
+                           message=message, content_sha256=content)
     return LoadResult(table, "loaded", frame.height, pull.sha256, pull.location, load_id,
                       {"pages": pull.pages, "notes": pull.notes})
 
@@ -211,21 +222,6 @@ def load_police_uk_month(
     if sha is None:
         raise police_uk.PoliceUkParseError(path, problem=f"file not found: {path}")
     release = f"data.police.uk street-level crime {month}"
-    con = connect(warehouse)
-    try:
-        con.execute(POLICE_CRIMES_DDL)
-        if _last_loaded_sha(con, "police_uk", f"street_crimes/{force_id}", month) == sha:
-            rows = fetch_value(
-                con, "select count(*) from raw.police_uk_street_crimes where force_id = ? and month = ?", [force_id, month]
-            )
-            if rows:
-                log_load(con, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
-                         location=str(path), release=release, sha256=sha, row_count=rows,
-                         licence=POLICE_UK_LICENCE, mode=mode, outcome="unchanged")
-                return LoadResult("police_uk_street_crimes", "unchanged", rows, sha, str(path))
-    finally:
-        con.close()
-
     try:
         df = police_uk.parse_street_file(path, expected_month=month)
     except police_uk.PoliceUkParseError as exc:
@@ -252,11 +248,27 @@ def load_police_uk_month(
                 "latitude": pl.Float64, "lsoa21_code": pl.String, "method": pl.String, "distance_m": pl.Float64},
     )
 
+    content = content_sha256(df, points)
+    con = connect(warehouse)
+    try:
+        con.execute(POLICE_CRIMES_DDL)
+        if _last_loaded_content(con, "police_uk", f"street_crimes/{force_id}", month) == content:
+            rows = fetch_value(
+                con, "select count(*) from raw.police_uk_street_crimes where force_id = ? and month = ?", [force_id, month]
+            )
+            if rows == df.height:
+                log_load(con, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
+                         location=str(path), release=release, sha256=sha, row_count=rows,
+                         licence=POLICE_UK_LICENCE, mode=mode, outcome="unchanged", content_sha256=content)
+                return LoadResult("police_uk_street_crimes", "unchanged", rows, sha, str(path))
+    finally:
+        con.close()
+
     with transaction(warehouse) as con:
         con.execute(POLICE_CRIMES_DDL)
         load_id = log_load(con, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
                            location=str(path), release=release, sha256=sha, row_count=df.height,
-                           licence=POLICE_UK_LICENCE, mode=mode, outcome="loaded")
+                           licence=POLICE_UK_LICENCE, mode=mode, outcome="loaded", content_sha256=content)
         con.execute("delete from raw.police_uk_street_crimes where force_id = ? and month = ?", [force_id, month])
         con.execute("delete from raw.police_uk_split_points where force_id = ? and month = ?", [force_id, month])
         con.register("incoming", df.to_arrow())

@@ -34,8 +34,11 @@ create table if not exists raw.load_log (
     licence varchar,
     mode varchar not null,            -- snapshot | live
     outcome varchar not null,         -- loaded | unchanged | rejected
-    message varchar
+    message varchar,
+    content_sha256 varchar            -- hash of the validated rows written (decides 'unchanged')
 );
+-- warehouses built before content_sha256 existed
+alter table raw.load_log add column if not exists content_sha256 varchar;
 """
 
 
@@ -114,6 +117,7 @@ def log_load(
     outcome: str,
     partition_key: str | None = None,
     message: str | None = None,
+    content_sha256: str | None = None,
 ) -> str:
     con.execute(LOAD_LOG_DDL)
     retrieved_at = utc_now()
@@ -121,8 +125,12 @@ def log_load(
         f"{source}|{dataset}|{partition_key}|{location}|{retrieved_at.isoformat()}".encode()
     ).hexdigest()
     con.execute(
-        "insert into raw.load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """
+        insert into raw.load_log (load_id, source, dataset, partition_key, location, release, retrieved_at,
+                                  sha256, row_count, licence, mode, outcome, message, content_sha256)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
         [load_id, source, dataset, partition_key, location, release, retrieved_at, sha256,
-         row_count, licence, mode, outcome, message],
+         row_count, licence, mode, outcome, message, content_sha256],
     )
     return load_id
