@@ -33,6 +33,13 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     the others (its tables keep their last good data); the caller reports every failure."""
     from orchestration.definitions import defs, police_uk_monthly_partitions, release_jobs
 
+    settings = get_settings()
+    if settings.demo_extracts:
+        from orchestration.lib.partner_extracts.demo import write_demo_extracts
+
+        written = write_demo_extracts(settings.landing_dir)
+        log(f"demo partner extracts: {len(written)} files dropped in {settings.landing_dir} "
+            "(already-accepted files are recorded as duplicates; COHESION_DEMO_EXTRACTS=0 turns the demo off)")
     results = {}
     ranged = [("police_uk_monthly_ingest", police_uk_monthly_partitions.get_partition_keys())]
     for job in release_jobs:
@@ -47,7 +54,7 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
         )
         if not results[name].success:
             log(f"{name} FAILED; continuing with the last good data it left in place")
-    log("warehouse_build: reference datasets, dbt models and tests, the exception report")
+    log("warehouse_build: reference datasets, partner files in the landing folder, dbt models and tests, the exception report")
     results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
         instance=instance, run_config=run_config, raise_on_error=False
     )
@@ -85,6 +92,27 @@ def main() -> int:
             """,
         )
         flags = fetch_row(con, "select count(*) filter (where is_flagged), count(*) from reports.crime_exceptions")
+        partner = fetch_row(
+            con,
+            """
+            select count(*) filter (where outcome = 'accepted'), count(*) filter (where outcome = 'duplicate'),
+                   count(*) filter (where outcome = 'quarantined')
+            from raw.partner_file_log where received_at >= ?
+            """,
+            [run_started],
+        )
+        tension = fetch_row(
+            con,
+            """
+            select (select count(*) from marts.fct_incident), (select count(*) from marts.fct_tension_report),
+                   (select count(*) from marts.fct_tension_assessment),
+                   (select count(*) filter (where current_trend = '▲') from marts.fct_tension_assessment),
+                   (select count(*) filter (where status = 'missing') from marts.fct_cia),
+                   (select count(*) filter (where is_overdue) from marts.fct_cia),
+                   (select count(*) filter (where action_plan_missing) from marts.fct_risk),
+                   (select count(*) filter (where disagrees) from marts.fct_tension_evidence)
+            """,
+        )
         raw = fetch_row(
             con,
             """
@@ -103,6 +131,10 @@ Built in {time.monotonic() - started:.0f} s.
   Warehouse : {settings.warehouse_path}
               raw: {raw[0]} tables from {raw[1]} datasets ({settings.mode} mode), each load in raw.load_log ({raw[2]} rejected)
               marts.fct_crime_monthly: {facts[0]} months, {facts[1]} LSOAs, {facts[2]:,} crimes and ASB incidents
+  Partners  : {partner[0]} files accepted, {partner[1]} duplicate, {partner[2]} quarantined this run (landing: {settings.landing_dir})
+              tension marts: {tension[0]:,} incidents, {tension[1]} tension reports, {tension[2]:,} assessments ({tension[3]} rising ▲)
+              {tension[4]} CIAs required but missing, {tension[5]} overdue; {tension[6]} risks scored >= 5 without an action plan
+              {tension[7]} area-community-months where the group's grade and the evidence disagree (as at {settings.as_of_date or 'today'})
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests
   Dagster UI: make ui, then open http://127.0.0.1:3000 (instance: {home})

@@ -5,10 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+from orchestration.defs.partner_extracts import (
+    partner_extracts,
+    partner_extracts_job,
+    partner_landing_sensor,
+    purge_partner_originals,
+    purge_schedule,
+)
 from orchestration.defs.police_uk import police_uk_monthly_partitions, police_uk_street_crimes
 from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
 from orchestration.defs.reports import crime_exception_report
-from orchestration.defs.resources import warehouse_from_settings
+from orchestration.defs.resources import partner_store_from_settings, warehouse_from_settings
 
 police_uk_job = dg.define_asset_job(
     "police_uk_monthly_ingest",
@@ -33,13 +40,27 @@ warehouse_build_job = dg.define_asset_job(
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets),
     description=(
-        "Reference datasets, every dbt model, seed and test, and the quarterly crime exception report. "
-        "Run after police_uk_monthly_ingest and the load_* release jobs."
+        "Reference datasets, partner files waiting in the landing folder, every dbt model, seed and test, "
+        "and the quarterly crime exception report. Run after police_uk_monthly_ingest and the load_* "
+        "release jobs."
     ),
 )
 
 defs = dg.Definitions(
-    assets=[*snapshot_assets, *partitioned_assets, police_uk_street_crimes, cohesion_dbt_assets, crime_exception_report],
-    jobs=[police_uk_job, *release_jobs, warehouse_build_job],
-    resources={"warehouse": warehouse_from_settings(), "dbt": dbt_resource()},
+    assets=[
+        *snapshot_assets,
+        *partitioned_assets,
+        police_uk_street_crimes,
+        partner_extracts,
+        cohesion_dbt_assets,
+        crime_exception_report,
+    ],
+    jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals],
+    sensors=[partner_landing_sensor],
+    schedules=[purge_schedule],
+    resources={
+        "warehouse": warehouse_from_settings(),
+        "partner_store": partner_store_from_settings(),
+        "dbt": dbt_resource(),
+    },
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,11 @@ class Settings:
     quarantine_dir: Path
     dagster_home: Path
     mode: str
+    landing_dir: Path
+    restricted_dir: Path
+    restricted_retention_days: int
+    as_of_date: str | None
+    demo_extracts: bool
 
     @property
     def police_uk_snapshot_dir(self) -> Path:
@@ -38,6 +44,7 @@ class Settings:
 def get_settings() -> Settings:
     data_dir = _path("COHESION_DATA_DIR", REPO_ROOT / "data")
     mode = os.environ.get("COHESION_MODE", "snapshot")
+    demo = os.environ.get("COHESION_DEMO_EXTRACTS", "1").strip().lower() not in {"0", "false", "no", "off"}
     if mode not in {"snapshot", "live"}:
         raise ValueError(f"COHESION_MODE must be 'snapshot' or 'live', got {mode!r}")
     return Settings(
@@ -49,7 +56,31 @@ def get_settings() -> Settings:
         quarantine_dir=_path("COHESION_QUARANTINE_DIR", data_dir / "quarantine"),
         dagster_home=_path("DAGSTER_HOME", data_dir / "dagster_home"),
         mode=mode,
+        # Partner extracts (Part 3): partners drop files in landing/<extract type>/; the unredacted
+        # originals and quarantined files live only in the restricted store, purged after retention.
+        landing_dir=_path("COHESION_LANDING_DIR", data_dir / "landing"),
+        restricted_dir=_path("COHESION_RESTRICTED_DIR", data_dir / "restricted"),
+        restricted_retention_days=int(os.environ.get("COHESION_RESTRICTED_RETENTION_DAYS", "90")),
+        # The day ages and overdue flags are measured to (CIAs, risk reviews); blank = today, except
+        # while the demo extracts are on: they end on DEMO_AS_OF, so they are viewed as at that day.
+        as_of_date=_as_of_date(demo),
+        demo_extracts=demo,
     )
+
+
+# make run drops the deterministic demo partner extracts (orchestration/lib/partner_extracts/demo.py)
+# into the landing folder unless COHESION_DEMO_EXTRACTS=0. Turn it off in production.
+DEMO_AS_OF = "2024-06-30"
+
+
+def _as_of_date(demo: bool) -> str | None:
+    value = os.environ.get("COHESION_AS_OF_DATE") or (DEMO_AS_OF if demo else None)
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"COHESION_AS_OF_DATE must be a date yyyy-mm-dd, got {value!r}") from None
+    return value
 
 
 def export_for_subprocesses(settings: Settings | None = None) -> Settings:

@@ -5,6 +5,7 @@ location does not parse the project; under ``dagster dev`` it is refreshed on lo
 """
 
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
-from orchestration.settings import DBT_PROJECT_DIR, export_for_subprocesses
+from orchestration.settings import DBT_PROJECT_DIR, export_for_subprocesses, get_settings
 
 export_for_subprocesses()
 
@@ -53,7 +54,12 @@ class CohesionDbtTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
 )
 def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build"]
+    as_of_date = get_settings().as_of_date
+    if as_of_date:
+        # The day the tension marts measure ages and overdue flags to (COHESION_AS_OF_DATE); else today.
+        args += ["--vars", json.dumps({"as_of_date": as_of_date})]
+    yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

@@ -48,3 +48,26 @@ def warehouse_from_settings() -> WarehouseResource:
         quarantine_dir=str(s.quarantine_dir),
         mode=s.mode,
     )
+
+
+class PartnerStoreResource(dg.ConfigurableResource):
+    """Where partner extracts land, and the restricted store for unredacted originals and quarantine."""
+
+    landing_dir: str
+    restricted_dir: str
+    retention_days: int = 90
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+    @property
+    def restricted(self) -> Path:
+        return Path(self.restricted_dir)
+
+
+def partner_store_from_settings() -> PartnerStoreResource:
+    s = get_settings()
+    return PartnerStoreResource(
+        landing_dir=str(s.landing_dir), restricted_dir=str(s.restricted_dir), retention_days=s.restricted_retention_days
+    )

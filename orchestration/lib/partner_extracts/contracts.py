@@ -1,7 +1,7 @@
 """The partner extract contracts: what each file type must contain (Part 3 of the guide).
 
 This module is the single source of truth for the five extract types. The blank templates in
-``templates/partner_extracts/``, the partner guide ``docs/partner-extracts.md`` (the tables there are
+``docs/partner-extracts/templates/``, the partner guide ``docs/partner-extracts/README.md`` (the tables there are
 checked against this module by the tests), the validator and the ``raw.partner_*`` tables all follow it.
 
 Vocabularies that exist as dbt seeds (community types, tension categories) are read from the seeds so

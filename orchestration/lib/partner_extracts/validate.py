@@ -1,0 +1,425 @@
+"""Validate a partner file row by row against its contract (contracts.py).
+
+Every problem becomes a ``Problem`` naming file, row, column, value and rule, so the partner can fix
+the file; a file with any problem is quarantined whole by the ingestion (store.py). Values are typed
+here: dates from ISO, dd/mm/yyyy or Excel serial numbers; whole numbers written as text or "3.0";
+enumerations matched ignoring case, spaces and hyphens (and by their label where a seed has one).
+
+Rules beyond the column types (Part 3 of the guide and the extract contract):
+- the file name gives partner and period (<partner>_<period>[_<suffix>]);
+- each row's date lies inside the file's period (incidents: occurred_on or reported_on; registers of
+  CIAs and risks: raised/triggered on or before the period end); no date after the day received;
+- tension assessments: period_start <= assessment_date <= period_end; grades on the row's scale
+  (eep6 1-6, level4 high/medium/low/none);
+- incidents: hate_crime and hate_incident need at least one hate strand; occurred_on <= reported_on;
+- CIAs: complete <=> completed_on given, complete needs overall_risk, completed_on >= triggered_on;
+- risks: review_due >= raised_on; residual likelihood and impact given together;
+- no duplicate key within the file (e.g. the same incident_ref twice from one organisation).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from orchestration.lib.partner_extracts import contracts as c
+from orchestration.lib.partner_extracts.reader import Sheet
+from orchestration.settings import SEEDS_DIR
+
+MAX_TEXT = 4000
+FORWARD_DATES = {"review_due", "period_end"}
+EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year bug already absorbed)
+SERIAL_RANGE = (18264, 73051)  # 1950-01-01 .. 2099-12-31 as Excel serials
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    row: int | None  # spreadsheet row (header = 1); None for the file as a whole
+    column: str | None
+    value: str | None
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    file_name: str
+    extract_type: str
+    partner: str
+    period: str  # normalised: 2024, 2024-Q2 or 2024-05
+    period_start: date
+    period_end: date
+
+
+def parse_file_name(file_name: str, extract_type: str) -> FileInfo:
+    """Partner and period from '<partner>_<period>[_<suffix>].csv|.xlsx'; ValueError says what is wrong."""
+    path = Path(file_name)
+    if path.suffix.lower() not in c.FILE_SUFFIXES:
+        raise ValueError(f"'{path.suffix or '(none)'}' files are not accepted: send .csv (UTF-8) or .xlsx")
+    match = c.FILE_NAME.match(path.stem.lower())
+    if not match:
+        raise ValueError(
+            "file name must be <partner>_<period>[_<anything>].csv or .xlsx, e.g. gwent-police_2024-Q2.csv "
+            "(partner: lower-case letters, digits and hyphens; period: 2024, 2024-Q2 or 2024-05)"
+        )
+    period = match["period"]
+    year = int(period[:4])
+    if len(period) == 4:
+        start, end, label = date(year, 1, 1), date(year, 12, 31), str(year)
+    elif "q" in period:
+        quarter = int(period[-1])
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year, 3 * quarter, monthrange(year, 3 * quarter)[1])
+        label = f"{year}-Q{quarter}"
+    else:
+        month = int(period[5:7])
+        if not 1 <= month <= 12:
+            raise ValueError(f"period '{period}' in the file name is not a month (01-12)")
+        start, end, label = date(year, month, 1), date(year, month, monthrange(year, month)[1]), f"{year}-{month:02d}"
+    return FileInfo(path.name, extract_type, match["partner"], label, start, end)
+
+
+@cache
+def known_area_codes() -> dict[str, str]:
+    """Every Welsh code an extract may use -> its kind (lsoa21 wins over lsoa11 for the 1,837 shared)."""
+
+    def read(relative: str, column: str) -> list[str]:
+        with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
+            return [row[column] for row in csv.DictReader(handle)]
+
+    codes: dict[str, str] = {}
+    for code in read("geography/local_authority.csv", "la_code"):
+        codes[code] = "la"
+    for code in read("geography/ward.csv", "ward_code"):
+        codes[code] = "ward"
+    for code in read("geography/lsoa11_lsoa21_exact_fit.csv", "lsoa11_code"):
+        codes[code] = "lsoa11"
+    for code in read("geography/lsoa21_geography.csv", "lsoa21_code"):
+        codes[code] = "lsoa21"
+    return codes
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
+
+
+@cache
+def _aliases() -> dict[tuple[str, ...], dict[str, str]]:
+    """Extra spellings accepted for vocabularies: seed labels, and a few common variants."""
+    aliases: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def labels(relative: str, code_col: str, label_col: str) -> dict[str, str]:
+        with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
+            return {_key(row[label_col]): row[code_col] for row in csv.DictReader(handle)}
+
+    community = labels("reference/community_types.csv", "community_type", "community_type_label")
+    community.update({"faith_or_religious": "faith", "religious": "faith", "gypsy_traveller": "gypsies_travellers",
+                      "gypsies_and_travellers": "gypsies_travellers", "overall_assessment": "overall"})
+    aliases[c.community_types()] = community
+    aliases[c.community_types(include_overall=False)] = community
+    categories = labels("reference/tension_categories.csv", "tension_category", "tension_category_label")
+    categories.update({"immigration_asylum_seekers_and_refugees": "immigration", "future": "future"})
+    aliases[c.tension_categories()] = categories
+    aliases[c.SCALES] = {"eep": "eep6", "eep_6": "eep6", "level_4": "level4", "four_level": "level4"}
+    aliases[c.SOURCE_TYPES] = {"person_working_in_the_area": "person_working_in_area", "worker": "person_working_in_area"}
+    aliases[c.PPPLEM_HEADINGS] = {"police_organisational": "police", "organisational": "police"}
+    return aliases
+
+
+def _enum(value: str, allowed: tuple[str, ...]) -> str | None:
+    key = _key(value)
+    if key in allowed:
+        return key
+    return _aliases().get(allowed, {}).get(key)
+
+
+EEP_LABELS = {"imminent": "1", "high": "2", "moderate_high": "3", "moderate_low": "4", "raised": "5", "normal": "6"}
+LEVEL4_ALIASES = {"no_tensions": "none", "no_tension": "none", "no": "none"}
+
+
+def parse_grade(cell: object, scale: str) -> str | None:
+    """Normalised grade text ('1'..'6' or high/medium/low/none) or None if not a grade on that scale."""
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return str(int(cell)) if scale == "eep6" and float(cell) == int(cell) and 1 <= cell <= 6 else None
+    text = str(cell).strip()
+    if scale == "eep6":
+        match = re.fullmatch(r"(?:grade\s*)?([1-6])(?:\.0+)?(?:\s*[-–:(].*)?", text, flags=re.I)
+        if match:
+            return match[1]
+        return EEP_LABELS.get(_key(text))
+    key = _key(text)
+    key = LEVEL4_ALIASES.get(key, key)
+    return key if key in c.LEVEL4_GRADES else None
+
+
+def parse_date(cell: object) -> date | None:
+    if isinstance(cell, datetime):
+        return cell.date()
+    if isinstance(cell, date):
+        return cell
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return _serial(cell)
+    text = str(cell).strip()
+    if re.fullmatch(r"\d{5}(?:\.0+)?", text):
+        return _serial(float(text))
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?Z?)?", text)
+    if match:
+        year, month, day = int(match[1]), int(match[2]), int(match[3])
+    else:
+        match = re.fullmatch(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?: 00:00(?::00)?)?", text)
+        if not match:
+            return None
+        day, month, year = int(match[1]), int(match[2]), int(match[3])
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _serial(number: float) -> date | None:
+    if number != int(number) or not SERIAL_RANGE[0] <= number <= SERIAL_RANGE[1]:
+        return None
+    return EXCEL_EPOCH + timedelta(days=int(number))
+
+
+def parse_int(cell: object) -> int | None:
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, int):
+        return cell
+    if isinstance(cell, float):
+        return int(cell) if cell == int(cell) else None
+    match = re.fullmatch(r"\s*([+-]?\d+)(?:\.0+)?\s*", str(cell))
+    return int(match[1]) if match else None
+
+
+YES = {"yes", "y", "true", "1", "ie"}
+NO = {"no", "n", "false", "0", "na", "nac_ydw", "n_a"}
+
+
+def _text(cell: object) -> str:
+    if isinstance(cell, float) and cell == int(cell):
+        return str(int(cell))
+    if isinstance(cell, (date, datetime)):
+        return cell.isoformat()
+    return str(cell).strip()
+
+
+def _blank(cell: object) -> bool:
+    return cell is None or (isinstance(cell, str) and cell.strip() == "")
+
+
+def _shown(cell: object) -> str | None:
+    if cell is None:
+        return None
+    return _text(cell) if not isinstance(cell, str) else cell
+
+
+def validate(extract: c.ExtractType, sheet: Sheet, info: FileInfo, received_on: date) -> tuple[list[dict], list[Problem]]:
+    """Typed rows (only meaningful when there are no problems) and every problem found."""
+    problems: list[Problem] = []
+    file = info.file_name
+
+    def problem(row, column, value, rule, message):
+        problems.append(Problem(file, row, column, _shown(value), rule, message))
+
+    missing = [col.name for col in extract.columns if col.required and col.name not in sheet.header]
+    optional_missing = [col.name for col in extract.columns if not col.required and col.name not in sheet.header]
+    if missing:
+        problem(1, ", ".join(missing), None, "missing_column",
+                f"required column(s) missing from the header: {', '.join(missing)} "
+                f"(expected columns: {', '.join(extract.column_names)})")
+        return [], problems
+    if not sheet.rows:
+        problem(None, None, None, "no_rows", "the file has a header but no data rows")
+        return [], problems
+
+    areas = known_area_codes()
+    rows: list[dict] = []
+    seen_keys: dict[tuple, int] = {}
+    for number, cells in sheet.rows:
+        row: dict[str, object] = {"row_number": number}
+        for col in extract.columns:
+            cell = cells.get(col.name) if col.name not in optional_missing else None
+            if col.kind == c.PERSONAL:
+                row[col.name] = None if _blank(cell) else _text(cell)
+                continue
+            if col.kind == c.GRADE:
+                continue  # needs the row's scale; checked below
+            if _blank(cell):
+                if col.required:
+                    problem(number, col.name, cell, "required", f"{col.name} is required")
+                row[col.name] = [] if col.kind == c.ENUM_LIST else (False if col.kind == c.YES_NO else None)
+                continue
+            value = _parse(col, cell, areas)
+            if value is _INVALID:
+                problem(number, col.name, cell, col.kind, _expected(col))
+                row[col.name] = None
+            else:
+                row[col.name] = value
+        # grades need the scale
+        scale = row.get("scale")
+        for col in extract.columns:
+            if col.kind != c.GRADE:
+                continue
+            cell = cells.get(col.name)
+            if _blank(cell):
+                problem(number, col.name, cell, "required", f"{col.name} is required")
+                row[col.name] = None
+            elif scale in c.SCALES:
+                grade = parse_grade(cell, scale)
+                if grade is None:
+                    expected = "a grade 1-6" if scale == "eep6" else "high, medium, low or none"
+                    problem(number, col.name, cell, "grade", f"on scale {scale} the grade must be {expected}")
+                row[col.name] = grade
+            else:
+                row[col.name] = None
+        _row_rules(extract, info, received_on, number, row, problem)
+        if extract.key and all(row.get(k) not in (None, "") for k in extract.key):
+            key = tuple(str(row[k]).lower() for k in extract.key)
+            if key in seen_keys:
+                problem(number, ", ".join(extract.key), " / ".join(str(row[k]) for k in extract.key), "duplicate_key",
+                        f"the same {' + '.join(extract.key)} is already on row {seen_keys[key]}")
+            else:
+                seen_keys[key] = number
+        rows.append(row)
+    return rows, problems
+
+
+class _Invalid:
+    pass
+
+
+_INVALID = _Invalid()
+
+
+def _parse(col: c.Column, cell: object, areas: dict[str, str]):
+    if col.kind in (c.TEXT, c.CODE):
+        text = _text(cell)
+        return text if len(text) <= MAX_TEXT else _INVALID
+    if col.kind == c.ENUM:
+        return _enum(_text(cell), col.values) or _INVALID
+    if col.kind == c.ENUM_LIST:
+        parts = [p for p in re.split(r"[;,|]", _text(cell)) if p.strip()]
+        values = [_enum(p, col.values) for p in parts]
+        if not parts or any(v is None for v in values):
+            return _INVALID
+        return list(dict.fromkeys(values))
+    if col.kind == c.DATE:
+        return parse_date(cell) or _INVALID
+    if col.kind == c.INT:
+        value = parse_int(cell)
+        if value is None or not col.minimum <= value <= col.maximum:
+            return _INVALID
+        return value
+    if col.kind == c.AREA:
+        code = _text(cell).upper()
+        return code if code in areas else _INVALID
+    if col.kind == c.YES_NO:
+        key = _key(_text(cell))
+        if key in YES:
+            return True
+        if key in NO:
+            return False
+        return _INVALID
+    raise AssertionError(col.kind)
+
+
+def _expected(col: c.Column) -> str:
+    if col.kind == c.TEXT:
+        return f"{col.name} is longer than {MAX_TEXT} characters"
+    if col.kind == c.ENUM:
+        return f"{col.name} must be one of: {', '.join(col.values)}"
+    if col.kind == c.ENUM_LIST:
+        return f"{col.name} must be ';'-separated values from: {', '.join(col.values)}"
+    if col.kind == c.DATE:
+        return f"{col.name} must be a date: yyyy-mm-dd or dd/mm/yyyy (or an Excel date)"
+    if col.kind == c.INT:
+        return f"{col.name} must be a whole number from {col.minimum} to {col.maximum}"
+    if col.kind == c.AREA:
+        return f"{col.name} must be a Welsh LSOA (2011 or 2021), ward (2025) or local-authority code we know"
+    if col.kind == c.YES_NO:
+        return f"{col.name} must be yes or no"
+    return f"{col.name} is not valid"
+
+
+def _row_rules(extract, info: FileInfo, received_on: date, number: int, row: dict, problem) -> None:
+    in_period = f"inside the file's period {info.period} ({info.period_start} to {info.period_end})"
+    for col in extract.columns:
+        value = row.get(col.name)
+        # review dates and the end of an assessment's period are meant to lie ahead
+        if col.kind == c.DATE and col.name not in FORWARD_DATES and isinstance(value, date) and value > received_on:
+            problem(number, col.name, value.isoformat(), "future_date",
+                    f"{col.name} {value} is after the day the file was received ({received_on})")
+    if extract.name == "incidents":
+        if row.get("reported_on") is None and isinstance(row.get("occurred_on"), date):
+            row["reported_on"] = row["occurred_on"]
+        occurred, reported = row.get("occurred_on"), row.get("reported_on")
+        if isinstance(occurred, date) and isinstance(reported, date):
+            if occurred > reported:
+                problem(number, "reported_on", reported.isoformat(), "date_order",
+                        f"reported_on {reported} is before occurred_on {occurred}")
+            if not (info.period_start <= reported <= info.period_end or info.period_start <= occurred <= info.period_end):
+                problem(number, "reported_on", reported.isoformat(), "date_in_period",
+                        f"neither occurred_on {occurred} nor reported_on {reported} is {in_period}")
+        if row.get("incident_type") in c.HATE_INCIDENT_TYPES and not row.get("hate_strands"):
+            problem(number, "hate_strands", None, "hate_strand_required",
+                    f"a {row['incident_type']} needs at least one hate strand ({', '.join(c.HATE_STRANDS)})")
+        return
+    key_date = row.get(extract.period_date)
+    if isinstance(key_date, date):
+        if extract.is_register:
+            if key_date > info.period_end:
+                problem(number, extract.period_date, key_date.isoformat(), "date_in_period",
+                        f"{extract.period_date} {key_date} is after the end of the file's period {info.period} ({info.period_end})")
+        elif not info.period_start <= key_date <= info.period_end:
+            problem(number, extract.period_date, key_date.isoformat(), "date_in_period",
+                    f"{extract.period_date} {key_date} is not {in_period}")
+    if extract.name == "tension_assessments":
+        start, end, assessed = row.get("period_start"), row.get("period_end"), row.get("assessment_date")
+        if isinstance(start, date) and isinstance(end, date):
+            if start > end:
+                problem(number, "period_end", end.isoformat(), "date_order", f"period_end {end} is before period_start {start}")
+            elif isinstance(assessed, date) and not start <= assessed <= end:
+                problem(number, "assessment_date", assessed.isoformat(), "date_in_period",
+                        f"assessment_date {assessed} is not inside the assessment's own period {start} to {end}")
+    elif extract.name == "community_impact_assessments":
+        status, completed, triggered = row.get("status"), row.get("completed_on"), row.get("triggered_on")
+        if status == "complete":
+            if completed is None:
+                problem(number, "completed_on", None, "required_when_complete", "completed_on is required when status is complete")
+            if row.get("overall_risk") is None:
+                problem(number, "overall_risk", None, "required_when_complete", "overall_risk is required when status is complete")
+        elif status is not None and completed is not None:
+            problem(number, "completed_on", completed.isoformat(), "completed_on_without_complete",
+                    f"completed_on is given but status is {status} (set status to complete, or leave completed_on blank)")
+        if isinstance(completed, date) and isinstance(triggered, date) and completed < triggered:
+            problem(number, "completed_on", completed.isoformat(), "date_order",
+                    f"completed_on {completed} is before triggered_on {triggered}")
+    elif extract.name == "risk_register":
+        raised, due = row.get("raised_on"), row.get("review_due")
+        if isinstance(raised, date) and isinstance(due, date) and due < raised:
+            problem(number, "review_due", due.isoformat(), "date_order", f"review_due {due} is before raised_on {raised}")
+        if (row.get("residual_likelihood") is None) != (row.get("residual_impact") is None):
+            problem(number, "residual_impact", None, "residual_pair",
+                    "residual_likelihood and residual_impact must be given together (or both left blank)")
