@@ -72,6 +72,7 @@ POSITIVE = [
     ("ni_number", "ab123456c"),
     ("ni_number", "JG 103759 A"),
     ("ni_number", "ZX-12-34-56-D"),
+    ("ni_number", "QQ 12 34 56 C"),  # HMRC's example prefix: redacted all the same
     # vehicle registration
     ("vehicle_reg", "AB12 CDE"),
     ("vehicle_reg", "AB12CDE"),

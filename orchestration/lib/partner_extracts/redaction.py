@@ -10,7 +10,7 @@ What is replaced, in this order (``KINDS``), each by a fixed token:
 kind        token             what
 ========== ================= =====================================================================
 email       ``[email]``       any e-mail address (sub-domains, plus-addressing, any case)
-ni_number   ``[NI number]``   National Insurance numbers with a valid HMRC prefix and suffix A-D
+ni_number   ``[NI number]``   National Insurance numbers (any two letters, six digits, suffix A-D)
 vehicle_reg ``[vehicle reg]`` UK registrations: current (AB12 CDE), prefix (A123 BCD), suffix
                               (ABC 123D)
 postcode    ``[postcode]``    full UK postcodes (NP20 1AB, np201ab); outward codes alone are kept
@@ -83,12 +83,11 @@ _EMAIL = re.compile(
     re.IGNORECASE,
 )
 
-# ni_number: two prefix letters (HMRC: first not D F I Q U V, second not D F I O Q U V, and never
-# BG GB KN NK NT TN ZZ), six digits optionally grouped in pairs, suffix A-D; any case, spaces or
-# dashes between the groups.
+# ni_number: two letters, six digits optionally grouped in pairs, suffix A-D; any case, spaces or
+# dashes between the groups. Any two letters, not only HMRC's valid prefixes: a mistyped, temporary
+# or example number (QQ 12 34 56 C) is still about a person, and privacy wins over precision here.
 _NI_NUMBER = re.compile(
-    r"(?<![\w])(?!(?:BG|GB|KN|NK|NT|TN|ZZ))"
-    r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][ -]?\d{2}[ -]?\d{2}[ -]?\d{2}[ -]?[A-D](?![\w])",
+    r"(?<![\w])[A-Z]{2}[ -]?\d{2}[ -]?\d{2}[ -]?\d{2}[ -]?[A-D](?![\w])",
     re.IGNORECASE,
 )
 
