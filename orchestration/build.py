@@ -116,7 +116,8 @@ def main() -> int:
         raw = fetch_row(
             con,
             """
-            select (select count(*) from duckdb_tables() where schema_name = 'raw' and table_name <> 'load_log'),
+            select (select count(*) from duckdb_tables() where schema_name = 'raw' and table_name <> 'load_log'
+                    and table_name not like 'partner%'),
                    count(distinct source || '/' || dataset), count(*) filter (where outcome = 'rejected')
             from raw.load_log where retrieved_at >= ?
             """,

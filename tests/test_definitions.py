@@ -30,6 +30,14 @@ EXPECTED_ASSETS = {
     "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
     "ref/ward", "ref/msoa21", "ref/police_uk_crime_types", "ref/crime_groups", "ref/crime_group_members",
     "ref/wimd_decile_bounds", "ref/eep_grades", "ref/indicator_catalogue", "ref/community_types", "ref/tension_categories",
+    # Part 3: partner extracts and the tension fact tables
+    "raw/partner_files", "raw/partner_tension_reports", "raw/partner_incidents", "raw/partner_tension_assessments",
+    "raw/partner_community_impact_assessments", "raw/partner_risk_register",
+    "staging/stg_partner__tension_reports", "staging/stg_partner__incidents",
+    "staging/stg_partner__tension_assessments", "staging/stg_partner__community_impact_assessments",
+    "staging/stg_partner__risk_register", "intermediate/int_partner__area_levels",
+    "marts/fct_tension_report", "marts/fct_incident", "marts/fct_tension_assessment", "marts/fct_cia",
+    "marts/fct_risk", "marts/fct_tension_evidence", "ref/hate_strands", "ref/risk_score_bands",
 }
 
 
@@ -70,3 +78,21 @@ def test_police_uk_is_monthly_over_the_bundled_months():
 
     keys = police_uk_monthly_partitions.get_partition_keys()
     assert len(keys) == 24 and keys[0] == "2022-07-01" and keys[-1] == "2024-06-01"
+
+
+def test_the_landing_sensor_and_the_purge_schedule_run_by_default():
+    import dagster as dg
+
+    sensor = defs.resolve_sensor_def("partner_landing_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.job_name == "partner_extracts_ingest"
+    schedule = defs.resolve_schedule_def("purge_partner_originals_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_the_partner_job_rebuilds_only_what_depends_on_partner_data():
+    job = defs.resolve_job_def("partner_extracts_ingest")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert "marts/fct_tension_evidence" in keys and "raw/partner_incidents" in keys
+    assert not {k for k in keys if k.startswith("raw/") and not k.startswith("raw/partner")}
+    assert "marts/fct_crime_monthly" not in keys and "reports/crime_exception_report" not in keys

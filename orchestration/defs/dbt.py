@@ -54,7 +54,9 @@ class CohesionDbtTranslator(DagsterDbtTranslator):
     pool=WAREHOUSE_POOL,
 )
 def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    args = ["build"]
+    # buildable: a test runs only when everything it reads is built in this run, so a run of a subset
+    # (e.g. the tension models after a partner file lands) never trips over a test on another model.
+    args = ["build", "--indirect-selection", "buildable"]
     as_of_date = get_settings().as_of_date
     if as_of_date:
         # The day the tension marts measure ages and overdue flags to (COHESION_AS_OF_DATE); else today.

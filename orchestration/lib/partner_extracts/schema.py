@@ -8,15 +8,16 @@ unredacted original file stays in the restricted store on disk (store.py) until 
 - raw.partner_files: one row per accepted file; superseded_by is set when a corrected file for the same
   extract type, partner and period arrives. Rows of superseded files stay in the tables (history); staging
   reads only current files.
-- raw.partner_<extract_type>: the rows, each with file_id (sha256 of the file) and row_number (the
-  spreadsheet row, header = 1).
+- raw.partner_<extract_type>: the rows, each with file_id and row_number (the spreadsheet row,
+  header = 1).
 """
 
 from __future__ import annotations
 
 FILE_LOG_DDL = """
 create table if not exists raw.partner_file_log (
-    file_id varchar not null,           -- sha256 of the file's bytes
+    file_id varchar not null,           -- see raw.partner_files (content hash when the name is unusable)
+    content_sha256 varchar not null,    -- sha256 of the file's bytes
     extract_type varchar not null,
     file_name varchar not null,
     partner varchar,
@@ -33,7 +34,11 @@ create table if not exists raw.partner_file_log (
 
 FILES_DDL = """
 create table if not exists raw.partner_files (
+    -- sha256 of extract type, partner, period and the file's content hash: the same bytes sent again
+    -- for the same partner and period are a duplicate; identical bytes for another period (a register
+    -- that did not change between quarters) are that period's file.
     file_id varchar primary key,
+    content_sha256 varchar not null,    -- sha256 of the file's bytes
     extract_type varchar not null,
     partner varchar not null,
     period varchar not null,            -- as in the file name: 2024, 2024-Q2 or 2024-05

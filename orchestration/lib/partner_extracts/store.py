@@ -1,8 +1,9 @@
 """Ingest partner files from the landing folder: validate, redact, load, supersede, quarantine, purge.
 
 One file at a time, all or nothing:
-- The file is identified by the sha256 of its bytes. A file already accepted is a *duplicate*: logged,
-  removed from the landing folder, nothing else changes.
+- The file is identified by the sha256 of its bytes within its extract type, partner and period (from
+  the file name). The same file sent again is a *duplicate*: logged, removed from the landing folder,
+  nothing else changes.
 - Any problem (validate.py) quarantines the whole file: it moves to <restricted>/quarantine/ beside
   errors.csv and REPORT.md naming file, row, column, value and rule. Nothing from it reaches the
   warehouse; the data already accepted is untouched.
@@ -45,6 +46,7 @@ class Outcome:
     file_name: str
     extract_type: str
     file_id: str
+    content_sha256: str
     outcome: str  # accepted | duplicate | quarantined
     partner: str | None = None
     period: str | None = None
@@ -91,6 +93,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_identity(extract_type: str, partner: str, period: str, content_sha256: str) -> str:
+    return hashlib.sha256(f"{extract_type}/{partner}/{period}/{content_sha256}".encode()).hexdigest()
+
+
 def _private_dir(restricted_dir: Path, path: Path) -> Path:
     """Create a folder inside the restricted store; the store's root is readable by its owner only."""
     restricted_dir.mkdir(parents=True, exist_ok=True)
@@ -103,27 +109,27 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     """Ingest one landing file with an open read-write DuckDB connection. Never raises for bad input."""
     extract = c.extract_types()[extract_type]
     schema.create_all(con)
-    file_id = file_sha256(path)
-    outcome = Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id=file_id, outcome="")
-
-    earlier = fetch_row(con, "select extract_type, file_name, received_at from raw.partner_files where file_id = ?", [file_id])
-    if earlier:
-        outcome.outcome = "duplicate"
-        outcome.message = (f"identical to {earlier[0]}/{earlier[1]} accepted {earlier[2]:%Y-%m-%d %H:%M} UTC; "
-                           "nothing changed")
-        _log(con, outcome, now)
-        path.unlink()
-        return outcome
-
+    content = file_sha256(path)
+    outcome = Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id=content,
+                      content_sha256=content, outcome="")
     problems: list[Problem] = []
     rows: list[dict] = []
-    info: FileInfo | None = None
     try:
         info = parse_file_name(path.name, extract_type)
-        outcome.partner, outcome.period = info.partner, info.period
     except ValueError as err:
+        info = None
         problems.append(Problem(path.name, None, None, path.name, "file_name", str(err)))
-    if info is not None:
+    else:
+        outcome.partner, outcome.period = info.partner, info.period
+        outcome.file_id = file_identity(extract_type, info.partner, info.period, content)
+        earlier = fetch_row(con, "select file_name, received_at from raw.partner_files where file_id = ?", [outcome.file_id])
+        if earlier:
+            outcome.outcome = "duplicate"
+            outcome.message = (f"identical to {earlier[0]} accepted {earlier[1]:%Y-%m-%d %H:%M} UTC for the same "
+                               "partner and period; nothing changed")
+            _log(con, outcome, now)
+            path.unlink()
+            return outcome
         try:
             sheet = read_file(path)
         except FileProblem as err:
@@ -135,6 +141,7 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     if problems:
         return _quarantine(con, outcome, path, problems, restricted_dir, now)
 
+    file_id = outcome.file_id
     frame, redacted_items = _redacted_frame(extract, rows, file_id)
     outcome.row_count, outcome.redacted_items = frame.height, redacted_items
     original_dir = _private_dir(restricted_dir, restricted_dir / "originals" / extract_type / file_id)
@@ -153,8 +160,12 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
         ).fetchall()
         outcome.supersedes = ",".join(sorted(r[0] for r in superseded)) or None
         con.execute(
-            "insert into raw.partner_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, null, ?, null)",
-            [file_id, extract_type, info.partner, info.period, info.period_start, info.period_end, path.name, now,
+            """
+            insert into raw.partner_files (file_id, content_sha256, extract_type, partner, period, period_start,
+                period_end, file_name, received_at, row_count, redacted_items, restricted_path)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [file_id, content, extract_type, info.partner, info.period, info.period_start, info.period_end, path.name, now,
              frame.height, redacted_items, str(original)],
         )
         con.register("incoming_rows", frame.to_arrow())
@@ -256,8 +267,12 @@ def quarantine_report(extract_type: str, file_name: str, problems: list[Problem]
 
 def _log(con, outcome: Outcome, now: datetime) -> None:
     con.execute(
-        "insert into raw.partner_file_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [outcome.file_id, outcome.extract_type, outcome.file_name, outcome.partner, outcome.period, now,
+        """
+        insert into raw.partner_file_log (file_id, content_sha256, extract_type, file_name, partner, period,
+            received_at, outcome, row_count, error_count, supersedes, quarantine_path, message)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [outcome.file_id, outcome.content_sha256, outcome.extract_type, outcome.file_name, outcome.partner, outcome.period, now,
          outcome.outcome, outcome.row_count if outcome.outcome == "accepted" else None,
          len(outcome.problems) if outcome.outcome == "quarantined" else None, outcome.supersedes,
          outcome.quarantine_path, outcome.message],

@@ -1,0 +1,42 @@
+{#- Shared rules of the tension marts (guide, Part 3). -#}
+
+{#- The date the marts are "as of": --vars '{as_of_date: 2024-06-30}' (Dagster passes COHESION_AS_OF_DATE),
+    else today. Overdue CIAs, CIA ages and overdue risk reviews are measured against it. -#}
+{% macro tension_as_of() -%}
+    {%- set v = var('as_of_date', none) -%}
+    {%- if v is none or (v | string | trim) in ('', 'None', 'none', 'null') -%}
+        current_date
+    {%- else -%}
+        cast('{{ v | string | trim }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- '2024-Q2' for a date. -#}
+{% macro tension_quarter(d) -%}
+    (year({{ d }})::varchar || '-Q' || quarter({{ d }})::varchar)
+{%- endmacro %}
+
+{#- Rank of a four-level grade: 1 = high tension ... 4 = no tensions (sorts like the EEP grade). -#}
+{% macro level4_rank(level4) -%}
+    case {{ level4 }} when 'high' then 1 when 'medium' then 2 when 'low' then 3 when 'none' then 4 end
+{%- endmacro %}
+
+{#- An EEP grade standing for a four-level grade when the two scales must be compared on one number:
+    high → 2 (High), medium → 4 (Moderate, low), low → 5 (Raised), none → 6 (Normal). Grade 1 (imminent)
+    and 3 are never implied: the four-level scale cannot say them. -#}
+{% macro level4_to_eep(level4) -%}
+    case {{ level4 }} when 'high' then 2 when 'medium' then 4 when 'low' then 5 when 'none' then 6 end
+{%- endmacro %}
+
+{#- Poisson upper tail P(X >= n | lambda) = 1 - sum_{k<n} exp(k ln lambda - lambda - ln k!), in SQL.
+    1 when n = 0; null when lambda is null. Clamped at 0 against rounding for very small tails. -#}
+{% macro poisson_upper_tail(n, lam) -%}
+    case
+        when {{ lam }} is null then null
+        when {{ n }} <= 0 then 1.0
+        else greatest(0.0, 1.0 - list_sum(list_transform(
+            range(0, ({{ n }})::bigint),
+            lambda k: exp(k * ln({{ lam }}) - {{ lam }} - lgamma(k + 1))
+        )))
+    end
+{%- endmacro %}

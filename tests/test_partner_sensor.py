@@ -1,0 +1,147 @@
+"""The landing-folder sensor and the ingestion runs it starts, with real Dagster and real dbt.
+
+Each test gets its own landing folder, restricted store and DuckDB file. The runs materialize exactly
+the selection the sensor asks for (the partner assets, the tension models downstream and the seeds they
+read), so `dbt build` runs for real on the new warehouse.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+from orchestration.defs.partner_extracts import PARTNER_FILES_KEY, QUARANTINE_CHECK, partner_extracts, partner_landing_sensor
+from orchestration.defs.resources import PartnerStoreResource, WarehouseResource
+from orchestration.definitions import defs
+from orchestration.lib.partner_extracts import contracts
+
+HEADER = contracts.extract_types()["incidents"].column_names
+OLD = time.time() - 3600  # files dropped an hour ago have settled
+
+
+def incident(ref, kind="hate_crime", strands="race", area="W01001524", day="2024-05-03"):
+    return [ref, day, day, area, kind, strands, "", "Gwent Police", f"Reported by PC Dai Morgan, ref {ref}"]
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    landing, restricted, warehouse = tmp_path / "landing", tmp_path / "restricted", tmp_path / "w.duckdb"
+    monkeypatch.setenv("COHESION_LANDING_DIR", str(landing))
+    monkeypatch.setenv("COHESION_WAREHOUSE_PATH", str(warehouse))  # read by the dbt subprocess
+    for name in contracts.extract_types():
+        (landing / name).mkdir(parents=True)
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {
+        "warehouse": WarehouseResource(warehouse_path=str(warehouse), snapshots_dir=str(tmp_path), reports_dir=str(tmp_path),
+                                       quarantine_dir=str(tmp_path)),
+        "partner_store": PartnerStoreResource(landing_dir=str(landing), restricted_dir=str(restricted)),
+        "dbt": dbt_resource(),
+    }
+    return {"landing": landing, "warehouse": warehouse, "instance": instance, "resources": resources, "tmp": tmp_path}
+
+
+def drop(site, name, rows, mtime=OLD) -> Path:
+    path = site["landing"] / "incidents" / name
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def tick(site) -> list[dg.RunRequest]:
+    context = dg.build_sensor_context(instance=site["instance"], repository_def=defs.get_repository_def())
+    return list(partner_landing_sensor(context) or [])
+
+
+def run(site, request: dg.RunRequest, with_dbt: bool = True):
+    selection = request.asset_selection if with_dbt else [PARTNER_FILES_KEY, dg.AssetKey(["raw", "partner_incidents"])]
+    return dg.materialize(
+        [partner_extracts, cohesion_dbt_assets],
+        selection=selection,
+        run_config=request.run_config,
+        resources=site["resources"],
+        instance=site["instance"],
+        tags=request.tags,
+        raise_on_error=False,
+    )
+
+
+def query(site, sql):
+    con = duckdb.connect(str(site["warehouse"]), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_new_duplicate_and_corrected_files_through_the_sensor(site):
+    assert tick(site) == []
+    first = drop(site, "gwent-police_2024-05.csv", [incident("GP/1"), incident("GP/2", kind="asb", strands="")])
+    [request] = tick(site)
+    assert request.tags["partner_file"] == first.name
+    assert request.run_config == {"ops": {"partner_extracts": {"config": {"files": [str(first)]}}}}
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert {"raw/partner_files", "raw/partner_incidents", "marts/fct_incident", "marts/fct_tension_evidence"} <= selected
+    assert "raw/partner_risk_register" not in selected, "only the folder that changed is ingested"
+    assert tick(site)[0].run_key == request.run_key, "same file, same key: the daemon starts it once"
+
+    result = run(site, request)
+    assert result.success
+    assert not first.exists()
+    assert query(site, "select incident_ref, incident_type, description from marts.fct_incident order by 1") == [
+        ("GP/1", "hate_crime", "Reported by PC [name], ref GP/1"),
+        ("GP/2", "asb", "Reported by PC [name], ref GP/2"),
+    ]
+    check = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in check if c.check_name == QUARANTINE_CHECK] == [(QUARANTINE_CHECK, True)]
+    assert tick(site) == [], "nothing left in the landing folder"
+
+    # the same file sent again: a new run (so the arrival is recorded) that changes nothing
+    again = drop(site, "gwent-police_2024-05.csv", [incident("GP/1"), incident("GP/2", kind="asb", strands="")],
+                 mtime=OLD + 60)
+    [request_again] = tick(site)
+    assert request_again.run_key != request.run_key
+    assert run(site, request_again, with_dbt=False).success and not again.exists()
+    assert query(site, "select outcome from raw.partner_file_log order by received_at") == [("accepted",), ("duplicate",)]
+    assert query(site, "select count(*) from raw.partner_incidents") == [(2,)]
+
+    # a corrected file for the same partner and period supersedes the first; history is kept
+    drop(site, "gwent-police_2024-05_corrected.csv",
+         [incident("GP/1"), incident("GP/2", kind="public_order", strands=""), incident("GP/3")], mtime=OLD + 120)
+    [request_corrected] = tick(site)
+    assert run(site, request_corrected).success
+    assert query(site, "select incident_ref, incident_type from marts.fct_incident order by 1") == [
+        ("GP/1", "hate_crime"), ("GP/2", "public_order"), ("GP/3", "hate_crime")]
+    assert query(site, "select count(*) filter (where superseded_by is not null), count(*) from raw.partner_files") == [(1, 2)]
+    assert query(site, "select count(*) from raw.partner_incidents") == [(5,)]
+
+
+def test_a_bad_file_warns_in_the_ui_and_changes_nothing(site):
+    drop(site, "gwent-police_2024-05.csv", [incident("GP/1")])
+    assert run(site, tick(site)[0], with_dbt=False).success
+    bad = drop(site, "gwent-police_2024-06.csv", [incident("GP/9", area="W01999999", day="2024-06-02")], mtime=OLD + 60)
+    [request] = tick(site)
+    result = run(site, request, with_dbt=False)
+    assert result.success, "a quarantined file is reported, not a crashed run"
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == QUARANTINE_CHECK]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    problems = check.metadata["problems"].value
+    assert "gwent-police_2024-06.csv" in problems and "area_code" in problems and "W01999999" in problems
+    assert not bad.exists()
+    assert query(site, "select count(*) from raw.partner_incidents") == [(1,)]
+    quarantined = list((site["tmp"] / "restricted" / "quarantine" / "incidents").glob("*/errors.csv"))
+    assert len(quarantined) == 1
+
+
+def test_a_file_still_being_written_waits(site):
+    drop(site, "gwent-police_2024-05.csv", [incident("GP/1")], mtime=time.time())
+    assert tick(site) == []
