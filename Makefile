@@ -57,4 +57,4 @@ seeds: install
 	@$(UV) run --frozen python scripts/build_geography_seeds.py
 
 clean:
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/dagster_home dbt_project/target
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/landing data/restricted data/dagster_home dbt_project/target

@@ -145,3 +145,20 @@ def test_a_bad_file_warns_in_the_ui_and_changes_nothing(site):
 def test_a_file_still_being_written_waits(site):
     drop(site, "gwent-police_2024-05.csv", [incident("GP/1")], mtime=time.time())
     assert tick(site) == []
+
+
+def test_the_daily_purge_job_enforces_retention(site):
+    drop(site, "gwent-police_2024-05.csv", [incident("GP/1")])
+    assert run(site, tick(site)[0], with_dbt=False).success
+    originals = site["tmp"] / "restricted" / "originals"
+    assert list(originals.rglob("*.csv"))
+    job = defs.resolve_job_def("purge_partner_originals")
+    keep = {**site["resources"], "partner_store": PartnerStoreResource(
+        landing_dir=str(site["landing"]), restricted_dir=str(site["tmp"] / "restricted"), retention_days=30)}
+    assert job.execute_in_process(instance=site["instance"], resources=keep).success
+    assert list(originals.rglob("*.csv")), "received today: kept for 30 days"
+    purge_now = {**keep, "partner_store": PartnerStoreResource(
+        landing_dir=str(site["landing"]), restricted_dir=str(site["tmp"] / "restricted"), retention_days=-1)}
+    assert job.execute_in_process(instance=site["instance"], resources=purge_now).success
+    assert not list(originals.rglob("*.csv"))
+    assert query(site, "select count(*) from raw.partner_incidents") == [(1,)], "redacted rows stay"

@@ -102,7 +102,12 @@ def partner_extracts(
     con = connect(warehouse.warehouse)
     try:
         for extract_type, path in work:
-            outcome = ingest_file(path, extract_type, con, partner_store.restricted, utc_now())
+            try:
+                outcome = ingest_file(path, extract_type, con, partner_store.restricted, utc_now())
+            except FileNotFoundError:
+                # another run (the sensor's, or make run's) took it between listing and reading
+                context.log.info(f"{path} has already been taken by another run")
+                continue
             outcomes.append(outcome)
             log = context.log.warning if outcome.outcome == "quarantined" else context.log.info
             # Messages may quote cell values: redact them before they reach Dagster's event log.
@@ -230,11 +235,14 @@ def partner_landing_sensor(context: dg.SensorEvaluationContext):
         selection = downstream | (downstream.upstream() & dg.AssetSelection.groups("reference"))
         asset_keys = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
         for path in files:
-            stat = path.stat()
-            if now - stat.st_mtime < SETTLE_SECONDS:
-                waiting += 1
-                continue
-            sha = file_sha256(path)
+            try:
+                stat = path.stat()
+                if now - stat.st_mtime < SETTLE_SECONDS:
+                    waiting += 1
+                    continue
+                sha = file_sha256(path)
+            except FileNotFoundError:
+                continue  # taken by a run between listing and reading
             yield dg.RunRequest(
                 run_key=f"{extract_type}/{path.name}/{sha}/{stat.st_mtime_ns}",
                 run_config={"ops": {"partner_extracts": {"config": {"files": [str(path)]}}}},

@@ -81,8 +81,14 @@ def pending_files(landing_dir: Path, extract_type: str) -> list[Path]:
     folder = landing_dir / extract_type
     if not folder.is_dir():
         return []
-    files = [p for p in folder.iterdir() if is_candidate(p)]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    files = []
+    for path in folder.iterdir():
+        try:
+            if is_candidate(path):
+                files.append((path.stat().st_mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue  # taken by another run while listing
+    return [path for _, _, path in sorted(files)]
 
 
 def file_sha256(path: Path) -> str:
