@@ -161,7 +161,7 @@ def test_submitter_fields_never_reach_the_warehouse(store):
 BAD_INCIDENT_FILES = {
     "unknown area": ([incident(), incident(ref="GP/24/2", area="W01999999")], 3, "area_code", "area"),
     "English LSOA": ([incident(area="E01000001")], 2, "area_code", "area"),
-    "bad enumeration": ([incident(kind="arson")], 2, "incident_type", "enum"),
+    "bad enumeration": ([incident(kind="riot")], 2, "incident_type", "enum"),
     "hate crime without strand": ([incident(strands="")], 2, "hate_strands", "hate_strand_required"),
     "unknown strand": ([incident(strands="race;football")], 2, "hate_strands", "enum_list"),
     "impossible date": ([incident(occurred="31/02/2024")], 2, "occurred_on", "date"),
@@ -326,3 +326,37 @@ def test_retention_purges_originals_and_quarantine(store):
     assert not list(store["restricted"].rglob("*.csv"))
     assert store["con"].execute("select original_purged_at is not null from raw.partner_files").fetchone()[0]
     assert rows_in(store, "partner_incidents") == 1, "the redacted rows stay in the warehouse"
+
+
+@pytest.mark.parametrize("name, partner, period", [
+    ("gwent-police_2024-Q2.csv", "gwent-police", "2024-Q2"),
+    ("Gwent Police 2024 Q2.csv", "gwent-police", "2024-Q2"),
+    ("newport_council_2024_05_v2.xlsx", "newport-council", "2024-05"),
+    ("gwent-police-2024-05.csv", "gwent-police", "2024-05"),
+    ("tension-group_2024.csv", "tension-group", "2024"),
+])
+def test_file_names_are_read_leniently(name, partner, period):
+    from orchestration.lib.partner_extracts.validate import parse_file_name
+
+    info = parse_file_name(name, "incidents")
+    assert (info.partner, info.period) == (partner, period)
+
+
+def test_words_people_write_are_understood(store):
+    header = contracts.extract_types()["risk_register"].column_names
+    path = drop(store, "risk_register", "Tension Group 2024 Q2.csv", [
+        ["R-1", NEWPORT, "3 April 2024", "Counter-protest", "Police/organisational", "3 - medium", "High", "low", "2",
+         "AP-1", "Silver chair", "01-Jul-2024", "open"],
+    ], header=header)
+    assert ingest(store, path, "risk_register").outcome == "accepted"
+    assert store["con"].execute(
+        "select raised_on, ppplem_heading, likelihood, impact, residual_likelihood, review_due from raw.partner_risk_register"
+    ).fetchall() == [(date(2024, 4, 3), "police", 3, 4, 2, date(2024, 7, 1))]
+    reports = drop(store, "tension_reports", "wrexham-council_2024-05.csv", [
+        ["2024-05-02", "Person working in the area", LSOA21, "", "Faith or religious communities; LGBT communities",
+         "Immigration, asylum seekers and refugees", "Rumours", "", "", "", "", "No"],
+    ])
+    assert ingest(store, reports, "tension_reports").outcome == "accepted"
+    assert store["con"].execute(
+        "select source_type, community_types, tension_categories from raw.partner_tension_reports").fetchall() == [
+        ("person_working_in_area", ["faith", "lgbt"], ["immigration"])]

@@ -222,8 +222,12 @@ def extract_types() -> dict[str, ExtractType]:
 
 # File names: <partner>_<period>[_<anything>].csv|.xlsx, e.g. gwent-police_2024-Q2.csv,
 # newport-council_2024-05_corrected.xlsx. The partner and period identify the file: a later file with
-# the same partner and period (and different content) supersedes the earlier one.
+# the same partner and period (and different content) supersedes the earlier one. Read leniently (on the
+# lower-cased name): spaces, dots or underscores may separate the parts ("Gwent Police 2024 Q2.csv" is
+# partner gwent-police, period 2024-Q2) and the period is the first year-like token after the partner.
 FILE_NAME = re.compile(
-    r"^(?P<partner>[a-z0-9][a-z0-9-]*)_(?P<period>\d{4}(?:-?q[1-4]|-\d{2})?)(?:_(?P<suffix>[a-z0-9_-]*))?$"
+    r"^(?P<partner>[a-z0-9][a-z0-9 _.-]*?)[ _.-]+"
+    r"(?P<period>(?P<year>(?:19|20)\d{2})(?:[ _-]?q(?P<quarter>[1-4])|[ _-](?P<month>\d{2}))?)"
+    r"(?:[ _.-]+(?P<suffix>.*))?$"
 )
 FILE_SUFFIXES = (".csv", ".xlsx")

@@ -72,27 +72,27 @@ def parse_file_name(file_name: str, extract_type: str) -> FileInfo:
     path = Path(file_name)
     if path.suffix.lower() not in c.FILE_SUFFIXES:
         raise ValueError(f"'{path.suffix or '(none)'}' files are not accepted: send .csv (UTF-8) or .xlsx")
-    match = c.FILE_NAME.match(path.stem.lower())
+    match = c.FILE_NAME.match(path.stem.lower().strip())
     if not match:
         raise ValueError(
             "file name must be <partner>_<period>[_<anything>].csv or .xlsx, e.g. gwent-police_2024-Q2.csv "
-            "(partner: lower-case letters, digits and hyphens; period: 2024, 2024-Q2 or 2024-05)"
+            "(partner: letters, digits and hyphens; period: 2024, 2024-Q2 or 2024-05)"
         )
-    period = match["period"]
-    year = int(period[:4])
-    if len(period) == 4:
-        start, end, label = date(year, 1, 1), date(year, 12, 31), str(year)
-    elif "q" in period:
-        quarter = int(period[-1])
+    year = int(match["year"])
+    if match["quarter"]:
+        quarter = int(match["quarter"])
         start = date(year, 3 * quarter - 2, 1)
         end = date(year, 3 * quarter, monthrange(year, 3 * quarter)[1])
         label = f"{year}-Q{quarter}"
-    else:
-        month = int(period[5:7])
+    elif match["month"]:
+        month = int(match["month"])
         if not 1 <= month <= 12:
-            raise ValueError(f"period '{period}' in the file name is not a month (01-12)")
+            raise ValueError(f"period '{match['period']}' in the file name is not a month (01-12)")
         start, end, label = date(year, month, 1), date(year, month, monthrange(year, month)[1]), f"{year}-{month:02d}"
-    return FileInfo(path.name, extract_type, match["partner"], label, start, end)
+    else:
+        start, end, label = date(year, 1, 1), date(year, 12, 31), str(year)
+    partner = re.sub(r"[ _.-]+", "-", match["partner"]).strip("-")
+    return FileInfo(path.name, extract_type, partner, label, start, end)
 
 
 @cache
@@ -136,7 +136,17 @@ def _aliases() -> dict[tuple[str, ...], dict[str, str]]:
     categories = labels("reference/tension_categories.csv", "tension_category", "tension_category_label")
     categories.update({"immigration_asylum_seekers_and_refugees": "immigration", "future": "future"})
     aliases[c.tension_categories()] = categories
-    aliases[c.SCALES] = {"eep": "eep6", "eep_6": "eep6", "level_4": "level4", "four_level": "level4"}
+    aliases[c.SCALES] = {"eep": "eep6", "eep_6": "eep6", "level_4": "level4", "four_level": "level4",
+                         "4_level": "level4", "level4_high_medium_low_none": "level4"}
+    aliases[c.INCIDENT_TYPES] = {"anti_social_behaviour": "asb", "antisocial_behaviour": "asb", "graffiti": "offensive_graffiti",
+                                 "noise": "noise_complaint", "arson": "deliberate_fire", "fire": "deliberate_fire",
+                                 "neighbour_disputes": "neighbour_dispute", "neighbor_dispute": "neighbour_dispute"}
+    aliases[c.HATE_STRANDS] = {"religion_or_belief": "religion", "faith": "religion", "racial": "race", "racist": "race",
+                               "transgender_identity": "transgender", "gender_identity": "transgender",
+                               "homophobic": "sexual_orientation"}
+    aliases[c.CIA_STATUSES] = {"completed": "complete", "in_hand": "in_progress", "underway": "in_progress",
+                               "started": "in_progress"}
+    aliases[c.CIA_TRIGGERS] = {"event": "planned_event", "planned": "planned_event", "grade": "rating"}
     aliases[c.SOURCE_TYPES] = {"person_working_in_the_area": "person_working_in_area", "worker": "person_working_in_area"}
     aliases[c.PPPLEM_HEADINGS] = {"police_organisational": "police", "organisational": "police"}
     return aliases
@@ -182,6 +192,11 @@ def parse_date(cell: object) -> date | None:
     text = str(cell).strip()
     if re.fullmatch(r"\d{5}(?:\.0+)?", text):
         return _serial(float(text))
+    for fmt in ("%d %B %Y", "%d %b %Y", "%d-%b-%Y", "%d-%B-%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
     match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?Z?)?", text)
     if match:
         year, month, day = int(match[1]), int(match[2]), int(match[3])
@@ -211,6 +226,19 @@ def parse_int(cell: object) -> int | None:
         return int(cell) if cell == int(cell) else None
     match = re.fullmatch(r"\s*([+-]?\d+)(?:\.0+)?\s*", str(cell))
     return int(match[1]) if match else None
+
+
+# Sandwell's likelihood / impact words (guide, Part 3, Step 4), also written as "3 - medium".
+RISK_WORDS = {"insignificant": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+RISK_SCALE_COLUMNS = {"likelihood", "impact", "residual_likelihood", "residual_impact"}
+
+
+def parse_risk_level(cell: object) -> int | None:
+    text = str(cell).strip().lower()
+    match = re.fullmatch(r"([1-5])\s*[-–:(]?\s*([a-z]+)?\)?", text)
+    if match and (match[2] is None or RISK_WORDS.get(match[2]) == int(match[1])):
+        return int(match[1])
+    return RISK_WORDS.get(text)
 
 
 YES = {"yes", "y", "true", "1", "ie"}
@@ -320,15 +348,20 @@ def _parse(col: c.Column, cell: object, areas: dict[str, str]):
     if col.kind == c.ENUM:
         return _enum(_text(cell), col.values) or _INVALID
     if col.kind == c.ENUM_LIST:
-        parts = [p for p in re.split(r"[;,|]", _text(cell)) if p.strip()]
-        values = [_enum(p, col.values) for p in parts]
-        if not parts or any(v is None for v in values):
-            return _INVALID
-        return list(dict.fromkeys(values))
+        # ';' is the contract's separator; ',' is tried only when it makes every part valid, because some
+        # labels contain commas ("Immigration, asylum seekers and refugees").
+        for separator in (r"[;|]", r"[;|,]"):
+            parts = [p for p in re.split(separator, _text(cell)) if p.strip()]
+            values = [_enum(p, col.values) for p in parts]
+            if parts and all(v is not None for v in values):
+                return list(dict.fromkeys(values))
+        return _INVALID
     if col.kind == c.DATE:
         return parse_date(cell) or _INVALID
     if col.kind == c.INT:
         value = parse_int(cell)
+        if value is None and col.name in RISK_SCALE_COLUMNS:
+            value = parse_risk_level(cell)
         if value is None or not col.minimum <= value <= col.maximum:
             return _INVALID
         return value
