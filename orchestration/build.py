@@ -80,6 +80,7 @@ def main() -> int:
         print(f"failed: {', '.join(failed)}; see the runs in the Dagster UI (make ui)", file=sys.stderr)
         return 1
 
+    from orchestration.lib.quality.runner import docs_index
     from orchestration.lib.warehouse import connect, fetch_row
 
     con = connect(settings.warehouse_path, read_only=True)
@@ -113,6 +114,16 @@ def main() -> int:
                    (select count(*) filter (where disagrees) from marts.fct_tension_evidence)
             """,
         )
+        dq = fetch_row(
+            con,
+            """
+            select count(distinct suite), count(*), count(*) filter (where not success and severity = 'error'),
+                   count(*) filter (where not success and severity = 'warn'),
+                   string_agg(distinct suite, ', ') filter (where not success)
+            from marts.dq_results where checked_at >= ?
+            """,
+            [run_started.replace(microsecond=0)],
+        )
         raw = fetch_row(
             con,
             """
@@ -136,6 +147,8 @@ Built in {time.monotonic() - started:.0f} s.
               tension marts: {tension[0]:,} incidents, {tension[1]} tension reports, {tension[2]:,} assessments ({tension[3]} rising ▲)
               {tension[4]} CIAs required but missing, {tension[5]} overdue; {tension[6]} risks scored >= 5 without an action plan
               {tension[7]} area-community-months where the group's grade and the evidence disagree (as at {settings.as_of_date or 'today'})
+  Quality   : {dq[0]} Great Expectations suites, {dq[1]:,} expectations: {dq[2]} errors, {dq[3]} warnings{(' (' + dq[4] + ')') if dq[4] else ''}
+              results in marts.dq_results; Data Docs: {docs_index(settings.gx_dir)}
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests
   Dagster UI: make ui, then open http://127.0.0.1:3000 (instance: {home})

@@ -12,6 +12,7 @@ from orchestration.defs.partner_extracts import (
     purge_partner_originals,
     purge_schedule,
 )
+from orchestration.defs.quality import gx_checks
 from orchestration.defs.police_uk import police_uk_monthly_partitions, police_uk_street_crimes
 from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
 from orchestration.defs.reports import crime_exception_report
@@ -55,6 +56,7 @@ defs = dg.Definitions(
         cohesion_dbt_assets,
         crime_exception_report,
     ],
+    asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals],
     sensors=[partner_landing_sensor],
     schedules=[purge_schedule],

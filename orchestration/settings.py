@@ -35,6 +35,7 @@ class Settings:
     restricted_retention_days: int
     as_of_date: str | None
     demo_extracts: bool
+    gx_dir: Path
 
     @property
     def police_uk_snapshot_dir(self) -> Path:
@@ -65,6 +66,8 @@ def get_settings() -> Settings:
         # while the demo extracts are on: they end on DEMO_AS_OF, so they are viewed as at that day.
         as_of_date=_as_of_date(demo),
         demo_extracts=demo,
+        # Great Expectations' file context: validation results and the Data Docs site
+        gx_dir=_path("COHESION_GX_DIR", data_dir / "gx"),
     )
 
 

@@ -17,7 +17,7 @@ SNAPSHOTS = REPO_ROOT / "data" / "snapshots"
 COLUMNS = [
     "indicator_id", "cohesion_factor", "label", "definition", "numerator", "denominator", "unit", "polarity",
     "source", "publisher", "dataset_id", "owner", "licence", "geography_levels", "min_reliable_level",
-    "frequency", "valid_min", "valid_max", "disclosure_threshold", "change_threshold", "in_cohesion_index",
+    "frequency", "valid_min", "valid_max", "max_ci_width", "disclosure_threshold", "change_threshold", "in_cohesion_index",
     "index_weight", "caveats", "snapshot_bundled", "snapshot_files",
 ]
 # The guide's proxies (Part 2, Step 3) and the local extras it names.

@@ -56,7 +56,9 @@ class CohesionDbtTranslator(DagsterDbtTranslator):
 def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # buildable: a test runs only when everything it reads is built in this run, so a run of a subset
     # (e.g. the tension models after a partner file lands) never trips over a test on another model.
-    args = ["build", "--indirect-selection", "buildable"]
+    # --full-refresh: seeds are reloaded with their current columns (a seed that gained a column would
+    # otherwise be loaded into the old table shape); every model here is a view or table anyway.
+    args = ["build", "--indirect-selection", "buildable", "--full-refresh"]
     as_of_date = get_settings().as_of_date
     if as_of_date:
         # The day the tension marts measure ages and overdue flags to (COHESION_AS_OF_DATE); else today.

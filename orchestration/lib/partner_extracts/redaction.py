@@ -246,3 +246,9 @@ def find_personal_data(text: str | None) -> list[tuple[str, str]]:
     if not text:
         return []
     return [(kind, text[start:end]) for start, end, kind in _spans(text)]
+
+
+def regex_list() -> list[str]:
+    """The patterns as plain regex strings (case-insensitivity inlined), for data-quality suites that
+    search a whole column for anything that should have been redacted."""
+    return [("(?i)" if pattern.flags & re.IGNORECASE else "") + pattern.pattern for _, pattern, _ in _RULES]

@@ -1,0 +1,1 @@
+"""Data-quality suites (Great Expectations 1.x) for every dataset's metadata limits. No Dagster imports."""

@@ -1,0 +1,165 @@
+"""Run a Great Expectations suite (JSON from expectations/) on rows read from the DuckDB warehouse.
+
+GX's SQL datasource fails on DuckDB here (stack notes), so the suite's query is read into a pandas
+DataFrame and validated through a pandas datasource of a file-backed GX context under data/gx/, whose
+checkpoint also rebuilds the Data Docs site. Every expectation's outcome is appended to
+``marts.dq_results`` for reports to read. No Dagster imports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+DQ_RESULTS_DDL = """
+create table if not exists marts.dq_results (
+    checked_at timestamp not null,      -- UTC
+    run_id varchar,                     -- the Dagster run, when run by Dagster
+    suite varchar not null,
+    asset_key varchar not null,
+    expectation varchar not null,       -- GX expectation type
+    column_name varchar,
+    severity varchar not null,          -- error (GX critical: blocks downstream) | warn (GX warning: a caveat)
+    success boolean not null,
+    element_count bigint,
+    unexpected_count bigint,
+    unexpected_percent double,
+    observed_value varchar,
+    sample varchar,                     -- JSON: up to 10 failing values or rows
+    why varchar,                        -- the limit, in words (the expectation's meta)
+    kwargs varchar                      -- JSON: the expectation's arguments
+)
+"""
+SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    asset_key: list[str]
+    success: bool
+    rows: list[dict] = field(default_factory=list)  # one per expectation, as in marts.dq_results
+    docs_index: str | None = None
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if not r["success"]]
+
+    @property
+    def severity(self) -> str | None:
+        """error if any critical expectation failed, else warn if any failed, else None."""
+        if any(r["severity"] == "error" for r in self.failed):
+            return "error"
+        return "warn" if self.failed else None
+
+
+def _context(gx_dir: Path):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+
+    gx_dir.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(gx_dir))
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # GX draws tqdm bars to stderr for every metric; keep them out of the Dagster logs (stack notes).
+    bars = context.variables.progress_bars
+    if (bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)) is not False:
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.variables.save()
+    return context
+
+
+def query_for(suite_json: dict, as_of: str | None) -> str:
+    as_of_sql = f"date '{as_of}'" if as_of else "current_date"
+    return suite_json["meta"]["query"].replace("{as_of}", as_of_sql)
+
+
+def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, run_id: str | None = None,
+              now: datetime | None = None) -> SuiteOutcome:
+    """Validate the rows of the suite's query; the caller writes outcome.rows with record_results()."""
+    import great_expectations as gx
+
+    context = _context(gx_dir)
+    name = suite_json["name"]
+    frame = validation_frame(con.sql(query_for(suite_json, as_of)).df())
+    source = context.data_sources.add_or_update_pandas("warehouse")
+    asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
+    batch_definition = next((b for b in asset.batch_definitions if b.name == "whole"), None) \
+        or asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(
+        name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta", {})))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=name,
+        validation_definitions=[definition],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
+    ))
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    checked_at = (now or datetime.utcnow()).replace(microsecond=0)
+    rows = []
+    for validation in result.run_results.values():
+        for item in validation.results:
+            config = item.expectation_config
+            kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+            outcome = item.result or {}
+            sample = outcome.get("partial_unexpected_list")
+            if sample is None and outcome.get("details"):
+                sample = outcome["details"]
+            rows.append({
+                "checked_at": checked_at,
+                "run_id": run_id,
+                "suite": name,
+                "asset_key": "/".join(suite_json["meta"]["asset_key"]),
+                "expectation": config.type,
+                "column_name": kwargs.get("column") or kwargs.get("column_A") or (
+                    ",".join(kwargs["column_list"]) if kwargs.get("column_list") else None),
+                "severity": SEVERITY.get(str(getattr(config.severity, "value", config.severity)), "error"),
+                "success": bool(item.success) and not item.exception_info.get("raised_exception", False),
+                "element_count": outcome.get("element_count"),
+                "unexpected_count": outcome.get("unexpected_count"),
+                "unexpected_percent": outcome.get("unexpected_percent"),
+                "observed_value": _json(outcome.get("observed_value")),
+                "sample": _json(sample[:10] if isinstance(sample, list) else sample),
+                "why": (config.meta or {}).get("why"),
+                "kwargs": _json({k: v for k, v in kwargs.items() if k not in ("value_set", "regex_list", "type_list")}
+                                | ({"value_set": f"{len(kwargs['value_set'])} values"} if "value_set" in kwargs else {})),
+                "error": item.exception_info.get("exception_message") if item.exception_info.get("raised_exception") else None,
+            })
+    docs = context.get_docs_sites_urls()
+    return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"],
+                        success=all(r["success"] for r in rows), rows=rows,
+                        docs_index=docs[0]["site_url"] if docs else None)
+
+
+def validation_frame(frame):
+    """pandas 3 reads VARCHAR as StringDtype, which GX 1.24's type expectations do not recognise; as object
+    columns their values are plain str, which it does."""
+    return frame.astype({c: object for c, t in frame.dtypes.items() if str(t) == "str"})
+
+
+def _json(value) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def record_results(con, outcome: SuiteOutcome) -> None:
+    con.execute("create schema if not exists marts")
+    con.execute(DQ_RESULTS_DDL)
+    columns = ["checked_at", "run_id", "suite", "asset_key", "expectation", "column_name", "severity", "success",
+               "element_count", "unexpected_count", "unexpected_percent", "observed_value", "sample", "why", "kwargs"]
+    con.executemany(
+        f"insert into marts.dq_results ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [[row[c] for c in columns] for row in outcome.rows],
+    )
+
+
+def docs_index(gx_dir: Path) -> Path:
+    return gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

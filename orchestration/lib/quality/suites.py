@@ -1,0 +1,436 @@
+"""Build the Great Expectations suites that make each dataset's metadata limits executable.
+
+The suites are written as JSON to ``expectations/`` (``python scripts/build_expectation_suites.py``),
+which is what a reviewer reads; tests fail if the committed JSON differs from what this module
+generates. Each suite says, in its ``meta``, which Dagster asset it checks and the SQL that produces
+the rows it validates; each expectation carries GX's own ``severity``: ``critical`` (bad data must not
+flow on: a Dagster ERROR, blocking downstream assets) or ``warning`` (a reliability limit to flag as a
+caveat: a Dagster WARN).
+
+Generated where the limits are data:
+- raw public tables: columns and types from a known-good build, codes against the geography seeds for
+  the table's LSOA/LA vintage, keys, row counts for the geography (1,917 LSOAs, 1,909 on 2011 codes, 22 LAs);
+- indicator values: every indicator's valid range, minimum reliable geography and widest acceptable
+  interval from the indicator catalogue; intervals containing the value; positive denominators;
+- coverage and freshness: every expected area present in every period; the newest period against the
+  catalogue's publication frequency;
+- partner extracts and tension facts: vocabularies, grades, ranges from the extract contracts, and the
+  personal-data patterns of redaction.py in every text column;
+- the shared tier: no count under the disclosure threshold, no free-text column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.lib.partner_extracts import contracts
+from orchestration.lib.partner_extracts.redaction import regex_list
+from orchestration.settings import REPO_ROOT, SEEDS_DIR
+
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+CRITICAL, WARNING = "critical", "warning"
+LEVEL_ORDER = ["lsoa", "ward", "la", "police_force", "wales"]  # finest to coarsest
+# Days after a period ends by which the next release should be out: the period length plus the usual
+# publication lag (police.uk ~2 months; annual ONS/StatsWales series up to ~18 months; census ~2 years).
+REFRESH_DAYS = {"monthly": 31 + 62, "quarterly": 92 + 92, "annual": 365 + 548, "decennial": 3653 + 730}
+SHARED_THRESHOLD_VAR = 5
+
+
+@dataclass
+class Suite:
+    name: str
+    asset_key: list[str]
+    description: str
+    query: str
+    expectations: list[dict] = field(default_factory=list)
+
+    def expect(self, type_: str, severity: str = CRITICAL, why: str = "", **kwargs) -> None:
+        self.expectations.append({"type": type_, "kwargs": kwargs, "severity": severity, "meta": {"why": why}})
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "expectations": self.expectations,
+            "meta": {
+                "asset_key": self.asset_key,
+                "description": self.description,
+                "query": self.query,
+                "generated_by": "orchestration/lib/quality/suites.py (scripts/build_expectation_suites.py)",
+            },
+        }
+
+
+def _seed(relative: str) -> list[dict]:
+    with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _codes(relative: str, column: str) -> list[str]:
+    return sorted({row[column] for row in _seed(relative)})
+
+
+# ------------------------------------------------------------------------------------------ raw public
+
+# (table, code column, vintage, key columns, extra expectations) — the hand-written part.
+RAW_TABLES = {
+    "wimd2025_lsoa21": ("lsoa21_code", "lsoa21", ["lsoa21_code"]),
+    "wimd2019_lsoa11": ("lsoa11_code", "lsoa11", ["lsoa11_code"]),
+    "census2021_population_lsoa21": ("lsoa21_code", "lsoa21", ["lsoa21_code", "age_group"]),
+    "census2021_ethnicity_lsoa21": ("area_code", "lsoa21", ["area_code", "category"]),
+    "census2021_tenure_lsoa21": ("area_code", "lsoa21", ["area_code", "category"]),
+    "census2021_disability_lsoa21": ("area_code", "lsoa21", ["area_code", "category"]),
+    "census2021_religion_lsoa21": ("area_code", "lsoa21", ["area_code", "category"]),
+    "census2021_household_deprivation_lsoa21": ("area_code", "lsoa21", ["area_code", "category"]),
+    "census2011_welsh_speakers_lsoa11": ("lsoa11_code", "lsoa11", ["lsoa11_code"]),
+    "sape2019_population_lsoa11": ("lsoa11_code", "lsoa11", ["lsoa11_code"]),
+    "census2021_ethnicity_la": ("la_code", "la", ["la_code", "category"]),
+    "census2021_country_of_birth_la": ("la_code", "la", ["la_code", "country_of_birth"]),
+    "census2011_tenure_la": ("la_code", "la", ["la_code", "category"]),
+}
+VINTAGES = {
+    "lsoa21": (lambda: _codes("geography/lsoa21_geography.csv", "lsoa21_code"), 1917, "2021 LSOA"),
+    "lsoa11": (lambda: _codes("geography/lsoa11_lsoa21_exact_fit.csv", "lsoa11_code"), 1909, "2011 LSOA"),
+    "la": (lambda: _codes("geography/local_authority.csv", "la_code"), 22, "local authority"),
+}
+NON_NEGATIVE = {"usual_residents", "n", "total", "total_population", "wimd_score"}
+
+
+def raw_public_suites(schema: dict[str, list[tuple[str, str]]]) -> list[Suite]:
+    """schema: table -> [(column, pandas dtype)] observed on a known-good build."""
+    suites = []
+    for table, (code_column, vintage, key) in RAW_TABLES.items():
+        codes, expected, label = VINTAGES[vintage]
+        suite = Suite(
+            name=f"raw_{table}",
+            asset_key=["raw", table],
+            description=f"raw.{table}: columns and types, {label} codes, one row per {' × '.join(key)}, "
+                        f"all {expected} areas present.",
+            query=f"select * from raw.{table}",
+        )
+        _schema_expectations(suite, schema[table])
+        suite.expect("expect_column_values_to_not_be_null", column=code_column, why="every row has its area code")
+        suite.expect("expect_column_values_to_be_in_set", column=code_column, value_set=codes(),
+                     why=f"codes valid for the {label} vintage the table is published on")
+        suite.expect("expect_column_unique_value_count_to_be_between", column=code_column,
+                     min_value=expected, max_value=expected, why=f"every one of the {expected} {label}s present")
+        if len(key) == 1:
+            suite.expect("expect_column_values_to_be_unique", column=key[0], why="no duplicate keys")
+        else:
+            suite.expect("expect_compound_columns_to_be_unique", column_list=key, why="no duplicate keys")
+        for column, _ in schema[table]:
+            if column in NON_NEGATIVE:
+                suite.expect("expect_column_values_to_be_between", column=column, min_value=0,
+                             why="counts and scores cannot be negative")
+        if table == "wimd2025_lsoa21":
+            suite.expect("expect_column_values_to_be_between", column="wimd_rank", min_value=1, max_value=1917,
+                         why="WIMD 2025 ranks 1 (most deprived) to 1,917")
+            suite.expect("expect_column_values_to_be_unique", column="wimd_rank", why="ranks are unique")
+            suite.expect("expect_column_values_to_be_between", column="wimd_decile", min_value=1, max_value=10)
+        if table.endswith("_lsoa21") and "category" in key:
+            suite.expect("expect_column_pair_values_a_to_be_greater_than_b", column_A="total", column_B="n",
+                         or_equal=True, why="a category cannot exceed its area's total")
+        if table == "census2011_welsh_speakers_lsoa11":
+            suite.expect("expect_column_values_to_be_between", column="pct_able_to_speak_welsh_2011",
+                         min_value=0, max_value=100)
+        suites.append(suite)
+    police = Suite(
+        name="raw_police_uk_street_crimes",
+        # raw/police_uk_street_crimes is partitioned by month; the suite runs on the staging view over it
+        # (unpartitioned), so a failure blocks what is built after it in the same run.
+        asset_key=["staging", "stg_police_uk__street_crimes"],
+        description="raw.police_uk_street_crimes (checked where staging reads it): columns and types, forces, "
+                    "months, crime categories, LSOA code shape, one row per file row.",
+        query="select * from raw.police_uk_street_crimes",
+    )
+    _schema_expectations(police, schema["police_uk_street_crimes"])
+    police.expect("expect_column_values_to_be_in_set", column="force_id",
+                  value_set=_codes("geography/police_force.csv", "police_uk_force_id"))
+    police.expect("expect_column_values_to_match_regex", column="month", regex=r"^\d{4}-(0[1-9]|1[0-2])$")
+    police.expect("expect_column_values_to_be_in_set", column="crime_type",
+                  value_set=_codes("reference/police_uk_crime_types.csv", "crime_type"),
+                  why="police.uk's published categories")
+    police.expect("expect_column_values_to_match_regex", column="lsoa_code", regex=r"^[WE]01\d{6}$",
+                  why="Welsh or English LSOA codes (rows with no location have none)")
+    police.expect("expect_compound_columns_to_be_unique", column_list=["source_file", "source_row"])
+    suites.append(police)
+    return suites
+
+
+def _schema_expectations(suite: Suite, columns: list[tuple[str, str]]) -> None:
+    suite.expect("expect_table_columns_to_match_ordered_list", column_list=[c for c, _ in columns],
+                 why="the columns the models read, in order")
+    for column, dtype in columns:
+        suite.expect("expect_column_values_to_be_in_type_list", column=column, type_list=[dtype],
+                     why="type as loaded in a known-good build")
+
+
+# ------------------------------------------------------------------------------------------ indicators
+
+
+def catalogue() -> list[dict]:
+    return _seed("indicator_catalogue.csv")
+
+
+def indicator_value_suite() -> Suite:
+    suite = Suite(
+        name="marts_fct_indicator_value",
+        asset_key=["marts", "fct_indicator_value"],
+        description="Every indicator value inside the catalogue's valid range, its interval containing it, "
+                    "positive denominators; warnings where a value is shown below its minimum reliable "
+                    "geography or its interval is wider than the catalogue allows.",
+        query="select * from marts.fct_indicator_value",
+    )
+    suite.expect("expect_compound_columns_to_be_unique", column_list=["indicator_id", "geography_level", "area_code",
+                                                                      "period_start"])
+    suite.expect("expect_column_values_to_be_in_set", column="indicator_id",
+                 value_set=sorted(r["indicator_id"] for r in catalogue()), why="only catalogued indicators")
+    suite.expect("expect_column_pair_values_a_to_be_greater_than_b", column_A="uci_95", column_B="value",
+                 or_equal=True, ignore_row_if="either_value_is_missing", why="the interval contains the value")
+    suite.expect("expect_column_pair_values_a_to_be_greater_than_b", column_A="value", column_B="lci_95",
+                 or_equal=True, ignore_row_if="either_value_is_missing", why="the interval contains the value")
+    suite.expect("expect_column_values_to_be_between", column="denominator", min_value=0, strict_min=True,
+                 why="rates and shares need a positive denominator")
+    for row in catalogue():
+        ind = row["indicator_id"]
+        condition = f'indicator_id=="{ind}"'
+        suite.expect("expect_column_values_to_be_between", column="value", min_value=float(row["valid_min"]),
+                     max_value=float(row["valid_max"]), row_condition=condition, condition_parser="pandas",
+                     why=f"{ind}: catalogue valid range {row['valid_min']}–{row['valid_max']} {row['unit']}")
+        reliable = LEVEL_ORDER[LEVEL_ORDER.index(row["min_reliable_level"]):]
+        suite.expect("expect_column_values_to_be_in_set", severity=WARNING, column="geography_level",
+                     value_set=reliable, row_condition=condition, condition_parser="pandas",
+                     why=f"{ind}: not reliable below {row['min_reliable_level']} (catalogue min_reliable_level)")
+        if row.get("max_ci_width"):
+            suite.expect("expect_column_values_to_be_between", severity=WARNING, column="ci_width",
+                         max_value=float(row["max_ci_width"]), row_condition=condition, condition_parser="pandas",
+                         why=f"{ind}: 95% interval wider than {row['max_ci_width']} {row['unit']} (catalogue max_ci_width)")
+    suite.query = "select *, uci_95 - lci_95 as ci_width from marts.fct_indicator_value"
+    return suite
+
+
+def coverage_suite() -> Suite:
+    query = """
+-- For each indicator and level: the areas expected are every area of that level in the local authorities
+-- the indicator has any data for (so Gwent-only crime expects all Gwent LSOAs); each period must have them all.
+with values_ as (
+    select indicator_id, geography_level, area_code, period_start from marts.fct_indicator_value
+),
+membership as (
+    select distinct m.geography_level, m.area_code, g.la_code
+    from intermediate.int_geography__area_membership m
+    join marts.dim_geography g using (lsoa21_code)
+),
+covered_las as (
+    select distinct v.indicator_id, v.geography_level, m.la_code
+    from values_ v join membership m using (geography_level, area_code)
+),
+expected as (
+    select c.indicator_id, c.geography_level, count(distinct m.area_code) as expected_areas
+    from covered_las c join membership m on m.geography_level = c.geography_level and m.la_code = c.la_code
+    group by all
+),
+present as (
+    select indicator_id, geography_level, period_start, count(distinct area_code) as present_areas
+    from values_
+    where geography_level in ('lsoa', 'ward', 'la')
+    group by all
+)
+select p.indicator_id, p.geography_level, p.period_start, p.present_areas, e.expected_areas,
+       e.expected_areas - p.present_areas as missing_areas
+from present p join expected e using (indicator_id, geography_level)
+order by all
+"""
+    suite = Suite(
+        name="marts_fct_indicator_value__coverage",
+        asset_key=["marts", "fct_indicator_value"],
+        description="Coverage: for every indicator, level (LSOA, ward, LA) and period, every expected area is present.",
+        query=query.strip(),
+    )
+    suite.expect("expect_column_values_to_be_between", column="missing_areas", min_value=0, max_value=0,
+                 why="every expected area present for every period (rows: indicator × level × period short of areas)")
+    return suite
+
+
+def freshness_suite() -> Suite:
+    cases = "\n".join(f"        when '{f}' then {d}" for f, d in REFRESH_DAYS.items())
+    query = f"""
+-- The newest period of each indicator against its publication frequency, as at COHESION_AS_OF_DATE (today
+-- when unset): past period end + REFRESH_DAYS, a newer release should exist.
+with latest as (
+    select indicator_id, max(coalesce(period_end, period_start)) as latest_period_end
+    from marts.fct_indicator_value group by all
+)
+select l.indicator_id, c.frequency, l.latest_period_end,
+       l.latest_period_end + to_days(case c.frequency
+{cases}
+        end) as next_release_due,
+       date_diff('day', l.latest_period_end + to_days(case c.frequency
+{cases}
+        end), {{as_of}}) as days_past_due
+from latest l join ref.indicator_catalogue c using (indicator_id)
+where c.frequency in ({', '.join(repr(f) for f in REFRESH_DAYS)})
+order by 1
+"""
+    suite = Suite(
+        name="marts_fct_indicator_value__freshness",
+        asset_key=["marts", "fct_indicator_value"],
+        description="Freshness: each indicator's newest period against its publication frequency (monthly, "
+                    "quarterly, annual, decennial; irregular series are not checked).",
+        query=query.strip(),
+    )
+    suite.expect("expect_column_values_to_be_between", severity=WARNING, column="days_past_due", max_value=0,
+                 why="a newer release should already exist: the figure is from a source past its expected refresh")
+    return suite
+
+
+# ------------------------------------------------------------------------------- partner and tension
+
+
+def partner_suites() -> list[Suite]:
+    suites = []
+    for extract in contracts.extract_types().values():
+        suite = Suite(
+            name=f"raw_{extract.raw_table}",
+            asset_key=["raw", extract.raw_table],
+            description=f"raw.{extract.raw_table} ({extract.title}): vocabularies, grades and ranges from the "
+                        "extract contract; no personal-data pattern left in any free-text column.",
+            query=f"select * from raw.{extract.raw_table}",
+        )
+        for col in extract.columns:
+            if col.kind == contracts.PERSONAL:
+                continue
+            if col.required and col.kind not in (contracts.ENUM_LIST, contracts.YES_NO):
+                suite.expect("expect_column_values_to_not_be_null", column=col.name, why="required by the contract")
+            if col.kind == contracts.ENUM:
+                suite.expect("expect_column_values_to_be_in_set", column=col.name, value_set=list(col.values))
+            if col.kind == contracts.INT:
+                suite.expect("expect_column_values_to_be_between", column=col.name, min_value=col.minimum,
+                             max_value=col.maximum)
+            if col.kind == contracts.GRADE:
+                suite.expect("expect_column_values_to_be_in_set", column=col.name,
+                             value_set=list(contracts.EEP_GRADES + contracts.LEVEL4_GRADES))
+            if col.kind == contracts.TEXT:
+                suite.expect("expect_column_values_to_not_match_regex_list", column=col.name,
+                             regex_list=regex_list(), why="personal data must have been redacted")
+            if col.kind == contracts.DATE:
+                suite.expect("expect_column_values_to_match_regex", column=col.name,
+                             regex=r"^20\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+                             why="a calendar date in this century")
+        dates = [col.name for col in extract.columns if col.kind == contracts.DATE]
+        suite.query = (f"select * replace ({', '.join(f'strftime({d}, {chr(39)}%Y-%m-%d{chr(39)}) as {d}' for d in dates)}) "
+                       f"from raw.{extract.raw_table}")
+        suites.append(suite)
+    return suites
+
+
+TENSION_TEXT = {
+    "fct_tension_report": ["information", "area_description"],
+    "fct_incident": ["description"],
+    "fct_tension_assessment": ["rationale", "assessed_by_role"],
+    "fct_cia": ["subject"],
+    "fct_risk": ["description", "action_plan_ref", "owner_role"],
+}
+
+
+def tension_suites() -> list[Suite]:
+    suites = []
+    for model, text_columns in TENSION_TEXT.items():
+        suite = Suite(
+            name=f"marts_{model}",
+            asset_key=["marts", model],
+            description=f"marts.{model}: no personal-data pattern in its free text; Part 3 scales and ranges.",
+            query=f"select * from marts.{model}",
+        )
+        for column in text_columns:
+            suite.expect("expect_column_values_to_not_match_regex_list", column=column, regex_list=regex_list(),
+                         why="personal data must never reach a mart")
+        if model == "fct_tension_assessment":
+            for column in ("current_trend", "potential_trend"):
+                suite.expect("expect_column_values_to_be_in_set", column=column, value_set=["▲", "▼", "►"])
+            for column in ("current_eep_grade", "potential_eep_grade"):
+                suite.expect("expect_column_values_to_be_between", column=column, min_value=1, max_value=6)
+            for column in ("current_level4", "potential_level4"):
+                suite.expect("expect_column_values_to_be_in_set", column=column, value_set=list(contracts.LEVEL4_GRADES))
+            suite.expect("expect_column_values_to_be_in_set", column="scale", value_set=list(contracts.SCALES))
+            suite.expect("expect_column_values_to_be_in_set", column="community_type",
+                         value_set=list(contracts.community_types()))
+        if model == "fct_risk":
+            suite.expect("expect_column_values_to_be_between", column="score", min_value=1, max_value=25)
+            suite.expect("expect_column_values_to_be_in_set", column="ppplem_heading",
+                         value_set=list(contracts.PPPLEM_HEADINGS))
+        if model == "fct_cia":
+            suite.expect("expect_column_values_to_be_in_set", column="status",
+                         value_set=[*contracts.CIA_STATUSES, "missing"])
+        suites.append(suite)
+    evidence = Suite(
+        name="marts_fct_tension_evidence",
+        asset_key=["marts", "fct_tension_evidence"],
+        description="marts.fct_tension_evidence: suggested grades on the EEP scale (3–6: grades 1–2 need "
+                    "intelligence), probabilities in [0, 1], non-negative counts.",
+        query="select * from marts.fct_tension_evidence",
+    )
+    evidence.expect("expect_column_values_to_be_between", column="suggested_grade", min_value=3, max_value=6)
+    evidence.expect("expect_column_values_to_be_between", column="exceedance_p", min_value=0, max_value=1)
+    for column in ("incident_count", "hate_incident_count", "tension_report_count"):
+        evidence.expect("expect_column_values_to_be_between", column=column, min_value=0)
+    suites.append(evidence)
+    return suites
+
+
+SHARED_COLUMNS = ["la_code", "la_name", "quarter", "quarter_start", "incident_group", "incident_group_label",
+                  "incident_count", "is_suppressed", "suppression", "disclosure_threshold"]
+
+
+def shared_suites() -> list[Suite]:
+    suite = Suite(
+        name="marts_shared_incident_summary",
+        asset_key=["marts", "shared_incident_summary"],
+        description="The shared tier (Bronze and partner agencies): no count under the disclosure threshold "
+                    "shown, and no free-text column.",
+        query="select *, case when incident_count between 1 and disclosure_threshold - 1 then incident_count "
+              "end as disclosive_count from marts.shared_incident_summary",
+    )
+    suite.expect("expect_table_columns_to_match_set", column_set=[*SHARED_COLUMNS, "disclosive_count"], exact_match=True,
+                 why="only codes, labels and suppressed counts: no free text, no identifiers")
+    suite.expect("expect_column_values_to_be_null", column="disclosive_count",
+                 why="counts from 1 to threshold − 1 must be suppressed before sharing")
+    return [suite]
+
+
+def all_suites(schema: dict[str, list[tuple[str, str]]]) -> list[Suite]:
+    return [
+        *raw_public_suites(schema),
+        indicator_value_suite(),
+        coverage_suite(),
+        freshness_suite(),
+        *partner_suites(),
+        *tension_suites(),
+        *shared_suites(),
+    ]
+
+
+def observed_schema(con) -> dict[str, list[tuple[str, str]]]:
+    """Columns and pandas dtypes of the raw public tables as this stack reads them (from a built warehouse)."""
+    tables = [*RAW_TABLES, "police_uk_street_crimes"]
+    result = {}
+    for table in tables:
+        frame = con.sql(f"select * from raw.{table} limit 1000").df()
+        result[table] = [(column, str(dtype)) for column, dtype in frame.dtypes.items()]
+    return result
+
+
+def write_suites(suites: list[Suite], folder: Path = EXPECTATIONS_DIR) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suite in suites:
+        path = folder / f"{suite.name}.json"
+        path.write_text(json.dumps(suite.as_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def load_suites(folder: Path = EXPECTATIONS_DIR) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
