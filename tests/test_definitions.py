@@ -71,7 +71,9 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool():
 def test_the_exception_report_depends_on_the_marts():
     graph = defs.resolve_asset_graph()
     report = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "reports/crime_exception_report"))
-    assert {k.to_user_string() for k in report.parent_keys} == {"marts/fct_crime_quarterly", "marts/dim_geography"}
+    assert {k.to_user_string() for k in report.parent_keys} == {
+        "marts/fct_crime_quarterly", "marts/dim_geography", "marts/fct_indicator_value",
+        "staging/stg_police_uk__street_crimes"}
 
 
 def test_police_uk_is_monthly_over_the_bundled_months():

@@ -18,6 +18,7 @@ shown for context only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -246,6 +247,7 @@ def build_report(warehouse: Path) -> ExceptionReport:
         },
     ]
     n_tests = tests.height
+    quality_caveats = data_quality_caveats(warehouse)
     context = {
         "title": f"Quarterly crime exception report — {', '.join(forces) or 'no area'}, {_quarter_label(quarter).split(' (')[0]}",
         "quarter_label": _quarter_label(quarter),
@@ -276,7 +278,7 @@ def build_report(warehouse: Path) -> ExceptionReport:
         "flags": flags,
         "area_totals": area_totals,
         "sources": sources,
-        "caveats": trend_caveats + [
+        "caveats": quality_caveats + trend_caveats + [
             "Police-recorded crime reflects reporting and recording as well as offending; a rise can follow "
             "a change in reporting, an operation or a recording practice.",
             "Anti-social behaviour records are incidents, not crimes, and are reported separately from all "
@@ -290,6 +292,42 @@ def build_report(warehouse: Path) -> ExceptionReport:
         ],
     }
     return ExceptionReport(quarter_start=str(quarter), tests=tests, context=context)
+
+
+def data_quality_caveats(warehouse: Path) -> list[str]:
+    """The latest failing Great Expectations results (marts.dq_results), one caveat per failed limit: the
+    guide asks for every dataset's limits to be flagged wherever its figures are used."""
+    con = connect(warehouse, read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'dq_results'"
+        ).fetchall()[0][0]
+        if not exists:
+            return []
+        rows = con.execute(
+            """
+            with latest as (select suite, max(checked_at) as checked_at from marts.dq_results group by suite)
+            select r.suite, r.severity, r.why, r.expectation, r.column_name, r.unexpected_count, r.sample, r.checked_at
+            from marts.dq_results as r inner join latest using (suite, checked_at)
+            where not r.success
+            order by r.severity, r.suite, r.expectation, r.column_name
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    caveats = []
+    for suite, severity, why, expectation, column, unexpected, sample, checked_at in rows:
+        shown = ""
+        if sample:
+            values = json.loads(sample)
+            if isinstance(values, list) and values:
+                shown = ": " + "; ".join(str(v) for v in values[:6]) + (" …" if len(values) > 6 else "")
+        label = "Data-quality error" if severity == "error" else "Data-quality warning"
+        caveats.append(
+            f"{label} ({suite}, checked {checked_at:%Y-%m-%d %H:%M} UTC): {why or expectation + ' on ' + (column or 'the table')}"
+            + (f" — {unexpected:,} row(s)" if unexpected else "") + shown
+        )
+    return caveats
 
 
 def save_report(report: ExceptionReport, warehouse: Path, reports_dir: Path) -> tuple[Path, Path]:

@@ -1,0 +1,238 @@
+"""Great Expectations suites on the built warehouse: a clean build passes, and each kind of corruption
+fails the matching check with a clear message; an ERROR check stops what is downstream of it.
+
+Corruptions are made on copies of the session's built warehouse, never on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.lib.quality.runner import record_results, run_suite
+from orchestration.lib.quality.suites import (
+    EXPECTATIONS_DIR,
+    REFRESH_DAYS,
+    all_suites,
+    load_suites,
+    observed_schema,
+)
+
+SUITES = {s["name"]: s for s in load_suites()}
+AS_OF = "2024-06-30"
+
+
+@pytest.fixture
+def copy(built, tmp_path):
+    path = tmp_path / "w.duckdb"
+    shutil.copyfile(built["settings"].warehouse_path, path)
+    con = duckdb.connect(str(path))
+    yield con
+    con.close()
+
+
+def check(con, suite: str, tmp_path, as_of: str = AS_OF):
+    return run_suite(SUITES[suite], con, tmp_path / "gx", as_of=as_of)
+
+
+def failed(outcome, expectation: str | None = None, column: str | None = None) -> list[dict]:
+    return [r for r in outcome.failed
+            if (expectation is None or r["expectation"] == expectation) and (column is None or r["column_name"] == column)]
+
+
+def test_the_committed_suites_are_what_the_generator_writes(built, warehouse):
+    schema = observed_schema(warehouse)
+    generated = {s.name: s.as_json() for s in all_suites(schema)}
+    committed = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in EXPECTATIONS_DIR.glob("*.json")}
+    assert committed == generated, "run scripts/build_expectation_suites.py"
+
+
+def test_a_clean_build_passes_every_check_but_the_honest_freshness_warning(built, warehouse):
+    evaluations = built["build"].get_asset_check_evaluations()
+    gx = {e.check_name: e for e in evaluations if e.check_name.startswith("gx_")}
+    assert set(gx) == {f"gx_{name}" for name in SUITES}, "every suite ran as a check in the build"
+    failing = {name: e for name, e in gx.items() if not e.passed}
+    assert set(failing) <= {"gx_marts_fct_indicator_value__freshness"}
+    for e in failing.values():
+        assert e.severity == dg.AssetCheckSeverity.WARN
+    # the stale series, recomputed from the catalogue and the mart: newest period + frequency + lag < as-of
+    stale = {
+        ind for ind, frequency, latest in warehouse.execute(
+            """select v.indicator_id, c.frequency, max(coalesce(v.period_end, v.period_start))
+               from marts.fct_indicator_value v join ref.indicator_catalogue c using (indicator_id) group by all"""
+        ).fetchall()
+        if frequency in REFRESH_DAYS and latest + timedelta(days=REFRESH_DAYS[frequency]) < date.fromisoformat(AS_OF)
+    }
+    flagged = warehouse.execute(
+        """select sample from marts.dq_results where suite = 'marts_fct_indicator_value__freshness' and not success
+           order by checked_at desc limit 1"""
+    ).fetchall()
+    shown = {text.split(" ")[0] for text in json.loads(flagged[0][0])} if flagged else set()
+    assert shown == stale
+    # every expectation's outcome landed in marts.dq_results for this build
+    n_expectations = sum(len(s["expectations"]) for s in SUITES.values())
+    run_id = built["build"].run_id
+    assert warehouse.execute("select count(*) from marts.dq_results where run_id = ?", [run_id]).fetchall() == [
+        (n_expectations,)]
+
+
+def test_data_docs_are_built(built):
+    index = built["settings"].gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    text = index.read_text(encoding="utf-8")
+    assert "marts_fct_indicator_value" in text and "raw_wimd2025_lsoa21" in text
+
+
+def test_the_report_carries_the_warning_as_a_caveat(built):
+    report = (built["settings"].reports_dir / "crime_exception_report_latest.html").read_text(encoding="utf-8")
+    assert "Data-quality warning (marts_fct_indicator_value__freshness" in report
+
+
+# ---------------------------------------------------------------- each kind of limit, corrupted
+
+
+def test_a_value_out_of_its_valid_range(copy, tmp_path):
+    copy.execute("""update marts.fct_indicator_value set value = 130
+                    where indicator_id = 'pct_social_rented' and geography_level = 'la' and area_code = 'W06000022'""")
+    outcome = check(copy, "marts_fct_indicator_value", tmp_path)
+    assert outcome.severity == "error"
+    [row] = [r for r in failed(outcome, "expect_column_values_to_be_between", "value")]
+    assert "pct_social_rented: catalogue valid range 0–100 percent" in row["why"]
+    assert 130 in json.loads(row["sample"])
+
+
+def test_an_interval_that_does_not_contain_its_value_and_a_zero_denominator(copy, tmp_path):
+    copy.execute("""update marts.fct_indicator_value set lci_95 = value + 1, denominator = 0
+                    where indicator_id = 'pct_ethnic_minority' and area_code = 'W06000015'""")
+    outcome = check(copy, "marts_fct_indicator_value", tmp_path)
+    assert outcome.severity == "error"
+    assert failed(outcome, "expect_column_pair_values_a_to_be_greater_than_b", "value")[0]["why"] == \
+        "the interval contains the value"
+    assert failed(outcome, "expect_column_values_to_be_between", "denominator")[0]["unexpected_count"] >= 1
+
+
+def test_a_missing_lsoa_in_raw_data_and_in_an_indicator_period(copy, tmp_path):
+    copy.execute("delete from raw.wimd2025_lsoa21 where lsoa21_code = 'W01001661'")
+    raw = check(copy, "raw_wimd2025_lsoa21", tmp_path)
+    assert raw.severity == "error"
+    [row] = failed(raw, "expect_column_unique_value_count_to_be_between")
+    assert row["why"] == "every one of the 1917 2021 LSOAs present" and json.loads(row["observed_value"]) == 1916
+    copy.execute("""delete from marts.fct_indicator_value
+                    where indicator_id = 'pct_social_rented' and geography_level = 'lsoa' and area_code = 'W01001661'""")
+    coverage = check(copy, "marts_fct_indicator_value__coverage", tmp_path)
+    assert coverage.severity == "error"
+    [row] = failed(coverage)
+    assert json.loads(row["sample"]) == ["pct_social_rented lsoa 2021-03-21: 1 of 1917 areas missing"]
+
+
+def test_codes_from_the_wrong_vintage_and_duplicate_keys(copy, tmp_path):
+    # W01000001 is a 2011 LSOA merged away in 2021: not a valid code for the 2021 table
+    copy.execute("update raw.wimd2025_lsoa21 set lsoa21_code = 'W01000001' where lsoa21_code = 'W01000003'")
+    copy.execute("insert into raw.wimd2025_lsoa21 select * from raw.wimd2025_lsoa21 where lsoa21_code = 'W01001661'")
+    outcome = check(copy, "raw_wimd2025_lsoa21", tmp_path)
+    assert json.loads(failed(outcome, "expect_column_values_to_be_in_set", "lsoa21_code")[0]["sample"]) == ["W01000001"]
+    assert failed(outcome, "expect_column_values_to_be_unique", "lsoa21_code")
+
+
+def test_a_stale_source(copy, tmp_path):
+    # a year on, the monthly crime series (newest month June 2024) are past their refresh date
+    outcome = check(copy, "marts_fct_indicator_value__freshness", tmp_path, as_of="2025-06-30")
+    assert outcome.severity == "warn"
+    stale = json.loads(failed(outcome)[0]["sample"])
+    assert any(s.startswith("all_crime_rate (monthly; newest period ends 2024-06-30") for s in stale)
+
+
+def test_reliability_limits_are_warnings(copy, tmp_path):
+    # an APS (survey) estimate shown for an LSOA, and an interval far wider than the catalogue allows
+    copy.execute("""insert into marts.fct_indicator_value by name
+                    select * replace ('lsoa' as geography_level, 'W01001661' as area_code)
+                    from marts.fct_indicator_value where indicator_id = 'pct_no_qualifications_aps' limit 1""")
+    copy.execute("""update marts.fct_indicator_value set lci_95 = 0, uci_95 = 60
+                    where indicator_id = 'pct_social_rented' and area_code = 'W06000022'""")
+    outcome = check(copy, "marts_fct_indicator_value", tmp_path)
+    assert outcome.severity == "warn", [r["why"] for r in outcome.failed]
+    whys = [r["why"] for r in outcome.failed]
+    assert "pct_no_qualifications_aps: not reliable below la (catalogue min_reliable_level)" in whys
+    assert "pct_social_rented: 95% interval wider than 10 percent (catalogue max_ci_width)" in whys
+
+
+def test_personal_data_in_a_text_column(copy, tmp_path):
+    copy.execute("update marts.fct_incident set description = 'Reported by Mrs Jane Roberts on 07700 900555' "
+                 "where incident_ref = (select min(incident_ref) from marts.fct_incident)")
+    outcome = check(copy, "marts_fct_incident", tmp_path)
+    assert outcome.severity == "error"
+    [row] = failed(outcome, "expect_column_values_to_not_match_regex_list", "description")
+    assert row["why"] == "personal data must never reach a mart"
+    assert "07700 900555" in row["sample"]
+
+
+def test_a_small_count_in_the_shared_tier(copy, tmp_path):
+    copy.execute("""update marts.shared_incident_summary set incident_count = 3, is_suppressed = false, suppression = null
+                    where (la_code, quarter, incident_group) in
+                          (select la_code, quarter, incident_group from marts.shared_incident_summary
+                           where incident_count >= 5 limit 1)""")
+    outcome = check(copy, "marts_shared_incident_summary", tmp_path)
+    assert outcome.severity == "error"
+    [row] = failed(outcome)
+    assert row["why"] == "counts from 1 to threshold − 1 must be suppressed before sharing"
+
+
+def test_a_free_text_column_in_the_shared_tier(copy, tmp_path):
+    copy.execute("alter table marts.shared_incident_summary add column notes varchar")
+    outcome = check(copy, "marts_shared_incident_summary", tmp_path)
+    assert failed(outcome, "expect_table_columns_to_match_set")[0]["why"].startswith("only codes, labels")
+
+
+def test_a_grade_off_the_scale_in_partner_data(copy, tmp_path):
+    copy.execute("update raw.partner_tension_assessments set current_grade = '7' where row_number = 2")
+    outcome = check(copy, "raw_partner_tension_assessments", tmp_path)
+    assert outcome.severity == "error"
+    assert failed(outcome, "expect_column_values_to_be_in_set", "current_grade")
+
+
+def test_results_are_recorded(copy, tmp_path):
+    outcome = check(copy, "raw_wimd2025_lsoa21", tmp_path)
+    record_results(copy, outcome)
+    rows = copy.execute(
+        "select count(*), bool_and(success) from marts.dq_results where suite = 'raw_wimd2025_lsoa21' and run_id is null"
+    ).fetchall()
+    assert rows == [(len(SUITES["raw_wimd2025_lsoa21"]["expectations"]), True)]
+
+
+# ---------------------------------------------------------------- an ERROR check blocks downstream
+
+
+def test_an_error_check_stops_downstream_assets(built, tmp_path, monkeypatch):
+    from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+    from orchestration.defs.quality import gx_checks
+    from orchestration.defs.raw_public import snapshot_assets
+    from orchestration.defs.resources import WarehouseResource
+
+    path = tmp_path / "w.duckdb"
+    shutil.copyfile(built["settings"].warehouse_path, path)
+    con = duckdb.connect(str(path))
+    con.execute("delete from raw.wimd2025_lsoa21 where lsoa21_code = 'W01001661'")  # reload sees 'unchanged' input
+    con.close()
+    monkeypatch.setenv("COHESION_WAREHOUSE_PATH", str(path))
+    monkeypatch.setenv("COHESION_GX_DIR", str(tmp_path / "gx"))
+    settings = built["settings"]
+    resources = {
+        "warehouse": WarehouseResource(warehouse_path=str(path), snapshots_dir=str(settings.snapshots_dir),
+                                       reports_dir=str(tmp_path), quarantine_dir=str(tmp_path)),
+        "dbt": dbt_resource(),
+    }
+    raw = dg.AssetKey(["raw", "wimd2025_lsoa21"])
+    staging = dg.AssetKey(["staging", "stg_wimd__wimd2025_lsoa21"])
+    wimd = next(a for a in snapshot_assets if raw in a.keys)
+    check = next(c for c in gx_checks if c.check_keys and next(iter(c.check_keys)).asset_key == raw)
+    result = dg.materialize([wimd, cohesion_dbt_assets, check], selection=[raw, staging], resources=resources,
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == raw]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "every one of the 1917 2021 LSOAs present" in evaluation.metadata["failing_expectations"].value
+    materialized = {m.asset_key for m in result.get_asset_materialization_events() for m in [m.event_specific_data.materialization]}
+    assert raw in materialized and staging not in materialized, "the staging view was not rebuilt on bad data"
