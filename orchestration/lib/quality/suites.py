@@ -148,7 +148,7 @@ def raw_public_suites(schema: dict[str, list[tuple[str, str]]]) -> list[Suite]:
     _schema_expectations(police, schema["police_uk_street_crimes"])
     police.expect("expect_column_values_to_be_in_set", column="force_id",
                   value_set=_codes("geography/police_force.csv", "police_uk_force_id"))
-    police.expect("expect_column_values_to_match_regex", column="month", regex=r"^\d{4}-(0[1-9]|1[0-2])$")
+    police.expect("expect_column_values_to_match_regex", column="month", regex=r"^\d{4}-(?:0[1-9]|1[0-2])$")
     police.expect("expect_column_values_to_be_in_set", column="crime_type",
                   value_set=_codes("reference/police_uk_crime_types.csv", "crime_type"),
                   why="police.uk's published categories")
@@ -327,7 +327,7 @@ def partner_suites() -> list[Suite]:
                              regex_list=regex_list(), why="personal data must have been redacted")
             if col.kind == contracts.DATE:
                 suite.expect("expect_column_values_to_match_regex", column=col.name,
-                             regex=r"^20\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+                             regex=r"^20\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$",
                              why="a calendar date in this century")
         dates = [col.name for col in extract.columns if col.kind == contracts.DATE]
         suite.query = (f"select * replace ({', '.join(f'strftime({d}, {chr(39)}%Y-%m-%d{chr(39)}) as {d}' for d in dates)}) "
