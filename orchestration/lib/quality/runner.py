@@ -106,7 +106,11 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         # GX searches text columns with pandas str.contains; pandas warns that the redaction patterns (which
         # need their groups, e.g. for back-references) have capture groups. Harmless here.
         warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
-        result = checkpoint.run(batch_parameters={"dataframe": frame})
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
+        result = checkpoint.run(batch_parameters={"dataframe": frame},
+                                run_id=RunIdentifier(run_name=run_id or "manual", run_time=now))
     checked_at = (now or datetime.utcnow()).replace(microsecond=0)
     rows = []
     for validation in result.run_results.values():
