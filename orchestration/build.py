@@ -78,6 +78,11 @@ def main() -> int:
     failed = [name for name, result in results.items() if not result.success]
     if failed:
         print(f"failed: {', '.join(failed)}; see the runs in the Dagster UI (make ui)", file=sys.stderr)
+        for name, result in results.items():
+            for check in result.get_asset_check_evaluations():
+                if not check.passed and check.severity.value == "ERROR":
+                    print(f"  {check.asset_key.to_user_string()}: check {check.check_name} failed "
+                          f"({check.description}); nothing downstream of it ran", file=sys.stderr)
         return 1
 
     from orchestration.lib.quality.runner import docs_index

@@ -115,7 +115,9 @@ def load_pull(
         if _last_loaded_content(con, pull.source, pull.dataset, partition_key) == content and _table_exists(con, "raw", table):
             where, params = (f" where {partition_column} = ?", [partition_key]) if partition_column else ("", [])
             rows = fetch_value(con, f"select count(*) from raw.{table}{where}", params)
-            if rows:
+            # same input and the table still holds exactly what was written: nothing to do (a table
+            # someone has since edited is rewritten from the source)
+            if rows == frame.height:
                 log_load(con, source=pull.source, dataset=pull.dataset, partition_key=partition_key,
                          location=pull.location, release=pull.release, sha256=pull.sha256, row_count=rows,
                          licence=pull.licence, mode=pull.mode, outcome="unchanged", content_sha256=content)
