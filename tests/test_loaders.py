@@ -41,3 +41,16 @@ def test_a_partition_replaces_only_its_rows(tmp_path):
     load_pull(pull(pl.DataFrame({"code": ["C"], "n": [3]}), sha="x"), "t", warehouse, partition_column="year",
               partition_key="2019")
     assert rows(warehouse) == [("B", 2, "2020"), ("C", 3, "2019")]
+
+
+def test_a_table_edited_since_its_load_is_rewritten_from_the_source(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    frame = pl.DataFrame({"code": ["A", "B", "C"], "n": [1, 2, 3]})
+    assert load_pull(pull(frame), "t", warehouse).outcome == "loaded"
+    con = duckdb.connect(str(warehouse))
+    con.execute("delete from raw.t where code = 'B'")
+    con.close()
+    assert load_pull(pull(frame), "t", warehouse).outcome == "loaded"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert con.execute("select code from raw.t order by code").fetchall() == [("A",), ("B",), ("C",)]
+    con.close()
