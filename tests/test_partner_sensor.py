@@ -162,3 +162,90 @@ def test_the_daily_purge_job_enforces_retention(site):
     assert job.execute_in_process(instance=site["instance"], resources=purge_now).success
     assert not list(originals.rglob("*.csv"))
     assert query(site, "select count(*) from raw.partner_incidents") == [(1,)], "redacted rows stay"
+
+
+PII = {
+    "name": "Mrs Bethan Lloyd-Hughes",
+    "phone": "07700 900777",
+    "email": "bethan.lh@example.org",
+    "postcode": "NP19 7AB",
+    "ni": "AB 12 34 56 C",
+    "reg": "CV21 XYZ",
+    "address": "27 Commercial Street",
+}
+PII_TEXT = "; ".join(PII.values())
+
+
+def _pii_rows() -> dict[str, list[list[str]]]:
+    """One valid row per extract type with every free-text field carrying every kind of personal data."""
+    rows = {}
+    for name, extract in contracts.extract_types().items():
+        values = {
+            "tension_reports": {"submitted_on": "2024-05-02", "source_type": "resident", "area_code": "W01001661",
+                                "community_types": "ethnic", "tension_categories": "community",
+                                "submitter_name": "Bethan Lloyd-Hughes", "submitter_organisation": "Pill Residents",
+                                "submitter_email": PII["email"], "submitter_phone": PII["phone"],
+                                "contact_consent": "yes"},
+            "incidents": {"incident_ref": "P/1", "occurred_on": "2024-05-02", "reported_on": "2024-05-02",
+                          "area_code": "W01001661", "incident_type": "hate_incident", "hate_strands": "race",
+                          "source_organisation": "Gwent Police"},
+            "tension_assessments": {"assessment_date": "2024-05-07", "period_start": "2024-05-01",
+                                    "period_end": "2024-06-30", "area_code": "W06000022", "community_type": "ethnic",
+                                    "scale": "eep6", "current_grade": "4", "potential_grade": "3"},
+            "community_impact_assessments": {"cia_id": "CIA-P1", "trigger": "rating", "triggered_on": "2024-05-09",
+                                             "area_code": "W06000022", "community_types": "ethnic",
+                                             "status": "in_progress"},
+            "risk_register": {"risk_id": "R-P1", "area_code": "W06000022", "raised_on": "2024-05-09",
+                              "ppplem_heading": "physical", "likelihood": "3", "impact": "3",
+                              "review_due": "2024-07-01", "status": "open"},
+        }[name]
+        row = [values.get(col.name, PII_TEXT if col.kind == contracts.TEXT else "") for col in extract.columns]
+        rows[name] = [row]
+    return rows
+
+
+def test_personal_data_in_every_free_text_field_never_reaches_the_warehouse(site):
+    paths = []
+    for name, rows in _pii_rows().items():
+        header = contracts.extract_types()[name].column_names
+        path = site["landing"] / name / "pill-partner_2024-Q2.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        paths.append(str(path))
+    job = defs.resolve_job_def("partner_extracts_ingest")
+    result = dg.materialize(
+        [partner_extracts, cohesion_dbt_assets],
+        selection=list(job.asset_layer.selected_asset_keys),
+        run_config={"ops": {"partner_extracts": {"config": {"files": paths}}}},
+        resources=site["resources"], instance=site["instance"], raise_on_error=False,
+    )
+    assert result.success
+    assert query(site, "select count(*) from raw.partner_files") == [(5,)], "every file accepted"
+    assert query(site, "select count(*) from marts.fct_risk where risk_id = 'R-P1'") == [(1,)]
+    secrets = [*PII.values(), "Bethan", "Lloyd-Hughes", "Pill Residents"]
+    con = duckdb.connect(str(site["warehouse"]), read_only=True)
+    try:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() union all "
+            "select schema_name, view_name from duckdb_views() where not internal"
+        ).fetchall()
+        searched = 0
+        for schema, table in tables:
+            columns = [c for c, t in con.execute(
+                "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ?",
+                [schema, table]).fetchall() if t.startswith("VARCHAR")]
+            for column in columns:
+                hits = con.execute(
+                    f'select "{column}"::varchar from "{schema}"."{table}" where '
+                    + " or ".join(f'contains("{column}"::varchar, ?)' for _ in secrets), secrets).fetchall()
+                assert not hits, f"{schema}.{table}.{column}: {hits}"
+                searched += 1
+        assert searched > 50
+        # and every text field kept its redaction tokens
+        text = query(site, "select description from marts.fct_risk where risk_id = 'R-P1'")[0][0]
+        assert all(token in text for token in ("[name]", "[phone]", "[email]", "[postcode]", "[NI number]",
+                                               "[vehicle reg]", "[address]")), text
+    finally:
+        con.close()
