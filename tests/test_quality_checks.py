@@ -215,7 +215,8 @@ def test_an_error_check_stops_downstream_assets(built, tmp_path, monkeypatch):
     path = tmp_path / "w.duckdb"
     shutil.copyfile(built["settings"].warehouse_path, path)
     con = duckdb.connect(str(path))
-    con.execute("delete from raw.wimd2025_lsoa21 where lsoa21_code = 'W01001661'")  # reload sees 'unchanged' input
+    # edited in place (same row count), so the reload sees 'unchanged' input and leaves it: the check must stop it
+    con.execute("update raw.wimd2025_lsoa21 set wimd_decile = 11 where lsoa21_code = 'W01001661'")
     con.close()
     monkeypatch.setenv("COHESION_WAREHOUSE_PATH", str(path))
     monkeypatch.setenv("COHESION_GX_DIR", str(tmp_path / "gx"))
@@ -233,6 +234,6 @@ def test_an_error_check_stops_downstream_assets(built, tmp_path, monkeypatch):
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == raw]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "every one of the 1917 2021 LSOAs present" in evaluation.metadata["failing_expectations"].value
+    assert "| error | expect_column_values_to_be_between | wimd_decile | 1 |" in evaluation.metadata["failing_expectations"].value
     materialized = {m.asset_key for m in result.get_asset_materialization_events() for m in [m.event_specific_data.materialization]}
     assert raw in materialized and staging not in materialized, "the staging view was not rebuilt on bad data"
