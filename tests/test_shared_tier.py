@@ -9,19 +9,15 @@ incident rows, never read back from a model.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from orchestration.lib.partner_extracts.schema import create_all
+from tests.dbt_build import dbt_build
 
-REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = 5
 
 # --- geography (ONS facts) ------------------------------------------------------------------------------
@@ -139,18 +135,9 @@ def shared(tmp_path_factory):
     con = duckdb.connect(str(warehouse))
     load_partner_rows(con)
     con.close()
-    env = {**os.environ, "COHESION_WAREHOUSE_PATH": str(warehouse), "DO_NOT_TRACK": "1",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [str(dbt), "build", "--select", "+shared_incident_summary", "--indirect-selection", "buildable",
-         "--vars", "{as_of_date: 2024-06-30}",
-         "--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
-        cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    output = dbt_build(warehouse, "+shared_incident_summary", tmp)
     con = duckdb.connect(str(warehouse), read_only=True)
-    yield con, result.stdout
+    yield con, output
     con.close()
 
 

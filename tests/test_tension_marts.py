@@ -9,20 +9,16 @@ scipy), never read back from a model.
 from __future__ import annotations
 
 import calendar
-import os
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
 from scipy.stats import poisson
 
 from orchestration.lib.partner_extracts.schema import create_all
+from tests.dbt_build import dbt_build
 
-REPO = Path(__file__).resolve().parents[1]
 AS_OF = date(2024, 6, 30)
 
 # --- geography (ONS facts, not the seeds) -----------------------------------------------------------
@@ -209,17 +205,7 @@ def marts(tmp_path_factory):
     con = duckdb.connect(str(warehouse))
     load_partner_rows(con)
     con.close()
-    env = {**os.environ, "COHESION_WAREHOUSE_PATH": str(warehouse), "DO_NOT_TRACK": "1",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        # buildable: on this fresh file, skip the public-data tests that hang off the shared seeds
-        [str(dbt), "build", "--select", "+tag:tension", "--indirect-selection", "buildable",
-         "--vars", "{as_of_date: 2024-06-30}",
-         "--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
-        cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    dbt_build(warehouse, "+tag:tension", tmp)
     con = duckdb.connect(str(warehouse), read_only=True)
     yield con
     con.close()

@@ -40,3 +40,18 @@
         )))
     end
 {%- endmacro %}
+
+{#- The area of a partner row at every level (from int_partner__area_levels aliased as `alias`), typed for
+    the marts' contracts: one list so every tension mart names and orders them the same way. -#}
+{% macro partner_area_columns(alias) -%}
+    {{ alias }}.area_level::varchar as area_level,
+    {{ alias }}.area_name::varchar as area_name,
+    {{ alias }}.lsoa21_code::varchar as lsoa21_code,
+    {{ alias }}.lsoa21_name::varchar as lsoa21_name,
+    {{ alias }}.ward_code::varchar as ward_code,
+    {{ alias }}.ward_name::varchar as ward_name,
+    {{ alias }}.la_code::varchar as la_code,
+    {{ alias }}.la_name::varchar as la_name,
+    {{ alias }}.police_force_code::varchar as police_force_code,
+    {{ alias }}.police_force_name::varchar as police_force_name
+{%- endmacro %}
