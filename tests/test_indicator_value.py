@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 import scipy.stats
 
-from tests.independent import SNAPSHOTS, census_population_lsoa21, lsoa21_codes, lsoa_to_la, one, street_rows
+from tests.independent import SNAPSHOTS, census_population_lsoa21, lsoa_to_la, one, street_rows
 
 
 def fiv(warehouse, indicator, level, area, period_label):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 

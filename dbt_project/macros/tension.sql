@@ -55,3 +55,24 @@
     {{ alias }}.police_force_code::varchar as police_force_code,
     {{ alias }}.police_force_name::varchar as police_force_name
 {%- endmacro %}
+
+{#- The partner file a staging row came from (raw.partner_files aliased as `file_alias`). -#}
+{% macro partner_file_columns(row_alias, file_alias='f') -%}
+    {{ row_alias }}.file_id,
+    {{ row_alias }}.row_number,
+    {{ file_alias }}.partner,
+    {{ file_alias }}.period,
+    {{ file_alias }}.period_start as file_period_start,
+    {{ file_alias }}.period_end as file_period_end,
+    {{ file_alias }}.received_at
+{%- endmacro %}
+
+{#- One row per key across current files: the row from the latest period (period_end, then period_start),
+    then the latest received file; file and row break exact ties so the choice is deterministic. -#}
+{% macro latest_partner_row(partition_by, row_alias, file_alias='f') -%}
+qualify row_number() over (
+    partition by {{ partition_by }}
+    order by {{ file_alias }}.period_end desc, {{ file_alias }}.period_start desc, {{ file_alias }}.received_at desc,
+             {{ row_alias }}.file_id desc, {{ row_alias }}.row_number desc
+) = 1
+{%- endmacro %}

@@ -15,12 +15,11 @@ from orchestration.lib.partner_extracts import contracts
 from orchestration.lib.partner_extracts.redaction import redact
 from orchestration.lib.partner_extracts.store import (
     ensure_landing,
-    file_sha256,
     ingest_file,
     pending_files,
     purge_expired,
 )
-from orchestration.lib.warehouse import connect, utc_now
+from orchestration.lib.warehouse import connect, sha256_of, utc_now
 from orchestration.settings import get_settings
 
 GROUP = "partner_extracts"
@@ -240,7 +239,7 @@ def partner_landing_sensor(context: dg.SensorEvaluationContext):
                 if now - stat.st_mtime < SETTLE_SECONDS:
                     waiting += 1
                     continue
-                sha = file_sha256(path)
+                sha = sha256_of(path)
             except FileNotFoundError:
                 continue  # taken by a run between listing and reading
             yield dg.RunRequest(

@@ -15,13 +15,7 @@ files as (
 )
 
 select
-    c.file_id,
-    c.row_number,
-    f.partner,
-    f.period,
-    f.period_start as file_period_start,
-    f.period_end as file_period_end,
-    f.received_at,
+    {{ partner_file_columns('c') }},
     c.cia_id,
     c.trigger,
     c.triggered_on,
@@ -34,7 +28,4 @@ select
     c.redacted_items
 from cias as c
 inner join files as f on c.file_id = f.file_id
-qualify row_number() over (
-    partition by f.partner, c.cia_id
-    order by f.period_end desc, f.period_start desc, f.received_at desc, c.file_id desc, c.row_number desc
-) = 1
+{{ latest_partner_row("f.partner, c.cia_id", 'c') }}

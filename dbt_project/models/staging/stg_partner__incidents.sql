@@ -14,13 +14,7 @@ files as (
 )
 
 select
-    i.file_id,
-    i.row_number,
-    f.partner,
-    f.period,
-    f.period_start as file_period_start,
-    f.period_end as file_period_end,
-    f.received_at,
+    {{ partner_file_columns('i') }},
     i.source_organisation,
     i.incident_ref,
     i.occurred_on,
@@ -33,7 +27,4 @@ select
     i.redacted_items
 from incidents as i
 inner join files as f on i.file_id = f.file_id
-qualify row_number() over (
-    partition by f.partner, i.source_organisation, i.incident_ref
-    order by f.period_end desc, f.period_start desc, f.received_at desc, i.file_id desc, i.row_number desc
-) = 1
+{{ latest_partner_row("f.partner, i.source_organisation, i.incident_ref", 'i') }}

@@ -14,13 +14,7 @@ files as (
 )
 
 select
-    r.file_id,
-    r.row_number,
-    f.partner,
-    f.period,
-    f.period_start as file_period_start,
-    f.period_end as file_period_end,
-    f.received_at,
+    {{ partner_file_columns('r') }},
     r.risk_id,
     trim(r.area_code) as area_code,
     r.raised_on,
@@ -37,7 +31,4 @@ select
     r.redacted_items
 from risks as r
 inner join files as f on r.file_id = f.file_id
-qualify row_number() over (
-    partition by f.partner, r.risk_id
-    order by f.period_end desc, f.period_start desc, f.received_at desc, r.file_id desc, r.row_number desc
-) = 1
+{{ latest_partner_row("f.partner, r.risk_id", 'r') }}

@@ -16,13 +16,7 @@ files as (
 )
 
 select
-    a.file_id,
-    a.row_number,
-    f.partner,
-    f.period,
-    f.period_start as file_period_start,
-    f.period_end as file_period_end,
-    f.received_at,
+    {{ partner_file_columns('a') }},
     a.assessment_date,
     a.period_start,
     a.period_end,
@@ -36,7 +30,4 @@ select
     a.redacted_items
 from assessments as a
 inner join files as f on a.file_id = f.file_id
-qualify row_number() over (
-    partition by trim(a.area_code), a.community_type, a.assessment_date
-    order by f.period_end desc, f.period_start desc, f.received_at desc, a.file_id desc, a.row_number desc
-) = 1
+{{ latest_partner_row("trim(a.area_code), a.community_type, a.assessment_date", 'a') }}

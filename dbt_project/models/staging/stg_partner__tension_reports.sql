@@ -15,13 +15,7 @@ files as (
 )
 
 select
-    r.file_id,
-    r.row_number,
-    f.partner,
-    f.period,
-    f.period_start as file_period_start,
-    f.period_end as file_period_end,
-    f.received_at,
+    {{ partner_file_columns('r') }},
     r.submitted_on,
     r.source_type,
     trim(r.area_code) as area_code,

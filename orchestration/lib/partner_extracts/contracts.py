@@ -10,13 +10,10 @@ there is one list, not two. No Dagster imports.
 
 from __future__ import annotations
 
-import csv
 import re
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 
-from orchestration.settings import SEEDS_DIR
+from orchestration.lib.seeds import seed_column
 
 # Column kinds the validator understands.
 TEXT = "text"  # free text: may hold personal data, always redacted before the warehouse
@@ -54,7 +51,6 @@ class ExtractType:
     # so only "not after the period end" applies; the latest file's row for an id is the current one.
     is_register: bool = False
     key: tuple[str, ...] = ()  # columns that identify a row within the file (duplicates are an error)
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def raw_table(self) -> str:
@@ -68,19 +64,13 @@ class ExtractType:
         return [c.name for c in self.columns]
 
 
-@cache
-def _seed_codes(relative: str, column: str) -> tuple[str, ...]:
-    with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
-        return tuple(row[column] for row in csv.DictReader(handle))
-
-
 def community_types(include_overall: bool = True) -> tuple[str, ...]:
-    codes = _seed_codes("reference/community_types.csv", "community_type")
+    codes = seed_column("reference/community_types.csv", "community_type")
     return codes if include_overall else tuple(c for c in codes if c != "overall")
 
 
 def tension_categories() -> tuple[str, ...]:
-    return _seed_codes("reference/tension_categories.csv", "tension_category")
+    return seed_column("reference/tension_categories.csv", "tension_category")
 
 
 SOURCE_TYPES = ("resident", "person_working_in_area", "own_observation")

@@ -37,7 +37,8 @@ from functools import cache
 from pathlib import Path
 
 from orchestration.lib.partner_extracts.contracts import extract_types
-from orchestration.settings import REPO_ROOT, SEEDS_DIR
+from orchestration.lib.seeds import read_seed
+from orchestration.settings import REPO_ROOT
 
 DEMO_START = date(2023, 1, 1)
 DEMO_END = date(2024, 6, 30)
@@ -163,24 +164,20 @@ class Lsoa:
 
 @cache
 def _geography() -> dict:
-    with open(SEEDS_DIR / "geography" / "lsoa21_geography.csv", newline="", encoding="utf-8") as handle:
-        lsoas = {
-            r["lsoa21_code"]: Lsoa(r["lsoa21_code"], r["lsoa21_name"], r["ward_code"], r["ward_name"],
-                                   r["ward_name_cy"], r["la_code"])
-            for r in csv.DictReader(handle)
-            if r["police_force_code"] == GWENT_FORCE
-        }
-    with open(SEEDS_DIR / "geography" / "local_authority.csv", newline="", encoding="utf-8") as handle:
-        las = {r["la_code"]: (r["la_name"], r["la_name_cy"]) for r in csv.DictReader(handle)
-               if r["police_force_code"] == GWENT_FORCE}
-    with open(SEEDS_DIR / "geography" / "ward.csv", newline="", encoding="utf-8") as handle:
-        wards = {r["ward_code"]: (r["ward_name"], r["ward_name_cy"], r["la_code"]) for r in csv.DictReader(handle)
-                 if r["la_code"] in las}
+    lsoas = {
+        r["lsoa21_code"]: Lsoa(r["lsoa21_code"], r["lsoa21_name"], r["ward_code"], r["ward_name"],
+                               r["ward_name_cy"], r["la_code"])
+        for r in read_seed("geography/lsoa21_geography.csv")
+        if r["police_force_code"] == GWENT_FORCE
+    }
+    las = {r["la_code"]: (r["la_name"], r["la_name_cy"]) for r in read_seed("geography/local_authority.csv")
+           if r["police_force_code"] == GWENT_FORCE}
+    wards = {r["ward_code"]: (r["ward_name"], r["ward_name_cy"], r["la_code"]) for r in read_seed("geography/ward.csv")
+             if r["la_code"] in las}
     predecessors: dict[str, list[str]] = {}
-    with open(SEEDS_DIR / "geography" / "lsoa11_lsoa21_exact_fit.csv", newline="", encoding="utf-8") as handle:
-        for r in csv.DictReader(handle):
-            if r["lsoa21_code"] in lsoas and r["lsoa11_code"] != r["lsoa21_code"]:
-                predecessors.setdefault(r["lsoa21_code"], []).append(r["lsoa11_code"])
+    for r in read_seed("geography/lsoa11_lsoa21_exact_fit.csv"):
+        if r["lsoa21_code"] in lsoas and r["lsoa11_code"] != r["lsoa21_code"]:
+            predecessors.setdefault(r["lsoa21_code"], []).append(r["lsoa11_code"])
     if sorted(las) != sorted(GWENT_LAS) or SPIKE_LSOA not in lsoas:
         raise RuntimeError("the geography seeds do not hold the expected Gwent areas")
     return {
@@ -659,7 +656,7 @@ def _phone(rng: random.Random) -> str:
 
 def _tension_reports(rng: random.Random) -> dict[tuple[int, int], list[dict]]:
     geography = _geography()
-    lsoas, las, wards = geography["lsoas"], geography["las"], geography["wards"]
+    lsoas, las = geography["lsoas"], geography["las"]
     predecessors = geography["predecessors"]
     by_quarter: dict[tuple[int, int], list[dict]] = {}
     for year, quarter in _quarters():

@@ -18,7 +18,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 
@@ -36,7 +36,6 @@ class FileProblem(Exception):
 @dataclass
 class Sheet:
     header: list[str]  # normalised names, in file order
-    raw_header: list[str]  # as written in the file
     rows: list[tuple[int, dict[str, object]]]  # (spreadsheet row number, {normalised column: cell})
 
 
@@ -74,7 +73,7 @@ def _build(raw_header: list[object], body: list[tuple[int, list[object]]]) -> Sh
             )
         padded = list(cells[: len(header)]) + [None] * (len(header) - len(cells))
         rows.append((number, dict(zip(header, padded, strict=True))))
-    return Sheet(header=header, raw_header=[str(h) for h in raw_header], rows=rows)
+    return Sheet(header=header, rows=rows)
 
 
 def _decode(data: bytes) -> str:
@@ -145,5 +144,3 @@ def read_file(path: Path) -> Sheet:
         return read_xlsx(path)
     raise FileProblem("file_type", f"'{suffix or '(none)'}' files are not accepted: send .csv (UTF-8) or .xlsx")
 
-
-__all__ = ["FileProblem", "Sheet", "date", "normalise_header", "read_csv", "read_file", "read_xlsx"]

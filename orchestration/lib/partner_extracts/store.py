@@ -32,8 +32,8 @@ from orchestration.lib.partner_extracts import contracts as c
 from orchestration.lib.partner_extracts import schema
 from orchestration.lib.partner_extracts.reader import FileProblem, read_file
 from orchestration.lib.partner_extracts.redaction import redact
-from orchestration.lib.partner_extracts.validate import FileInfo, Problem, parse_file_name, validate
-from orchestration.lib.warehouse import fetch_row
+from orchestration.lib.partner_extracts.validate import Problem, parse_file_name, validate
+from orchestration.lib.warehouse import fetch_row, sha256_of
 
 IGNORED_PREFIXES = (".", "~$")  # hidden files, Excel lock files
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
@@ -91,14 +91,6 @@ def pending_files(landing_dir: Path, extract_type: str) -> list[Path]:
     return [path for _, _, path in sorted(files)]
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_identity(extract_type: str, partner: str, period: str, content_sha256: str) -> str:
     return hashlib.sha256(f"{extract_type}/{partner}/{period}/{content_sha256}".encode()).hexdigest()
 
@@ -115,7 +107,7 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     """Ingest one landing file with an open read-write DuckDB connection. Never raises for bad input."""
     extract = c.extract_types()[extract_type]
     schema.create_all(con)
-    content = file_sha256(path)
+    content = sha256_of(path)
     outcome = Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id=content,
                       content_sha256=content, outcome="")
     problems: list[Problem] = []

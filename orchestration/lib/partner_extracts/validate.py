@@ -19,7 +19,6 @@ Rules beyond the column types (Part 3 of the guide and the extract contract):
 
 from __future__ import annotations
 
-import csv
 import re
 from calendar import monthrange
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from orchestration.lib.partner_extracts import contracts as c
 from orchestration.lib.partner_extracts.reader import Sheet
-from orchestration.settings import SEEDS_DIR
+from orchestration.lib.seeds import read_seed, seed_column
 
 MAX_TEXT = 4000
 FORWARD_DATES = {"review_due", "period_end"}
@@ -99,18 +98,14 @@ def parse_file_name(file_name: str, extract_type: str) -> FileInfo:
 def known_area_codes() -> dict[str, str]:
     """Every Welsh code an extract may use -> its kind (lsoa21 wins over lsoa11 for the 1,837 shared)."""
 
-    def read(relative: str, column: str) -> list[str]:
-        with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
-            return [row[column] for row in csv.DictReader(handle)]
-
     codes: dict[str, str] = {}
-    for code in read("geography/local_authority.csv", "la_code"):
+    for code in seed_column("geography/local_authority.csv", "la_code"):
         codes[code] = "la"
-    for code in read("geography/ward.csv", "ward_code"):
+    for code in seed_column("geography/ward.csv", "ward_code"):
         codes[code] = "ward"
-    for code in read("geography/lsoa11_lsoa21_exact_fit.csv", "lsoa11_code"):
+    for code in seed_column("geography/lsoa11_lsoa21_exact_fit.csv", "lsoa11_code"):
         codes[code] = "lsoa11"
-    for code in read("geography/lsoa21_geography.csv", "lsoa21_code"):
+    for code in seed_column("geography/lsoa21_geography.csv", "lsoa21_code"):
         codes[code] = "lsoa21"
     return codes
 
@@ -125,8 +120,7 @@ def _aliases() -> dict[tuple[str, ...], dict[str, str]]:
     aliases: dict[tuple[str, ...], dict[str, str]] = {}
 
     def labels(relative: str, code_col: str, label_col: str) -> dict[str, str]:
-        with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
-            return {_key(row[label_col]): row[code_col] for row in csv.DictReader(handle)}
+        return {_key(row[label_col]): row[code_col] for row in read_seed(relative)}
 
     community = labels("reference/community_types.csv", "community_type", "community_type_label")
     community.update({"faith_or_religious": "faith", "religious": "faith", "gypsy_traveller": "gypsies_travellers",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from orchestration.lib.warehouse import utc_now
+
 DQ_RESULTS_DDL = """
 create table if not exists marts.dq_results (
     checked_at timestamp not null,      -- UTC
@@ -111,7 +113,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
         result = checkpoint.run(batch_parameters={"dataframe": frame},
                                 run_id=RunIdentifier(run_name=run_id or "manual", run_time=now))
-    checked_at = (now or datetime.utcnow()).replace(microsecond=0)
+    checked_at = (now or utc_now()).replace(microsecond=0)
     rows = []
     for validation in result.run_results.values():
         for item in validation.results:

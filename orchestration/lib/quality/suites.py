@@ -21,14 +21,14 @@ Generated where the limits are data:
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.lib.partner_extracts import contracts
 from orchestration.lib.partner_extracts.redaction import regex_list
-from orchestration.settings import REPO_ROOT, SEEDS_DIR
+from orchestration.lib.seeds import read_seed, seed_column
+from orchestration.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 CRITICAL, WARNING = "critical", "warning"
@@ -36,7 +36,6 @@ LEVEL_ORDER = ["lsoa", "ward", "la", "police_force", "wales"]  # finest to coars
 # Days after a period ends by which the next release should be out: the period length plus the usual
 # publication lag (police.uk ~2 months; annual ONS/StatsWales series up to ~18 months; census ~2 years).
 REFRESH_DAYS = {"monthly": 31 + 62, "quarterly": 92 + 92, "annual": 365 + 548, "decennial": 3653 + 730}
-SHARED_THRESHOLD_VAR = 5
 
 
 @dataclass
@@ -63,13 +62,8 @@ class Suite:
         }
 
 
-def _seed(relative: str) -> list[dict]:
-    with open(SEEDS_DIR / relative, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _codes(relative: str, column: str) -> list[str]:
-    return sorted({row[column] for row in _seed(relative)})
+    return sorted(set(seed_column(relative, column)))
 
 
 # ------------------------------------------------------------------------------------------ raw public
@@ -170,8 +164,8 @@ def _schema_expectations(suite: Suite, columns: list[tuple[str, str]]) -> None:
 # ------------------------------------------------------------------------------------------ indicators
 
 
-def catalogue() -> list[dict]:
-    return _seed("indicator_catalogue.csv")
+def catalogue() -> tuple[dict, ...]:
+    return read_seed("indicator_catalogue.csv")
 
 
 def indicator_value_suite() -> Suite:
