@@ -360,3 +360,17 @@ def test_words_people_write_are_understood(store):
     assert store["con"].execute(
         "select source_type, community_types, tension_categories from raw.partner_tension_reports").fetchall() == [
         ("person_working_in_area", ["faith", "lgbt"], ["immigration"])]
+
+
+def test_a_file_the_reader_chokes_on_is_quarantined_not_a_crash(store, monkeypatch):
+    from orchestration.lib.partner_extracts import store as store_module
+
+    def broken(path):
+        raise KeyError("xl/worksheets/sheet1.xml")
+
+    monkeypatch.setattr(store_module, "read_file", broken)
+    path = drop(store, "incidents", "gwent-police_2024-05.csv", [incident()])
+    outcome = ingest(store, path, "incidents")
+    assert outcome.outcome == "quarantined" and not path.exists()
+    [error] = errors_of(outcome)
+    assert error["rule"] == "unreadable" and "KeyError" in error["message"]

@@ -237,3 +237,23 @@ def test_an_error_check_stops_downstream_assets(built, tmp_path, monkeypatch):
     assert "| error | expect_column_values_to_be_between | wimd_decile | 1 |" in evaluation.metadata["failing_expectations"].value
     materialized = {m.asset_key for m in result.get_asset_materialization_events() for m in [m.event_specific_data.materialization]}
     assert raw in materialized and staging not in materialized, "the staging view was not rebuilt on bad data"
+
+
+def test_a_missing_table_is_a_clear_error_not_a_crash(copy, tmp_path):
+    copy.execute("drop table marts.fct_risk")
+    outcome = check(copy, "marts_fct_risk", tmp_path)
+    assert outcome.severity == "error"
+    [row] = outcome.rows
+    assert row["expectation"] == "suite_query" and "could not be read" in row["why"] and "fct_risk" in row["why"]
+    record_results(copy, outcome)  # and it is recorded like any other result
+
+
+def test_stored_validation_results_are_pruned(copy, tmp_path):
+    from orchestration.lib.quality import runner
+
+    for _ in range(4):
+        run_suite(SUITES["raw_wimd2025_lsoa21"], copy, tmp_path / "gx", as_of=AS_OF)
+    stored = tmp_path / "gx" / "gx" / "uncommitted" / "validations" / "raw_wimd2025_lsoa21"
+    assert len(list(stored.glob("*/*"))) == 4
+    assert runner.prune_history(tmp_path / "gx", "raw_wimd2025_lsoa21", keep=2) == 4  # 2 results + 2 pages
+    assert len(list(stored.glob("*/*"))) == 2

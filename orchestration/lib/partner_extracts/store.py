@@ -132,6 +132,9 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
             sheet = read_file(path)
         except FileProblem as err:
             problems.append(Problem(path.name, err.row, err.column, None, err.rule, err.message))
+        except Exception as err:  # noqa: BLE001 - a file the readers choke on is quarantined, not a crashed run
+            problems.append(Problem(path.name, None, None, None, "unreadable",
+                                    f"the file could not be read ({type(err).__name__}: {err}); send it as CSV UTF-8"))
         else:
             outcome.ignored_columns = [h for h in sheet.header if h not in extract.column_names]
             rows, problems = validate(extract, sheet, info, now.date())

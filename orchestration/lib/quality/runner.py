@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+import duckdb
 
 from orchestration.lib.warehouse import utc_now
 
@@ -38,6 +41,9 @@ create table if not exists marts.dq_results (
 )
 """
 SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
+# Validation results (JSON and their Data Docs pages) kept per suite; older ones are deleted before each
+# run, so data/gx does not grow by every build for ever. marts.dq_results keeps the full history.
+KEEP_RESULTS = 20
 
 
 @dataclass
@@ -89,7 +95,15 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
 
     context = _context(gx_dir)
     name = suite_json["name"]
-    frame = validation_frame(con.sql(query_for(suite_json, as_of)).df())
+    checked_at = (now or utc_now()).replace(microsecond=0)
+    try:
+        frame = validation_frame(con.sql(query_for(suite_json, as_of)).df())
+    except duckdb.Error as err:
+        # the rows to check cannot even be read (a table missing or renamed): a failed critical check
+        # that says so, rather than a stack trace
+        return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"], success=False, rows=[
+            _query_failure(suite_json, checked_at, run_id, err)])
+    prune_history(gx_dir, name, KEEP_RESULTS - 1)
     source = context.data_sources.add_or_update_pandas("warehouse")
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
     batch_definition = next((b for b in asset.batch_definitions if b.name == "whole"), None) \
@@ -113,7 +127,6 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
         result = checkpoint.run(batch_parameters={"dataframe": frame},
                                 run_id=RunIdentifier(run_name=run_id or "manual", run_time=now))
-    checked_at = (now or utc_now()).replace(microsecond=0)
     rows = []
     for validation in result.run_results.values():
         for item in validation.results:
@@ -147,6 +160,31 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
     return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"],
                         success=all(r["success"] for r in rows), rows=rows,
                         docs_index=docs[0]["site_url"] if docs else None)
+
+
+def _query_failure(suite_json: dict, checked_at: datetime, run_id: str | None, err: Exception) -> dict:
+    return {
+        "checked_at": checked_at, "run_id": run_id, "suite": suite_json["name"],
+        "asset_key": "/".join(suite_json["meta"]["asset_key"]), "expectation": "suite_query", "column_name": None,
+        "severity": "error", "success": False, "element_count": None, "unexpected_count": None,
+        "unexpected_percent": None, "observed_value": None, "sample": None,
+        "why": f"the rows this suite checks could not be read: {type(err).__name__}: {str(err).splitlines()[0]}",
+        "kwargs": _json({"query": suite_json["meta"]["query"][:500]}),
+    }
+
+
+def prune_history(gx_dir: Path, suite: str, keep: int) -> int:
+    """Delete all but the newest `keep` stored validation results of a suite (JSON and Data Docs page)."""
+    uncommitted = gx_dir / "gx" / "uncommitted"
+    removed = 0
+    for root in (uncommitted / "validations" / suite, uncommitted / "data_docs" / "local_site" / "validations" / suite):
+        runs = sorted(root.glob("*/*"), key=lambda p: p.name) if root.is_dir() else []
+        for old in runs[: max(len(runs) - keep, 0)]:
+            shutil.rmtree(old, ignore_errors=True)
+            removed += 1
+            if not any(old.parent.iterdir()):
+                old.parent.rmdir()
+    return removed
 
 
 def validation_frame(frame):
