@@ -10,15 +10,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def dbt_build(warehouse: Path, select: str, work_dir: Path, as_of_date: str = "2024-06-30") -> str:
+def dbt_build(warehouse: Path, select: str, work_dir: Path, as_of_date: str = "2024-06-30",
+              extra_vars: dict[str, object] | None = None) -> str:
     """`dbt build --select <select>` on `warehouse`; buildable indirect selection skips the public-data
-    tests that hang off the shared seeds (their models are not in this file)."""
+    tests that hang off the shared seeds (their models are not in this file). `extra_vars` are passed with
+    as_of_date (e.g. {"disclosure_threshold": 3})."""
+    dbt_vars = f"as_of_date: {as_of_date}" + "".join(f", {name}: {value}" for name, value in (extra_vars or {}).items())
     env = {**os.environ, "COHESION_WAREHOUSE_PATH": str(warehouse), "DO_NOT_TRACK": "1",
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     dbt = Path(sys.executable).with_name("dbt")
     result = subprocess.run(
         [str(dbt), "build", "--select", select, "--indirect-selection", "buildable",
-         "--vars", f"{{as_of_date: {as_of_date}}}", "--profiles-dir", ".",
+         "--vars", f"{{{dbt_vars}}}", "--profiles-dir", ".",
          "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")],
         cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
     )

@@ -36,6 +36,7 @@ EXPECTED_ASSETS = {
     "staging/stg_partner__tension_reports", "staging/stg_partner__incidents",
     "staging/stg_partner__tension_assessments", "staging/stg_partner__community_impact_assessments",
     "staging/stg_partner__risk_register", "intermediate/int_partner__area_levels",
+    "intermediate/int_shared__incident_suppression",
     "marts/fct_tension_report", "marts/fct_incident", "marts/fct_tension_assessment", "marts/fct_cia",
     "marts/fct_risk", "marts/fct_tension_evidence", "ref/hate_strands", "ref/risk_score_bands",
     "marts/shared_incident_summary", "ref/incident_groups",
