@@ -168,15 +168,22 @@ def test_the_hate_incident_spike_and_its_evidence_recomputed_from_the_files(ware
     observed = monthly[month]
     assert observed >= spike["total_rows"]
     row = one(warehouse,
-        """select incident_count, baseline_count, expected, exceedance_p, volume_level, suggested_grade
+        """select incident_count, baseline_count, expected, exceedance_p, volume_level, suggested_grade,
+                  has_own_history, baseline_source
            from marts.fct_tension_evidence
            where area_level = 'lsoa21' and area_code = ? and community_type = 'overall' and month = ?""",
         [spike["area_code"], month],
     )
     assert row[0] == observed and row[1] == baseline_count
+    assert row[6:] == (True, "own_history")  # 12 months of its own behind it
     assert row[2] == pytest.approx(expected, rel=1e-9)
-    assert row[3] == pytest.approx(poisson.sf(observed - 1, expected), rel=1e-6, abs=1e-12)
+    assert row[3] == pytest.approx(poisson.sf(observed - 1, expected), rel=1e-6) and row[3] > 0
     assert row[4] == "substantially_raised" and row[5] <= 4
+    # no month anywhere is called normal without a baseline, and none without one has a grade
+    assert one(warehouse,
+        """select count(*) filter (where volume_level = 'normal' and expected is null),
+                  count(*) filter (where expected is null and (suggested_grade is not null or volume_level <> 'insufficient_history'))
+           from marts.fct_tension_evidence""") == (0, 0)
 
 
 def test_the_rising_community_shows_three_rises_and_needs_a_cia(warehouse):
