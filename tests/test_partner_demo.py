@@ -153,8 +153,11 @@ def _current_files(files: dict, extract_type: str) -> list[dict]:
 def test_two_runs_write_identical_bytes(runs):
     (a, paths_a), (b, paths_b) = runs
     assert [p.relative_to(a) for p in paths_a] == [p.relative_to(b) for p in paths_b]
-    written_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    written_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.suffix != ".done")
     assert written_a == sorted(p.relative_to(a) for p in paths_a)
+    markers = sorted(p.relative_to(a) for p in a.rglob("*.done"))
+    assert markers == sorted(p.relative_to(a).with_name(p.name + ".done") for p in paths_a), \
+        "each file is marked complete, as the partner guide asks"
     for pa, pb in zip(paths_a, paths_b, strict=True):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
         assert pa.stat().st_mtime == pb.stat().st_mtime, pa.name
@@ -256,7 +259,7 @@ def test_every_row_follows_the_contract_rules(files):
                     assert not strands, (name, row["incident_ref"])
                 assert row["community_type"] is None or row["community_type"] in community_no_overall
             elif f["type"] == "tension_reports":
-                assert row["contact_consent"] in (None, "yes", "no")
+                assert str(row["contact_consent"]).lower() in ("yes", "no"), "the form asks: never blank"
                 assert set((row["tension_categories"] or "").split(";")) - {""} <= categories
             elif f["type"] == "tension_assessments":
                 assessed = _date(row["assessment_date"], partner)

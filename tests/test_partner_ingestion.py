@@ -18,7 +18,8 @@ import pytest
 from openpyxl import Workbook
 
 from orchestration.lib.partner_extracts import contracts
-from orchestration.lib.partner_extracts.store import ingest_file, pending_files, purge_expired
+from orchestration.lib.partner_extracts.landing import scan
+from orchestration.lib.partner_extracts.store import ingest_file, purge_expired
 
 NOW = datetime(2024, 7, 15, 9, 0, 0)
 LSOA21 = "W01001524"  # Torfaen 004D (2021 code)
@@ -140,7 +141,7 @@ def test_submitter_fields_never_reach_the_warehouse(store):
     path = drop(store, "tension_reports", "wrexham-council_2024-05.csv", [
         ["2024-05-02", "resident", LSOA21, "outside NP20 4AB", "ethnic;faith", "racial_religious", "Graffiti again",
          "Rhiannon Pritchard", "Newport Women's Aid", "rhiannon@example.org", "07700 900456", "yes"],
-        ["2024-05-03", "own_observation", WARD, "", "", "", "Quiet", "", "", "", "", ""],
+        ["2024-05-03", "own_observation", WARD, "", "", "", "Quiet", "", "", "", "", "no"],
     ], header=header)
     outcome = ingest(store, path, "tension_reports")
     assert outcome.outcome == "accepted", outcome.problems
@@ -167,7 +168,6 @@ BAD_INCIDENT_FILES = {
     "impossible date": ([incident(occurred="31/02/2024")], 2, "occurred_on", "date"),
     "American date": ([incident(occurred="05/13/2024")], 2, "occurred_on", "date"),
     "two-digit year": ([incident(occurred="03/05/24")], 2, "occurred_on", "date"),
-    "outside the period": ([incident(occurred="2024-03-01", reported="2024-03-02")], 2, "reported_on", "date_in_period"),
     "reported before it happened": ([incident(occurred="2024-05-09", reported="2024-05-02")], 2, "reported_on", "date_order"),
     "missing required value": ([incident(ref="")], 2, "incident_ref", "required"),
     "duplicate key": ([incident(), incident()], 3, "source_organisation, incident_ref", "duplicate_key"),
@@ -197,13 +197,13 @@ BAD_FILES = {
     "not UTF-8": ("incidents", "gwent-police_2024-05.csv", "encoding"),
     "missing column": ("incidents", "gwent-police_2024-05.csv", "missing_column"),
     "header only": ("incidents", "gwent-police_2024-05.csv", "no_rows"),
-    "bad file name": ("incidents", "May incidents.csv", "file_name"),
-    "month 13 in the name": ("incidents", "gwent-police_2024-13.csv", "file_name"),
-    "old Excel format": ("incidents", "gwent-police_2024-05.xls", "file_name"),
+    "old Excel format": ("incidents", "gwent-police_2024-05.xls", "file_type"),
+    "no contact_consent answer": ("tension_reports", "wrexham-council_2024-05.csv", "required"),
     "not really xlsx": ("incidents", "gwent-police_2024-05.xlsx", "xlsx"),
     "grade off the scale": ("tension_assessments", "tension-group_2024-05.csv", "grade"),
     "level4 word on eep6": ("tension_assessments", "tension-group_2024-05.csv", "grade"),
-    "assessment outside its own period": ("tension_assessments", "tension-group_2024-05.csv", "date_in_period"),
+    "assessment before its own period": ("tension_assessments", "tension-group_2024-05.csv", "date_in_period"),
+    "assessment long after its period": ("tension_assessments", "tension-group_2024-05.csv", "date_in_period"),
     "complete CIA without date": ("community_impact_assessments", "tension-group_2024-Q2.csv", "required_when_complete"),
     "likelihood 6": ("risk_register", "tension-group_2024-Q2.csv", "int"),
     "ragged row": ("incidents", "gwent-police_2024-05.csv", "shape"),
@@ -219,19 +219,25 @@ def _write_bad(store, case: str) -> Path:
         path = drop(store, "incidents", name, [incident()[:3]], header=INCIDENT_HEADER[:3])
     elif case == "header only":
         path = drop(store, "incidents", name, [])
-    elif case in ("bad file name", "month 13 in the name", "old Excel format"):
+    elif case == "old Excel format":
         path = drop(store, "incidents", name, [incident()])
+    elif case == "no contact_consent answer":
+        path = drop(store, "tension_reports", name, [
+            ["2024-05-02", "resident", LSOA21, "", "ethnic", "community", "Graffiti again", "", "", "", "", ""]])
     elif case == "not really xlsx":
         path = folder / name
         path.write_text("this is,not a workbook\n")
     elif case == "ragged row":
         path = drop(store, "incidents", name, [incident() + ["extra cell"]])
     elif extract_type == "tension_assessments":
-        grade, scale, assessed = {"grade off the scale": ("7", "eep6", "2024-05-07"),
-                                  "level4 word on eep6": ("medium", "eep6", "2024-05-07"),
-                                  "assessment outside its own period": ("5", "eep6", "2024-05-30")}[case]
-        path = drop(store, extract_type, name, [[assessed, "2024-05-01", "2024-05-29" if "outside" in case else "2024-06-30",
-                                                 NEWPORT, "ethnic", scale, grade, "5", "", ""]])
+        grade, scale, assessed, start, end = {
+            "grade off the scale": ("7", "eep6", "2024-05-07", "2024-05-01", "2024-06-30"),
+            "level4 word on eep6": ("medium", "eep6", "2024-05-07", "2024-05-01", "2024-06-30"),
+            "assessment before its own period": ("5", "eep6", "2024-04-30", "2024-05-01", "2024-06-30"),
+            # 121 days after period_end: beyond the 120-day lag a group may take to assess a period
+            "assessment long after its period": ("5", "eep6", "2024-05-01", "2023-10-01", "2023-12-31"),
+        }[case]
+        path = drop(store, extract_type, name, [[assessed, start, end, NEWPORT, "ethnic", scale, grade, "5", "", ""]])
     elif extract_type == "community_impact_assessments":
         path = drop(store, extract_type, name, [["CIA-1", "incident", "2024-05-02", NEWPORT, "ethnic", "March",
                                                  "complete", "", "medium"]])
@@ -304,13 +310,21 @@ def test_a_corrected_file_supersedes_the_earlier_one_and_keeps_history(store):
                                 [first_outcome.file_id]).fetchone()[0] == outcome.file_id
 
 
-def test_pending_files_skip_temporary_and_hidden_files_and_come_oldest_first(store):
+def test_waiting_files_skip_temporary_hidden_and_marker_files_and_come_oldest_first(store):
     folder = store["landing"] / "incidents"
+    (folder / "gwent-police").mkdir()
     for name, mtime in (("b_2024-05.csv", 200), ("a_2024-05.csv", 300), ("~$a_2024-05.xlsx", 100),
-                        (".hidden.csv", 100), ("c_2024-05.csv.part", 100)):
+                        (".hidden.csv", 100), ("c_2024-05.csv.part", 100), ("a_2024-05.csv.done", 100),
+                        ("gwent-police/May.xlsx", 250)):
         (folder / name).write_text("x")
         os.utime(folder / name, (mtime, mtime))
-    assert [p.name for p in pending_files(store["landing"], "incidents")] == ["b_2024-05.csv", "a_2024-05.csv"]
+    (store["landing"] / "stray.csv").write_text("x")
+    os.utime(store["landing"] / "stray.csv", (400, 400))
+    found = [(f.relative, f.extract_type, f.partner_folder) for f in scan(store["landing"])]
+    assert found == [("incidents/b_2024-05.csv", "incidents", None),
+                     ("incidents/gwent-police/May.xlsx", "incidents", "gwent-police"),
+                     ("incidents/a_2024-05.csv", "incidents", None),
+                     ("stray.csv", None, None)], "sub-folders and misplaced files are found, never ignored"
 
 
 def test_retention_purges_originals_and_quarantine(store):
@@ -336,10 +350,10 @@ def test_retention_purges_originals_and_quarantine(store):
     ("tension-group_2024.csv", "tension-group", "2024"),
 ])
 def test_file_names_are_read_leniently(name, partner, period):
-    from orchestration.lib.partner_extracts.validate import parse_file_name
+    from orchestration.lib.partner_extracts.identity import from_file_name
 
-    info = parse_file_name(name, "incidents")
-    assert (info.partner, info.period) == (partner, period)
+    named_partner, named_period = from_file_name(name)
+    assert (named_partner, named_period.label) == (partner, period)
 
 
 def test_words_people_write_are_understood(store):
@@ -365,12 +379,13 @@ def test_words_people_write_are_understood(store):
 def test_a_file_the_reader_chokes_on_is_quarantined_not_a_crash(store, monkeypatch):
     from orchestration.lib.partner_extracts import store as store_module
 
-    def broken(path):
+    def broken(data, suffix, expected):
         raise KeyError("xl/worksheets/sheet1.xml")
 
-    monkeypatch.setattr(store_module, "read_file", broken)
+    monkeypatch.setattr(store_module, "read_bytes", broken)
     path = drop(store, "incidents", "gwent-police_2024-05.csv", [incident()])
     outcome = ingest(store, path, "incidents")
     assert outcome.outcome == "quarantined" and not path.exists()
     [error] = errors_of(outcome)
     assert error["rule"] == "unreadable" and "KeyError" in error["message"]
+    assert "sheet1.xml" not in outcome.message, "the exception's text is not repeated outside the restricted store"

@@ -71,6 +71,7 @@
 {#- The partner file a staging row came from (raw.partner_files aliased as `file_alias`). -#}
 {% macro partner_file_columns(row_alias, file_alias='f') -%}
     {{ row_alias }}.file_id,
+    {{ row_alias }}.sheet,
     {{ row_alias }}.row_number,
     {{ file_alias }}.partner,
     {{ file_alias }}.period,

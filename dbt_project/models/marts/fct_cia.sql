@@ -40,6 +40,7 @@ supplied as (
         c.completed_on,
         c.overall_risk,
         c.file_id,
+        c.sheet,
         c.row_number
     from cias as c
     left join areas as a on c.area_code = a.area_code
@@ -93,6 +94,7 @@ missing as (
         null::date as completed_on,
         null as overall_risk,
         null as file_id,
+        null as sheet,
         null::integer as row_number,
         t.assessment_id as triggered_by_assessment_id
     from triggering as t
@@ -136,6 +138,7 @@ select
     d.triggered_by_assessment_id::varchar as triggered_by_assessment_id,
     d.as_of_date::date as as_of_date,
     d.file_id::varchar as file_id,
+    d.sheet::varchar as sheet,
     d.row_number::integer as row_number
 from dated as d
 left join areas as a on d.area_code = a.area_code

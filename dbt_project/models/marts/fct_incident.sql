@@ -58,6 +58,7 @@ select
     i.description::varchar as description,
     i.redacted_items::integer as redacted_items,
     i.file_id::varchar as file_id,
+    i.sheet::varchar as sheet,
     i.row_number::integer as row_number
 from incidents as i
 left join areas as a on i.area_code = a.area_code

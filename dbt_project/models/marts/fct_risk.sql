@@ -52,6 +52,7 @@ select
     (s.status = 'open' and s.review_due < s.as_of_date)::boolean as is_review_overdue,
     s.as_of_date::date as as_of_date,
     s.file_id::varchar as file_id,
+    s.sheet::varchar as sheet,
     s.row_number::integer as row_number
 from scored as s
 left join areas as a on s.area_code = a.area_code

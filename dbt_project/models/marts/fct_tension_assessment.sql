@@ -53,6 +53,7 @@ supplied as (
         rationale,
         assessed_by_role,
         file_id,
+        sheet,
         row_number,
         'supplied' as overall_source
     from assessments
@@ -90,6 +91,7 @@ derived_overall as (
             || string_agg(community_type, ', ' order by community_type) || ')' as rationale,
         null as assessed_by_role,
         null as file_id,
+        null as sheet,
         null as row_number,
         'derived' as overall_source
     from graded_supplied
@@ -191,6 +193,7 @@ select
     c.assessed_by_role::varchar as assessed_by_role,
     c.overall_source::varchar as overall_source,
     c.file_id::varchar as file_id,
+    c.sheet::varchar as sheet,
     c.row_number::integer as row_number
 from compared as c
 left join areas as a on c.area_code = a.area_code

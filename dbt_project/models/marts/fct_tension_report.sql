@@ -13,7 +13,9 @@ areas as (
 )
 
 select
-    (r.file_id || ':' || r.row_number::varchar)::varchar as report_id,
+    -- the form's place in the partner file: file:row for a CSV, file:sheet!row for a workbook's sheet
+    (r.file_id || ':' || case when r.sheet = '' then '' else r.sheet || '!' end || r.row_number::varchar)::varchar
+        as report_id,
     r.partner::varchar as partner,
     r.submitted_on::date as submitted_on,
     date_trunc('month', r.submitted_on)::date as month,
@@ -31,6 +33,7 @@ select
     r.contact_consent::boolean as contact_consent,
     r.redacted_items::integer as redacted_items,
     r.file_id::varchar as file_id,
+    r.sheet::varchar as sheet,
     r.row_number::integer as row_number
 from reports as r
 left join areas as a on r.area_code = a.area_code

@@ -24,7 +24,7 @@ DATE = "date"  # ISO yyyy-mm-dd, dd/mm/yyyy, or an Excel serial day number
 INT = "int"  # a whole number in [minimum, maximum]; "3", " 3 ", "3.0" are accepted
 GRADE = "grade"  # eep6: 1-6; level4: high | medium | low | none (decided by the row's `scale`)
 AREA = "area"  # an LSOA (2011 or 2021), ward or local-authority code (Wales)
-YES_NO = "yes_no"  # yes | no (also y / n / true / false / ie / na); blank means no
+YES_NO = "yes_no"  # yes | no (also y / n / true / false / ie / na); blank is not an answer
 PERSONAL = "personal"  # submitter details: checked for presence only, never stored in the warehouse
 
 
@@ -45,7 +45,7 @@ class ExtractType:
     title: str
     supplied_by: str
     columns: tuple[Column, ...]
-    # The date that must fall inside the file's stated period (see validate.py for the exact rules).
+    # The row's own date: what dates a file whose name gives no period (identity.py).
     period_date: str
     # Register-type extracts (CIAs, risks) are snapshots: a row may have been raised before the period,
     # so only "not after the period end" applies; the latest file's row for an id is the current one.
@@ -89,6 +89,9 @@ INCIDENT_TYPES = (
 HATE_INCIDENT_TYPES = ("hate_crime", "hate_incident")
 HATE_STRANDS = ("race", "religion", "sexual_orientation", "disability", "transgender", "alternative_subculture")
 SCALES = ("eep6", "level4")
+# Part 3: a group assesses a period during it or at its next meeting (every ~2 months, so a quarter may be
+# rated up to four months after it ends): assessment_date <= period_end + this many days.
+ASSESSMENT_LAG_DAYS = 120
 EEP_GRADES = ("1", "2", "3", "4", "5", "6")
 LEVEL4_GRADES = ("high", "medium", "low", "none")
 CIA_TRIGGERS = ("rating", "incident", "planned_event")
@@ -122,7 +125,7 @@ def extract_types() -> dict[str, ExtractType]:
                 Column("submitter_organisation", PERSONAL, required=False, description="Optional; never stored in the warehouse."),
                 Column("submitter_email", PERSONAL, required=False, description="Optional; never stored in the warehouse."),
                 Column("submitter_phone", PERSONAL, required=False, description="Optional; never stored in the warehouse."),
-                Column("contact_consent", YES_NO, required=False, description="May we contact you? yes / no (blank = no)."),
+                Column("contact_consent", YES_NO, description="May we contact you? yes / no (the form asks; blank is not no)."),
             ),
         ),
         ExtractType(
@@ -152,7 +155,9 @@ def extract_types() -> dict[str, ExtractType]:
             period_date="assessment_date",
             key=("area_code", "community_type", "assessment_date"),
             columns=(
-                Column("assessment_date", DATE, description="Date of the assessment; inside period_start..period_end."),
+                Column("assessment_date", DATE, description=(
+                    "Date of the assessment: from period_start to period_end plus "
+                    f"{ASSESSMENT_LAG_DAYS} days (a period is often assessed at the next meeting).")),
                 Column("period_start", DATE, description="First day the assessment covers."),
                 Column("period_end", DATE, description="Last day the assessment covers."),
                 Column("area_code", AREA),
@@ -212,7 +217,8 @@ def extract_types() -> dict[str, ExtractType]:
 
 # File names: <partner>_<period>[_<anything>].csv|.xlsx, e.g. gwent-police_2024-Q2.csv,
 # newport-council_2024-05_corrected.xlsx. The partner and period identify the file: a later file with
-# the same partner and period (and different content) supersedes the earlier one. Read leniently (on the
+# the same partner and period (and different content) supersedes the earlier one. Any other name is
+# accepted too: partner and period then come from the folder and the rows (identity.py). Read leniently (on the
 # lower-cased name): spaces, dots or underscores may separate the parts ("Gwent Police 2024 Q2.csv" is
 # partner gwent-police, period 2024-Q2) and the period is the first year-like token after the partner.
 FILE_NAME = re.compile(

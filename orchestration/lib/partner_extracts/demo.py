@@ -719,7 +719,7 @@ def _tension_reports(rng: random.Random) -> dict[tuple[int, int], list[dict]]:
                            contact_consent=rng.choice(("yes", "yes", "no")))
             else:
                 row.update(submitter_name="", submitter_organisation="", submitter_email="", submitter_phone="",
-                           contact_consent=rng.choice(("no", "")))
+                           contact_consent=rng.choice(("no", "No")))  # the form asks: never blank
         by_quarter[(year, quarter)] = rows
     return by_quarter
 
@@ -1012,7 +1012,8 @@ def write_demo_extracts(landing_dir: Path) -> list[Path]:
 
     Returns the paths in the order they should be ingested (the order the partners would send them: the
     original April 2024 police file before its correction). File modification times are set to the same
-    fixed arrival times, so tools that order by mtime agree.
+    fixed arrival times, so tools that order by mtime agree. Each file is written as the partner guide asks:
+    under a temporary name, renamed when complete, then a ``<file>.done`` marker beside it.
     """
     landing_dir = Path(landing_dir)
     written: list[Path] = []
@@ -1020,9 +1021,12 @@ def write_demo_extracts(landing_dir: Path) -> list[Path]:
         folder = landing_dir / file.extract_type
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / file.name
-        path.write_bytes(file.data)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(file.data)
         stamp = int(file.arrives.timestamp())
-        os.utime(path, (stamp, stamp))
+        os.utime(partial, (stamp, stamp))
+        os.replace(partial, path)
+        path.with_name(path.name + ".done").touch()
         written.append(path)
     return written
 

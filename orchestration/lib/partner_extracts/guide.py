@@ -35,10 +35,15 @@ def template_csv(extract: c.ExtractType) -> str:
 def contract_tables() -> str:
     parts = []
     for extract in c.extract_types().values():
-        rule = f"`{extract.period_date}` " + ("on or before the end of the file's period" if extract.is_register
-                                               else "inside the file's period")
+        rule = (f"`{extract.period_date}` dates the row; a register is a snapshot, so rows raised before the "
+                "file's period are normal" if extract.is_register
+                else f"`{extract.period_date}` dates the row (and the file, when its name gives no period)")
         if extract.name == "incidents":
-            rule = "`occurred_on` or `reported_on` inside the file's period"
+            rule = "`occurred_on` and `reported_on` date the row (and the file, when its name gives no period)"
+        if extract.name == "tension_assessments":
+            rule = (f"`period_start` ≤ `period_end`, and `assessment_date` from `period_start` to `period_end` + "
+                    f"{c.ASSESSMENT_LAG_DAYS} days (a period is often assessed at the next meeting); a file may "
+                    "carry a series of periods")
         parts += [
             f"### `{extract.name}/` — {extract.title}",
             "",

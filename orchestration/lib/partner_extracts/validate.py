@@ -1,33 +1,34 @@
 """Validate a partner file row by row against its contract (contracts.py).
 
-Every problem becomes a ``Problem`` naming file, row, column, value and rule, so the partner can fix
-the file; a file with any problem is quarantined whole by the ingestion (store.py). Values are typed
-here: dates from ISO, dd/mm/yyyy or Excel serial numbers; whole numbers written as text or "3.0";
-enumerations matched ignoring case, spaces and hyphens (and by their label where a seed has one).
+Every problem becomes a ``Problem`` naming file, sheet, row, column, value and rule, so the partner can fix
+the file; a file with any problem is quarantined whole by the ingestion (store.py). The ``value`` is kept
+only for the partner's error report in the restricted store: messages never quote a cell (they go to the
+warehouse's file log and the Dagster UI). Values are typed here: dates from ISO, dd/mm/yyyy or Excel serial
+numbers; whole numbers written as text or "3.0"; enumerations matched ignoring case, spaces and hyphens (and
+by their label where a seed has one).
 
 Rules beyond the column types (Part 3 of the guide and the extract contract):
-- the file name gives partner and period (<partner>_<period>[_<suffix>]);
-- each row's date lies inside the file's period (incidents: occurred_on or reported_on; registers of
-  CIAs and risks: raised/triggered on or before the period end); no date after the day received;
-- tension assessments: period_start <= assessment_date <= period_end; grades on the row's scale
+- no date after the day received (review dates and the end of an assessment's period may lie ahead);
+- tension assessments: period_start <= period_end and period_start <= assessment_date <= period_end +
+  ASSESSMENT_LAG_DAYS (a group assesses a period at its next meeting); grades on the row's scale
   (eep6 1-6, level4 high/medium/low/none);
 - incidents: hate_crime and hate_incident need at least one hate strand; occurred_on <= reported_on;
 - CIAs: complete <=> completed_on given, complete needs overall_risk, completed_on >= triggered_on;
 - risks: review_due >= raised_on; residual likelihood and impact given together;
 - no duplicate key within the file (e.g. the same incident_ref twice from one organisation).
+The file name plays no part: partner and period come from identity.py, which widens the file's period to
+its rows rather than refusing them.
 """
 
 from __future__ import annotations
 
 import re
-from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
-from pathlib import Path
 
 from orchestration.lib.partner_extracts import contracts as c
-from orchestration.lib.partner_extracts.reader import Sheet
+from orchestration.lib.partner_extracts.reader import Workbook
 from orchestration.lib.seeds import read_seed, seed_column
 
 MAX_TEXT = 4000
@@ -41,13 +42,15 @@ class Problem:
     file: str
     row: int | None  # spreadsheet row (header = 1); None for the file as a whole
     column: str | None
-    value: str | None
+    value: str | None  # the offending cell: for the partner's report in the restricted store only
     rule: str
-    message: str
+    message: str  # never quotes a cell value
+    sheet: str = ""  # the worksheet ('' for CSV)
 
     def as_dict(self) -> dict:
         return {
             "file": self.file,
+            "sheet": self.sheet,
             "row": self.row,
             "column": self.column,
             "value": self.value,
@@ -55,43 +58,12 @@ class Problem:
             "message": self.message,
         }
 
-
-@dataclass(frozen=True)
-class FileInfo:
-    file_name: str
-    extract_type: str
-    partner: str
-    period: str  # normalised: 2024, 2024-Q2 or 2024-05
-    period_start: date
-    period_end: date
-
-
-def parse_file_name(file_name: str, extract_type: str) -> FileInfo:
-    """Partner and period from '<partner>_<period>[_<suffix>].csv|.xlsx'; ValueError says what is wrong."""
-    path = Path(file_name)
-    if path.suffix.lower() not in c.FILE_SUFFIXES:
-        raise ValueError(f"'{path.suffix or '(none)'}' files are not accepted: send .csv (UTF-8) or .xlsx")
-    match = c.FILE_NAME.match(path.stem.lower().strip())
-    if not match:
-        raise ValueError(
-            "file name must be <partner>_<period>[_<anything>].csv or .xlsx, e.g. gwent-police_2024-Q2.csv "
-            "(partner: letters, digits and hyphens; period: 2024, 2024-Q2 or 2024-05)"
-        )
-    year = int(match["year"])
-    if match["quarter"]:
-        quarter = int(match["quarter"])
-        start = date(year, 3 * quarter - 2, 1)
-        end = date(year, 3 * quarter, monthrange(year, 3 * quarter)[1])
-        label = f"{year}-Q{quarter}"
-    elif match["month"]:
-        month = int(match["month"])
-        if not 1 <= month <= 12:
-            raise ValueError(f"period '{match['period']}' in the file name is not a month (01-12)")
-        start, end, label = date(year, month, 1), date(year, month, monthrange(year, month)[1]), f"{year}-{month:02d}"
-    else:
-        start, end, label = date(year, 1, 1), date(year, 12, 31), str(year)
-    partner = re.sub(r"[ _.-]+", "-", match["partner"]).strip("-")
-    return FileInfo(path.name, extract_type, partner, label, start, end)
+    @property
+    def where(self) -> str:
+        """'sheet 'Q2', row 5, column area_code' (no value)."""
+        parts = [f"sheet '{self.sheet}'" if self.sheet else "", f"row {self.row}" if self.row else "",
+                 f"column {self.column}" if self.column else ""]
+        return ", ".join(p for p in parts if p) or "file"
 
 
 @cache
@@ -257,75 +229,85 @@ def _shown(cell: object) -> str | None:
     return _text(cell) if not isinstance(cell, str) else cell
 
 
-def validate(extract: c.ExtractType, sheet: Sheet, info: FileInfo, received_on: date) -> tuple[list[dict], list[Problem]]:
-    """Typed rows (only meaningful when there are no problems) and every problem found."""
-    problems: list[Problem] = []
-    file = info.file_name
+def validate(extract: c.ExtractType, book: Workbook, file_name: str, received_on: date) -> tuple[list[dict], list[Problem]]:
+    """Typed rows (only meaningful when there are no problems) and every problem found, over every sheet.
 
-    def problem(row, column, value, rule, message):
-        problems.append(Problem(file, row, column, _shown(value), rule, message))
-
-    missing = [col.name for col in extract.columns if col.required and col.name not in sheet.header]
-    optional_missing = [col.name for col in extract.columns if not col.required and col.name not in sheet.header]
-    if missing:
-        problem(1, ", ".join(missing), None, "missing_column",
-                f"required column(s) missing from the header: {', '.join(missing)} "
-                f"(expected columns: {', '.join(extract.column_names)})")
-        return [], problems
-    if not sheet.rows:
-        problem(None, None, None, "no_rows", "the file has a header but no data rows")
-        return [], problems
-
+    Each row dict carries ``sheet`` and ``row_number`` (the spreadsheet's) besides its typed columns."""
+    problems: list[Problem] = [Problem(file_name, p.row, p.column, None, p.rule, p.message, p.sheet)
+                               for p in book.problems]
     areas = known_area_codes()
     rows: list[dict] = []
-    seen_keys: dict[tuple, int] = {}
-    for number, cells in sheet.rows:
-        row: dict[str, object] = {"row_number": number}
-        for col in extract.columns:
-            cell = cells.get(col.name) if col.name not in optional_missing else None
-            if col.kind == c.PERSONAL:
-                row[col.name] = None if _blank(cell) else _text(cell)
-                continue
-            if col.kind == c.GRADE:
-                continue  # needs the row's scale; checked below
-            if _blank(cell):
-                if col.required:
-                    problem(number, col.name, cell, "required", f"{col.name} is required")
-                row[col.name] = [] if col.kind == c.ENUM_LIST else (False if col.kind == c.YES_NO else None)
-                continue
-            value = _parse(col, cell, areas)
-            if value is _INVALID:
-                problem(number, col.name, cell, col.kind, _expected(col))
-                row[col.name] = None
-            else:
-                row[col.name] = value
-        # grades need the scale
-        scale = row.get("scale")
-        for col in extract.columns:
-            if col.kind != c.GRADE:
-                continue
-            cell = cells.get(col.name)
-            if _blank(cell):
-                problem(number, col.name, cell, "required", f"{col.name} is required")
-                row[col.name] = None
-            elif scale in c.SCALES:
-                grade = parse_grade(cell, scale)
-                if grade is None:
-                    expected = "a grade 1-6" if scale == "eep6" else "high, medium, low or none"
-                    problem(number, col.name, cell, "grade", f"on scale {scale} the grade must be {expected}")
-                row[col.name] = grade
-            else:
-                row[col.name] = None
-        _row_rules(extract, info, received_on, number, row, problem)
-        if extract.key and all(row.get(k) not in (None, "") for k in extract.key):
-            key = tuple(str(row[k]).lower() for k in extract.key)
-            if key in seen_keys:
-                problem(number, ", ".join(extract.key), " / ".join(str(row[k]) for k in extract.key), "duplicate_key",
-                        f"the same {' + '.join(extract.key)} is already on row {seen_keys[key]}")
-            else:
-                seen_keys[key] = number
-        rows.append(row)
+    seen_keys: dict[tuple, tuple[str, int]] = {}
+    for sheet in book.sheets:
+        def problem(row, column, value, rule, message, _sheet=sheet.name):
+            problems.append(Problem(file_name, row, column, _shown(value), rule, message, _sheet))
+
+        where = f"sheet '{sheet.name}': " if sheet.name else ""
+        missing = [col.name for col in extract.columns if col.required and col.name not in sheet.header]
+        if missing:
+            problem(sheet.header_row, ", ".join(missing), None, "missing_column",
+                    f"{where}required column(s) missing from the header: {', '.join(missing)} "
+                    f"(expected columns: {', '.join(extract.column_names)})")
+            continue
+        if not sheet.rows:
+            problem(None, None, None, "no_rows", f"{where}the header has no data rows under it")
+            continue
+        for number, cells in sheet.rows:
+            row = _typed_row(extract, cells, number, sheet.header, areas, problem)
+            row["sheet"] = sheet.name
+            _row_rules(extract, received_on, number, row, problem)
+            if extract.key and all(row.get(k) not in (None, "") for k in extract.key):
+                key = tuple(str(row[k]).lower() for k in extract.key)
+                if key in seen_keys:
+                    first_sheet, first_row = seen_keys[key]
+                    on = f"sheet '{first_sheet}' row {first_row}" if first_sheet != sheet.name else f"row {first_row}"
+                    problem(number, ", ".join(extract.key), " / ".join(str(row[k]) for k in extract.key), "duplicate_key",
+                            f"the same {' + '.join(extract.key)} is already on {on}")
+                else:
+                    seen_keys[key] = (sheet.name, number)
+            rows.append(row)
     return rows, problems
+
+
+def _typed_row(extract: c.ExtractType, cells: dict, number: int, header: list[str], areas: dict[str, str],
+               problem) -> dict:
+    row: dict[str, object] = {"row_number": number}
+    for col in extract.columns:
+        cell = cells.get(col.name) if col.name in header else None
+        if col.kind == c.PERSONAL:
+            row[col.name] = None if _blank(cell) else _text(cell)
+            continue
+        if col.kind == c.GRADE:
+            continue  # needs the row's scale; checked below
+        if _blank(cell):
+            if col.required:
+                problem(number, col.name, cell, "required", f"{col.name} is required")
+            row[col.name] = [] if col.kind == c.ENUM_LIST else None
+            continue
+        value = _parse(col, cell, areas)
+        if value is _INVALID:
+            problem(number, col.name, cell, col.kind, _expected(col))
+            row[col.name] = None
+        else:
+            row[col.name] = value
+    # grades need the scale
+    scale = row.get("scale")
+    for col in extract.columns:
+        if col.kind != c.GRADE:
+            continue
+        cell = cells.get(col.name)
+        if _blank(cell):
+            problem(number, col.name, cell, "required", f"{col.name} is required")
+            row[col.name] = None
+        elif scale in c.SCALES:
+            grade = parse_grade(cell, scale)
+            if grade is None:
+                expected = "a grade 1-6" if scale == "eep6" else "high, medium, low or none"
+                problem(number, col.name, cell, "grade", f"on scale {scale} the grade must be {expected}")
+            row[col.name] = grade
+        else:
+            row[col.name] = None
+    return row
 
 
 class _Invalid:
@@ -390,46 +372,35 @@ def _expected(col: c.Column) -> str:
     return f"{col.name} is not valid"
 
 
-def _row_rules(extract, info: FileInfo, received_on: date, number: int, row: dict, problem) -> None:
-    in_period = f"inside the file's period {info.period} ({info.period_start} to {info.period_end})"
+def _row_rules(extract, received_on: date, number: int, row: dict, problem) -> None:
     for col in extract.columns:
         value = row.get(col.name)
         # review dates and the end of an assessment's period are meant to lie ahead
         if col.kind == c.DATE and col.name not in FORWARD_DATES and isinstance(value, date) and value > received_on:
             problem(number, col.name, value.isoformat(), "future_date",
-                    f"{col.name} {value} is after the day the file was received ({received_on})")
+                    f"{col.name} is after the day the file was received ({received_on})")
     if extract.name == "incidents":
         if row.get("reported_on") is None and isinstance(row.get("occurred_on"), date):
             row["reported_on"] = row["occurred_on"]
         occurred, reported = row.get("occurred_on"), row.get("reported_on")
-        if isinstance(occurred, date) and isinstance(reported, date):
-            if occurred > reported:
-                problem(number, "reported_on", reported.isoformat(), "date_order",
-                        f"reported_on {reported} is before occurred_on {occurred}")
-            if not (info.period_start <= reported <= info.period_end or info.period_start <= occurred <= info.period_end):
-                problem(number, "reported_on", reported.isoformat(), "date_in_period",
-                        f"neither occurred_on {occurred} nor reported_on {reported} is {in_period}")
+        if isinstance(occurred, date) and isinstance(reported, date) and occurred > reported:
+            problem(number, "reported_on", reported.isoformat(), "date_order", "reported_on is before occurred_on")
         if row.get("incident_type") in c.HATE_INCIDENT_TYPES and not row.get("hate_strands"):
             problem(number, "hate_strands", None, "hate_strand_required",
                     f"a {row['incident_type']} needs at least one hate strand ({', '.join(c.HATE_STRANDS)})")
-        return
-    key_date = row.get(extract.period_date)
-    if isinstance(key_date, date):
-        if extract.is_register:
-            if key_date > info.period_end:
-                problem(number, extract.period_date, key_date.isoformat(), "date_in_period",
-                        f"{extract.period_date} {key_date} is after the end of the file's period {info.period} ({info.period_end})")
-        elif not info.period_start <= key_date <= info.period_end:
-            problem(number, extract.period_date, key_date.isoformat(), "date_in_period",
-                    f"{extract.period_date} {key_date} is not {in_period}")
-    if extract.name == "tension_assessments":
+    elif extract.name == "tension_assessments":
+        # Part 3: the group rates a period, often at its next meeting (Q4 assessed on 10 January).
         start, end, assessed = row.get("period_start"), row.get("period_end"), row.get("assessment_date")
         if isinstance(start, date) and isinstance(end, date):
             if start > end:
-                problem(number, "period_end", end.isoformat(), "date_order", f"period_end {end} is before period_start {start}")
-            elif isinstance(assessed, date) and not start <= assessed <= end:
+                problem(number, "period_end", end.isoformat(), "date_order", "period_end is before period_start")
+            elif isinstance(assessed, date) and assessed < start:
                 problem(number, "assessment_date", assessed.isoformat(), "date_in_period",
-                        f"assessment_date {assessed} is not inside the assessment's own period {start} to {end}")
+                        "assessment_date is before the assessment's own period_start")
+            elif isinstance(assessed, date) and assessed > end + timedelta(days=c.ASSESSMENT_LAG_DAYS):
+                problem(number, "assessment_date", assessed.isoformat(), "date_in_period",
+                        f"assessment_date is more than {c.ASSESSMENT_LAG_DAYS} days after the assessment's own "
+                        "period_end (a period is assessed during it or at the next meetings)")
     elif extract.name == "community_impact_assessments":
         status, completed, triggered = row.get("status"), row.get("completed_on"), row.get("triggered_on")
         if status == "complete":
@@ -442,11 +413,11 @@ def _row_rules(extract, info: FileInfo, received_on: date, number: int, row: dic
                     f"completed_on is given but status is {status} (set status to complete, or leave completed_on blank)")
         if isinstance(completed, date) and isinstance(triggered, date) and completed < triggered:
             problem(number, "completed_on", completed.isoformat(), "date_order",
-                    f"completed_on {completed} is before triggered_on {triggered}")
+                    "completed_on is before triggered_on")
     elif extract.name == "risk_register":
         raised, due = row.get("raised_on"), row.get("review_due")
         if isinstance(raised, date) and isinstance(due, date) and due < raised:
-            problem(number, "review_due", due.isoformat(), "date_order", f"review_due {due} is before raised_on {raised}")
+            problem(number, "review_due", due.isoformat(), "date_order", "review_due is before raised_on")
         if (row.get("residual_likelihood") is None) != (row.get("residual_impact") is None):
             problem(number, "residual_impact", None, "residual_pair",
                     "residual_likelihood and residual_impact must be given together (or both left blank)")

@@ -1,0 +1,61 @@
+"""Files and folders only the service account may read (the restricted store, the Dagster instance).
+
+Modes are set explicitly, never left to the umask: folders 0700, files 0600. ``private_dir`` sets every
+level from the store's root down to the folder, so a sub-folder made by any version stays owner-only.
+No Dagster imports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(root: Path, path: Path | None = None) -> Path:
+    """Create `path` (a folder inside `root`, or `root` itself) with every level from `root` down 0700."""
+    path = Path(path or root)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, PRIVATE_DIR_MODE)
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        current.mkdir(exist_ok=True)
+        os.chmod(current, PRIVATE_DIR_MODE)
+    return path
+
+
+def write_private(path: Path, data: bytes | str) -> Path:
+    """Write a file readable by its owner only, atomically (a temporary name, then a rename)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        view = memoryview(payload)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
+    return path
+
+
+def secure_tree(root: Path) -> int:
+    """Make an existing tree owner-only (folders 0700, files 0600); returns how many modes changed."""
+    changed = 0
+    if not root.exists():
+        return changed
+    for folder, dirs, files in os.walk(root):
+        for name, mode in [(folder, PRIVATE_DIR_MODE)] + [(os.path.join(folder, f), PRIVATE_FILE_MODE) for f in files]:
+            if os.path.islink(name):
+                continue
+            if (os.stat(name).st_mode & 0o777) != mode:
+                os.chmod(name, mode)
+                changed += 1
+    return changed
