@@ -12,13 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+from orchestration.lib.private_files import private_dir
 from orchestration.settings import REPO_ROOT, export_for_subprocesses, get_settings
 
 
 def prepare_instance() -> Path:
     settings = get_settings()
     home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
+    # the event log names partner files and runs: readable by the service account only
+    private_dir(home)
     config = home / "dagster.yaml"
     template = REPO_ROOT / "orchestration" / "dagster.yaml"
     if not config.exists() or config.read_text() != template.read_text():

@@ -33,6 +33,8 @@ class Settings:
     landing_dir: Path
     restricted_dir: Path
     restricted_retention_days: int
+    landing_settle_seconds: float
+    landing_require_marker: bool
     as_of_date: str | None
     demo_extracts: bool
     gx_dir: Path
@@ -42,10 +44,17 @@ class Settings:
         return self.snapshots_dir / "police_uk"
 
 
+def _flag(var: str, default: bool) -> bool:
+    value = os.environ.get(var)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
 def get_settings() -> Settings:
     data_dir = _path("COHESION_DATA_DIR", REPO_ROOT / "data")
     mode = os.environ.get("COHESION_MODE", "snapshot")
-    demo = os.environ.get("COHESION_DEMO_EXTRACTS", "1").strip().lower() not in {"0", "false", "no", "off"}
+    demo = _flag("COHESION_DEMO_EXTRACTS", True)
     if mode not in {"snapshot", "live"}:
         raise ValueError(f"COHESION_MODE must be 'snapshot' or 'live', got {mode!r}")
     return Settings(
@@ -62,6 +71,11 @@ def get_settings() -> Settings:
         landing_dir=_path("COHESION_LANDING_DIR", data_dir / "landing"),
         restricted_dir=_path("COHESION_RESTRICTED_DIR", data_dir / "restricted"),
         restricted_retention_days=int(os.environ.get("COHESION_RESTRICTED_RETENTION_DAYS", "90")),
+        # A landing file is read once no program has it open for writing and it has not changed for this
+        # long, or at once when a <file>.done marker sits beside it; with REQUIRE_MARKER only the marker (or
+        # an atomic rename from a temporary name) counts (lib/partner_extracts/landing.py).
+        landing_settle_seconds=float(os.environ.get("COHESION_LANDING_SETTLE_SECONDS", "5")),
+        landing_require_marker=_flag("COHESION_LANDING_REQUIRE_MARKER", False),
         # The day ages and overdue flags are measured to (CIAs, risk reviews); blank = today, except
         # while the demo extracts are on: they end on DEMO_AS_OF, so they are viewed as at that day.
         as_of_date=_as_of_date(demo),
@@ -86,8 +100,16 @@ def _as_of_date(demo: bool) -> str | None:
     return value
 
 
+# New files and folders are never world-readable: the warehouse, the Dagster instance (its event log names
+# partner files), reports and Data Docs get owner read-write and group read at most. The restricted store and
+# the Dagster instance are set owner-only explicitly (lib/private_files.py, build.prepare_instance).
+UMASK = 0o027
+
+
 def export_for_subprocesses(settings: Settings | None = None) -> Settings:
-    """Put absolute paths into os.environ so dbt (a subprocess) writes the same warehouse file."""
+    """Put absolute paths into os.environ so dbt (a subprocess) writes the same warehouse file, and set the
+    process umask (inherited by dbt) so nothing the warehouse writes is world-readable."""
+    os.umask(UMASK)
     settings = settings or get_settings()
     os.environ["COHESION_WAREHOUSE_PATH"] = str(settings.warehouse_path)
     os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -73,3 +73,18 @@ def fake_server():
     server = FakeServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A partner landing folder (one sub-folder per extract type), a restricted store and a DuckDB file."""
+    import duckdb
+
+    from orchestration.lib.partner_extracts import contracts
+
+    landing = tmp_path / "landing"
+    for name in contracts.extract_types():
+        (landing / name).mkdir(parents=True)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield {"landing": landing, "restricted": tmp_path / "restricted", "con": con, "tmp": tmp_path}
+    con.close()

@@ -13,7 +13,6 @@ import stat
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from openpyxl import Workbook
 
@@ -29,16 +28,6 @@ NEWPORT = "W06000022"
 
 INCIDENT_HEADER = contracts.extract_types()["incidents"].column_names
 ASSESSMENT_HEADER = contracts.extract_types()["tension_assessments"].column_names
-
-
-@pytest.fixture
-def store(tmp_path):
-    landing = tmp_path / "landing"
-    for name in contracts.extract_types():
-        (landing / name).mkdir(parents=True)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield {"landing": landing, "restricted": tmp_path / "restricted", "con": con}
-    con.close()
 
 
 def drop(store, extract_type: str, name: str, rows: list[list], header: list[str] | None = None,

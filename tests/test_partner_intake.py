@@ -20,7 +20,6 @@ import tracemalloc
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -29,28 +28,12 @@ from orchestration.lib.partner_extracts import contracts, schema
 from orchestration.lib.partner_extracts import store as store_module
 from orchestration.lib.partner_extracts.landing import check_ready, scan
 from orchestration.lib.partner_extracts.store import ingest, ingest_file
+from tests.test_partner_ingestion import LSOA21, NEWPORT, incident
 
 NOW = datetime(2024, 7, 15, 9, 0, 0)
-LSOA21 = "W01001524"  # Torfaen 004D (2021 code)
-NEWPORT = "W06000022"
 INCIDENT_HEADER = contracts.extract_types()["incidents"].column_names
 ASSESSMENT_HEADER = contracts.extract_types()["tension_assessments"].column_names
 REPORT_HEADER = contracts.extract_types()["tension_reports"].column_names
-
-
-@pytest.fixture
-def store(tmp_path):
-    landing = tmp_path / "landing"
-    for name in contracts.extract_types():
-        (landing / name).mkdir(parents=True)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield {"landing": landing, "restricted": tmp_path / "restricted", "con": con, "tmp": tmp_path}
-    con.close()
-
-
-def incident(ref="GP/24/1", occurred="2024-05-03", reported="2024-05-04", area=LSOA21, kind="hate_crime",
-             strands="race", community="", org="Gwent Police", description="Shouting outside the shop"):
-    return [ref, occurred, reported, area, kind, strands, community, org, description]
 
 
 def write_csv(path: Path, rows: list[list], header: list[str] = INCIDENT_HEADER) -> Path:

@@ -1,13 +1,15 @@
 """The landing-folder sensor and the ingestion runs it starts, with real Dagster and real dbt.
 
-Each test gets its own landing folder, restricted store and DuckDB file. The runs materialize exactly
-the selection the sensor asks for (the partner assets, the tension models downstream and the seeds they
-read), so `dbt build` runs for real on the new warehouse.
+Each test gets its own landing folder, restricted store and DuckDB file. The runs execute the real
+`partner_extracts_ingest` job (in-process executor, GX checks included) on exactly the selection the sensor
+asks for (the partner assets, the tension models downstream and the seeds they read), so `dbt build` runs
+for real on the new warehouse.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from pathlib import Path
@@ -16,14 +18,16 @@ import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.defs import partner_extracts as partner_defs
 from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
-from orchestration.defs.partner_extracts import PARTNER_FILES_KEY, QUARANTINE_CHECK, partner_extracts, partner_landing_sensor
+from orchestration.defs.partner_extracts import JOB_NAME, PARTNER_FILES_KEY, QUARANTINE_CHECK, partner_extracts, partner_landing_sensor
+from orchestration.defs.quality import gx_checks
 from orchestration.defs.resources import PartnerStoreResource, WarehouseResource
 from orchestration.definitions import defs
 from orchestration.lib.partner_extracts import contracts
 
 HEADER = contracts.extract_types()["incidents"].column_names
-OLD = time.time() - 3600  # files dropped an hour ago have settled
+OLD = time.time() - 3600  # files dropped an hour ago
 
 
 def incident(ref, kind="hate_crime", strands="race", area="W01001524", day="2024-05-03"):
@@ -35,23 +39,25 @@ def site(tmp_path, monkeypatch):
     landing, restricted, warehouse = tmp_path / "landing", tmp_path / "restricted", tmp_path / "w.duckdb"
     monkeypatch.setenv("COHESION_LANDING_DIR", str(landing))
     monkeypatch.setenv("COHESION_WAREHOUSE_PATH", str(warehouse))  # read by the dbt subprocess
+    monkeypatch.setenv("COHESION_LANDING_SETTLE_SECONDS", "0")  # the settle wait has its own test
     for name in contracts.extract_types():
         (landing / name).mkdir(parents=True)
     instance = dg.DagsterInstance.ephemeral()
     resources = {
         "warehouse": WarehouseResource(warehouse_path=str(warehouse), snapshots_dir=str(tmp_path), reports_dir=str(tmp_path),
                                        quarantine_dir=str(tmp_path)),
-        "partner_store": PartnerStoreResource(landing_dir=str(landing), restricted_dir=str(restricted)),
+        "partner_store": PartnerStoreResource(landing_dir=str(landing), restricted_dir=str(restricted), settle_seconds=0),
         "dbt": dbt_resource(),
     }
     return {"landing": landing, "warehouse": warehouse, "instance": instance, "resources": resources, "tmp": tmp_path}
 
 
-def drop(site, name, rows, mtime=OLD) -> Path:
-    path = site["landing"] / "incidents" / name
+def drop(site, name, rows, mtime=OLD, folder="incidents", header=HEADER) -> Path:
+    path = site["landing"] / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(HEADER)
+        writer.writerow(header)
         writer.writerows(rows)
     os.utime(path, (mtime, mtime))
     return path
@@ -59,19 +65,20 @@ def drop(site, name, rows, mtime=OLD) -> Path:
 
 def tick(site) -> list[dg.RunRequest]:
     context = dg.build_sensor_context(instance=site["instance"], repository_def=defs.get_repository_def())
-    return list(partner_landing_sensor(context) or [])
+    result = partner_landing_sensor(context)
+    if result is None or isinstance(result, dg.SkipReason):
+        return []
+    return [result] if isinstance(result, dg.RunRequest) else list(result)
 
 
 def run(site, request: dg.RunRequest, with_dbt: bool = True):
-    selection = request.asset_selection if with_dbt else [PARTNER_FILES_KEY, dg.AssetKey(["raw", "partner_incidents"])]
+    """Materialize the sensor's selection in-process with the GX checks on it (without dbt: only the partner
+    assets)."""
+    selection = request.asset_selection if with_dbt else [PARTNER_FILES_KEY, *partner_defs.EXTRACT_KEYS.values()]
     return dg.materialize(
-        [partner_extracts, cohesion_dbt_assets],
-        selection=selection,
-        run_config=request.run_config,
-        resources=site["resources"],
-        instance=site["instance"],
-        tags=request.tags,
-        raise_on_error=False,
+        [partner_extracts, cohesion_dbt_assets, *gx_checks],
+        selection=selection, run_config=request.run_config, resources=site["resources"], instance=site["instance"],
+        tags=request.tags, raise_on_error=False,
     )
 
 
@@ -87,12 +94,11 @@ def test_new_duplicate_and_corrected_files_through_the_sensor(site):
     assert tick(site) == []
     first = drop(site, "gwent-police_2024-05.csv", [incident("GP/1"), incident("GP/2", kind="asb", strands="")])
     [request] = tick(site)
-    assert request.tags["partner_file"] == first.name
     assert request.run_config == {"ops": {"partner_extracts": {"config": {"files": [str(first)]}}}}
     selected = {k.to_user_string() for k in request.asset_selection}
     assert {"raw/partner_files", "raw/partner_incidents", "marts/fct_incident", "marts/fct_tension_evidence"} <= selected
     assert "raw/partner_risk_register" not in selected, "only the folder that changed is ingested"
-    assert tick(site)[0].run_key == request.run_key, "same file, same key: the daemon starts it once"
+    assert tick(site)[0].run_key == request.run_key, "same files, same key: the daemon starts it once"
 
     result = run(site, request)
     assert result.success
@@ -103,13 +109,17 @@ def test_new_duplicate_and_corrected_files_through_the_sensor(site):
     ]
     check = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in check if c.check_name == QUARANTINE_CHECK] == [(QUARANTINE_CHECK, True)]
+    assert {c.check_name for c in check} >= {"gx_raw_partner_incidents", "gx_marts_fct_incident"}, "GX suites ran"
     assert tick(site) == [], "nothing left in the landing folder"
+    seeds_loaded = {k.to_user_string() for k in request.asset_selection if k.path[0] == "ref"}
+    assert seeds_loaded, "a fresh warehouse gets the reference seeds"
 
     # the same file sent again: a new run (so the arrival is recorded) that changes nothing
     again = drop(site, "gwent-police_2024-05.csv", [incident("GP/1"), incident("GP/2", kind="asb", strands="")],
                  mtime=OLD + 60)
     [request_again] = tick(site)
     assert request_again.run_key != request.run_key
+    assert not [k for k in request_again.asset_selection if k.path[0] == "ref"], "seeds already loaded are not reloaded"
     assert run(site, request_again, with_dbt=False).success and not again.exists()
     assert query(site, "select outcome from raw.partner_file_log order by received_at") == [("accepted",), ("duplicate",)]
     assert query(site, "select count(*) from raw.partner_incidents") == [(2,)]
@@ -118,6 +128,9 @@ def test_new_duplicate_and_corrected_files_through_the_sensor(site):
     drop(site, "gwent-police_2024-05_corrected.csv",
          [incident("GP/1"), incident("GP/2", kind="public_order", strands=""), incident("GP/3")], mtime=OLD + 120)
     [request_corrected] = tick(site)
+    selected = {k.to_user_string() for k in request_corrected.asset_selection}
+    assert not {"raw/partner_risk_register", "staging/stg_partner__risk_register", "staging/stg_partner__tension_reports",
+                "ref/community_types"} & selected, "models of other folders and seeds already built are not rebuilt"
     assert run(site, request_corrected).success
     assert query(site, "select incident_ref, incident_type from marts.fct_incident order by 1") == [
         ("GP/1", "hate_crime"), ("GP/2", "public_order"), ("GP/3", "hate_crime")]
@@ -125,26 +138,70 @@ def test_new_duplicate_and_corrected_files_through_the_sensor(site):
     assert query(site, "select count(*) from raw.partner_incidents") == [(5,)]
 
 
-def test_a_bad_file_warns_in_the_ui_and_changes_nothing(site):
+def test_everything_waiting_goes_in_one_run_and_nothing_while_a_run_is_ingesting(site, monkeypatch):
+    files = [drop(site, "gwent-police_2024-05.csv", [incident("GP/1")]),
+             drop(site, "newport-council_2024-05.csv", [incident("NCC/1")], mtime=OLD + 1),
+             drop(site, "tension-group_2024-05.csv", [["2024-05-07", "2024-05-01", "2024-06-30", "W06000022", "ethnic",
+                                                       "eep6", "4", "3", "", ""]], mtime=OLD + 2,
+                  folder="tension_assessments", header=contracts.extract_types()["tension_assessments"].column_names)]
+    [request] = tick(site)
+    assert request.run_config["ops"]["partner_extracts"]["config"]["files"] == [str(f) for f in files]
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert {"raw/partner_incidents", "raw/partner_tension_assessments", "marts/fct_tension_assessment"} <= selected
+    assert "raw/partner_risk_register" not in selected, "a folder with no new file is not read"
+    assert "staging/stg_partner__risk_register" in selected, "a fresh warehouse gets every staging view once"
+
+    # a run of the job in progress: the sensor waits for it rather than start a second run for the same files
+    run_record = site["instance"].create_run_for_job(
+        job_def=defs.resolve_job_def(JOB_NAME), run_config=request.run_config, status=dg.DagsterRunStatus.STARTED)
+    context = dg.build_sensor_context(instance=site["instance"], repository_def=defs.get_repository_def())
+    skipped = partner_landing_sensor(context)
+    assert isinstance(skipped, dg.SkipReason) and run_record.run_id in skipped.skip_message
+    # ... unless it has been "in progress" far longer than any ingestion takes (its process was killed)
+    monkeypatch.setattr(partner_defs, "STALE_RUN_SECONDS", -1)
+    assert len(tick(site)) == 1
+
+
+def test_a_file_still_being_written_waits(site, monkeypatch):
+    path = site["landing"] / "incidents" / "gwent-police_2024-05.csv"
+    with open(path, "w", encoding="utf-8") as writer:  # a copy in progress: the file is held open
+        writer.write(",".join(HEADER) + "\n")
+        writer.flush()
+        os.utime(path, (OLD, OLD))
+        assert tick(site) == []
+    monkeypatch.setenv("COHESION_LANDING_SETTLE_SECONDS", "30")
+    assert tick(site) == [], "closed, but changed less than 30 s ago"
+    path.with_name(path.name + ".done").touch()
+    assert len(tick(site)) == 1, "the partner's marker says it is complete"
+
+
+SHIFTED_NAME = "Bethan Lloyd-Hughes"
+
+
+def test_a_bad_file_warns_in_the_ui_changes_nothing_and_quotes_no_cell(site):
     drop(site, "gwent-police_2024-05.csv", [incident("GP/1")])
     assert run(site, tick(site)[0], with_dbt=False).success
-    bad = drop(site, "gwent-police_2024-06.csv", [incident("GP/9", area="W01999999", day="2024-06-02")], mtime=OLD + 60)
+    # shifted columns: a bare name lands in area_code (and a cell beyond the header)
+    bad = drop(site, "gwent-police_2024-06.csv", [incident("GP/9", area=SHIFTED_NAME, day="2024-06-02"),
+                                                  [SHIFTED_NAME, *incident("GP/10", day="2024-06-02")]], mtime=OLD + 60)
     [request] = tick(site)
-    result = run(site, request, with_dbt=False)
+    result = run(site, request)
     assert result.success, "a quarantined file is reported, not a crashed run"
     [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == QUARANTINE_CHECK]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     problems = check.metadata["problems"].value
-    assert "gwent-police_2024-06.csv" in problems and "area_code" in problems and "W01999999" in problems
+    assert "gwent-police_2024-06.csv" in problems and "area_code" in problems and "shape" in problems
+    rebuilt = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
+    assert rebuilt == [], f"a quarantined file changes no data, so nothing is rebuilt: {rebuilt}"
     assert not bad.exists()
     assert query(site, "select count(*) from raw.partner_incidents") == [(1,)]
-    quarantined = list((site["tmp"] / "restricted" / "quarantine" / "incidents").glob("*/errors.csv"))
-    assert len(quarantined) == 1
-
-
-def test_a_file_still_being_written_waits(site):
-    drop(site, "gwent-police_2024-05.csv", [incident("GP/1")], mtime=time.time())
-    assert tick(site) == []
+    [errors] = list((site["tmp"] / "restricted" / "quarantine" / "incidents").glob("*/errors.csv"))
+    assert SHIFTED_NAME in errors.read_text(encoding="utf-8"), "the partner's report (restricted) shows the value"
+    # ... and nothing outside the restricted store does: Dagster's event log, the warehouse's file log
+    events = site["instance"].all_logs(result.run_id)
+    dumped = json.dumps([dg.serialize_value(e) for e in events])
+    assert "Bethan" not in dumped and "Lloyd" not in dumped
+    assert "Bethan" not in str(query(site, "select * from raw.partner_file_log"))
 
 
 def test_the_daily_purge_job_enforces_retention(site):

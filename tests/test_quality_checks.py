@@ -166,19 +166,47 @@ def test_personal_data_in_a_text_column(copy, tmp_path):
     outcome = check(copy, "marts_fct_incident", tmp_path)
     assert outcome.severity == "error"
     [row] = failed(outcome, "expect_column_values_to_not_match_regex_list", "description")
-    assert row["why"] == "personal data must never reach a mart"
-    assert "07700 900555" in row["sample"]
+    assert row["why"] == "personal data must never reach a mart" and row["unexpected_count"] == 1
+    # the failing value is personal data: it is counted, never copied into results, Data Docs or dq_results
+    record_results(copy, outcome)
+    assert row["sample"] is None and row["observed_value"] is None
+    assert not copy.execute("select count(*) from marts.dq_results where contains(coalesce(sample, '') || "
+                            "coalesce(observed_value, ''), '900555')").fetchone()[0]
+    stored = [p for p in (tmp_path / "gx").rglob("*") if p.is_file() and "900555" in p.read_text(errors="ignore")]
+    assert not stored, stored
 
 
 def test_a_small_count_in_the_shared_tier(copy, tmp_path):
-    copy.execute("""update marts.shared_incident_summary set incident_count = 3, is_suppressed = false, suppression = null
+    # a shown group count (not a total, so what its line's hidden rows add up to only grows) made small
+    copy.execute("""update marts.shared_incident_summary set incident_count = 3, is_suppressed = false
                     where (la_code, quarter, incident_group) in
                           (select la_code, quarter, incident_group from marts.shared_incident_summary
-                           where incident_count >= 5 limit 1)""")
+                           where incident_group <> 'all' and incident_count >= 5 limit 1)""")
     outcome = check(copy, "marts_shared_incident_summary", tmp_path)
     assert outcome.severity == "error"
     [row] = failed(outcome)
     assert row["why"] == "counts from 1 to threshold − 1 must be suppressed before sharing"
+
+
+def test_a_total_that_gives_hidden_counts_back_in_the_shared_tier(copy, tmp_path):
+    # the issue's case: a shown total leaving the hidden group rows of its line one incident each
+    [(changed,)] = copy.execute(
+        """update marts.shared_incident_summary as s set incident_count = l.shown + l.hidden
+           from (select la_code, quarter,
+                        coalesce(sum(incident_count) filter (where incident_group <> 'all'), 0) as shown,
+                        count(*) filter (where incident_group <> 'all' and is_suppressed) as hidden
+                 from marts.shared_incident_summary
+                 group by la_code, quarter
+                 having bool_or(incident_group = 'all' and not is_suppressed)
+                    and count(*) filter (where incident_group <> 'all' and is_suppressed) > 0
+                 order by la_code, quarter limit 1) as l
+           where s.la_code = l.la_code and s.quarter = l.quarter and s.incident_group = 'all'"""
+    ).fetchall()
+    assert changed == 1
+    outcome = check(copy, "marts_shared_incident_summary", tmp_path)
+    assert outcome.severity == "error"
+    [row] = failed(outcome, "expect_column_values_to_be_null", "disclosive_remainder")
+    assert row["why"].startswith("where the total is shown, hidden counts must be at least two")
 
 
 def test_a_free_text_column_in_the_shared_tier(copy, tmp_path):

@@ -236,3 +236,25 @@ def test_the_corrected_file_replaced_the_original(warehouse, demo_files):
     assert superseded == [(corrected["original"],)]
     expected = {(r["partner"], r["source_organisation"], r["incident_ref"]) for r in current_incidents(demo_files)}
     assert one(warehouse, "select count(*) from marts.fct_incident") == (len(expected),)
+
+
+def test_nothing_the_build_writes_is_world_readable_and_the_restricted_store_is_owner_only(built):
+    import os
+    import stat
+
+    settings = built["settings"]
+    # the planted personal data is also searched for in the GX results and Data Docs of the whole build
+    secrets = {TITLES.sub("", s) for s in PLANTED["personal_data"]} | set(PLANTED["submitter_names"])
+    for path in settings.gx_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="ignore")
+            assert not [s for s in secrets if s in text], path
+    restricted = list(settings.restricted_dir.rglob("*"))
+    assert [p for p in restricted if p.is_file()], "the originals are kept"
+    for path in [settings.restricted_dir, *restricted]:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+    assert stat.S_IMODE(os.stat(settings.dagster_home).st_mode) == 0o700, "the event log names partner files"
+    for path in (settings.warehouse_path, settings.landing_dir, *settings.landing_dir.iterdir(), settings.gx_dir,
+                 settings.reports_dir, *settings.reports_dir.iterdir()):
+        assert not stat.S_IMODE(os.stat(path).st_mode) & 0o007, (path, oct(os.stat(path).st_mode))

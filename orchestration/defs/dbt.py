@@ -6,7 +6,9 @@ location does not parse the project; under ``dagster dev`` it is refreshed on lo
 
 
 import json
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -67,4 +69,7 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR))
+    # dbt from this environment, also when the environment is not activated (a service started by its path)
+    local = Path(sys.executable).with_name("dbt")
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=str(local) if local.exists() else "dbt")

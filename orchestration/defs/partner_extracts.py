@@ -1,37 +1,48 @@
 """Partner extracts (Part 3): the landing-folder sensor, the ingestion asset and the retention purge.
 
-Thin wiring around orchestration/lib/partner_extracts: the sensor notices a new or changed file in
-landing/<extract type>/ and asks for a run that ingests exactly that file and rebuilds the tension
-models downstream of it. Validation, redaction, supersession and quarantine live in the plain modules.
+Thin wiring around orchestration/lib/partner_extracts: the sensor notices complete files waiting in the
+landing folder (landing.py decides what "complete" means) and asks for **one** run that ingests all of them
+and rebuilds the tension models downstream of the folders they came from. Validation, redaction, identity,
+supersession and quarantine live in the plain modules.
+
+Nothing here puts a partner's cell value into Dagster's event log: outcomes, check metadata and failures
+name files, rules, sheets, rows and columns only (the values are in the restricted store's error reports).
 """
 
+import hashlib
+import json
 import time
+import traceback
 from pathlib import Path
 
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, PartnerStoreResource, WarehouseResource
 from orchestration.lib.partner_extracts import contracts
-from orchestration.lib.partner_extracts.redaction import redact
-from orchestration.lib.partner_extracts.store import (
-    ensure_landing,
-    ingest_file,
-    pending_files,
-    purge_expired,
-)
+from orchestration.lib.partner_extracts.landing import check_ready, ensure_landing, scan
+from orchestration.lib.partner_extracts.store import ingest, purge_expired
+from orchestration.lib.private_files import private_dir, write_private
+from orchestration.lib.safe_text import md_cell
 from orchestration.lib.warehouse import connect, sha256_of, utc_now
 from orchestration.settings import get_settings
 
 GROUP = "partner_extracts"
+JOB_NAME = "partner_extracts_ingest"
 PARTNER_FILES_KEY = dg.AssetKey(["raw", "partner_files"])
 EXTRACT_KEYS = {name: dg.AssetKey(["raw", f"partner_{name}"]) for name in contracts.extract_types()}
 QUARANTINE_CHECK = "no_quarantined_files"
-# A file still being copied into the folder must not be read half-written: wait until it is this old.
-SETTLE_SECONDS = 5
+# An ingestion run normally takes a minute or two; one still "in progress" after this long was killed
+# (its process is gone) and must not hold back the files waiting behind it.
+STALE_RUN_SECONDS = 20 * 60
+# After a failed run (not a quarantined file: an error such as a locked warehouse) the same files are tried
+# again after this long, not at every tick.
+RETRY_AFTER_SECONDS = 5 * 60
+IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
 class PartnerIngestConfig(dg.Config):
-    files: list[str] = []  # landing files to ingest; empty = every file waiting in the selected folders
+    files: list[str] = []  # landing files to ingest; empty = every complete file waiting in the selected folders
 
 
 def _spec(name: str, extract: contracts.ExtractType) -> dg.AssetSpec:
@@ -54,9 +65,9 @@ def _spec(name: str, extract: contracts.ExtractType) -> dg.AssetSpec:
         dg.AssetSpec(
             PARTNER_FILES_KEY,
             description=(
-                "Register of partner files: every accepted file (content hash, partner, period, rows, which "
-                "corrected file superseded it, when its unredacted original was purged) and in "
-                "raw.partner_file_log every arrival, duplicate and quarantine."
+                "Register of partner files: every accepted file (content hash, partner and period and how they "
+                "were known, rows, which corrected file superseded it, when its unredacted original was purged) "
+                "and in raw.partner_file_log every arrival, duplicate and quarantine."
             ),
             group_name=GROUP,
             kinds={"python", "duckdb"},
@@ -69,7 +80,8 @@ def _spec(name: str, extract: contracts.ExtractType) -> dg.AssetSpec:
         dg.AssetCheckSpec(
             QUARANTINE_CHECK,
             asset=PARTNER_FILES_KEY,
-            description="Warns when a run quarantined a partner file; the metadata lists every problem found.",
+            description="Warns when a run quarantined a partner file; the metadata lists every problem found "
+                        "(rule, sheet, row and column: the values are in the restricted store's error report).",
         )
     ],
     can_subset=True,
@@ -81,36 +93,41 @@ def partner_extracts(
     warehouse: WarehouseResource,
     partner_store: PartnerStoreResource,
 ):
-    selected = [name for name, key in EXTRACT_KEYS.items() if key in context.selected_asset_keys]
+    selected = {name for name, key in EXTRACT_KEYS.items() if key in context.selected_asset_keys}
     ensure_landing(partner_store.landing)
-    work: list[tuple[str, Path]] = []
+    waiting = scan(partner_store.landing)
     if config.files:
-        for name in config.files:
-            path = Path(name)
-            extract_type = path.parent.name
-            if extract_type not in selected:
-                raise dg.Failure(f"{path} is not in a selected landing folder ({', '.join(selected)})")
-            if path.exists():
-                work.append((extract_type, path))
-            else:
-                context.log.info(f"{path} has already been taken by another run")
+        wanted = {str(Path(f)) for f in config.files}
+        work = [f for f in waiting if str(f.path) in wanted]
+        for gone in wanted - {str(f.path) for f in work}:
+            context.log.info(f"{Path(gone).name} has already been taken by another run")
     else:
-        work = [(name, path) for name in selected for path in pending_files(partner_store.landing, name)]
+        readiness = check_ready(waiting, partner_store.settle_seconds, partner_store.require_marker)
+        work = readiness.ready
+        for file, why in readiness.waiting:
+            context.log.info(f"{file.relative} is not read yet: {why}")
+    # a misplaced file (outside every extract folder) is quarantined by any run that ingests partner files
+    work = [f for f in work if f.extract_type is None or f.extract_type in selected]
 
-    outcomes = []
+    outcomes, failures = [], []
     con = connect(warehouse.warehouse)
     try:
-        for extract_type, path in work:
+        for file in work:
             try:
-                outcome = ingest_file(path, extract_type, con, partner_store.restricted, utc_now())
+                outcome = ingest(file, con, partner_store.restricted, utc_now())
             except FileNotFoundError:
                 # another run (the sensor's, or make run's) took it between listing and reading
-                context.log.info(f"{path} has already been taken by another run")
+                context.log.info(f"{file.relative} has already been taken by another run")
+                continue
+            except Exception as err:  # noqa: BLE001 - one file's failure stays with that file
+                failures.append(_record_privately(partner_store.restricted, file.relative, err))
+                context.log.error(failures[-1])
+                continue
+            if outcome.outcome == "waiting":
+                context.log.info(f"{file.relative}: {outcome.message}")
                 continue
             outcomes.append(outcome)
-            log = context.log.warning if outcome.outcome == "quarantined" else context.log.info
-            # Messages may quote cell values: redact them before they reach Dagster's event log.
-            log(redact(outcome.summary()).text)
+            (context.log.warning if outcome.outcome == "quarantined" else context.log.info)(outcome.summary())
         purged = purge_expired(con, partner_store.restricted, partner_store.retention_days, utc_now())
         register = con.execute(
             """
@@ -127,31 +144,37 @@ def partner_extracts(
             f"{purged.quarantined} quarantined file(s) from the restricted store"
         )
 
-    for name in selected:
+    # Only an accepted file changes data: its extract (and the register) is materialized, and only that sets off
+    # the dbt models downstream. A run that found only duplicates or quarantined files records what it saw as
+    # observations and rebuilds nothing.
+    accepted = {o.extract_type for o in outcomes if o.outcome == "accepted"}
+    for name in sorted(selected):
         mine = [o for o in outcomes if o.extract_type == name]
-        yield dg.MaterializeResult(
-            asset_key=EXTRACT_KEYS[name],
-            metadata={
-                "files_accepted": sum(o.outcome == "accepted" for o in mine),
-                "files_duplicate": sum(o.outcome == "duplicate" for o in mine),
-                "files_quarantined": sum(o.outcome == "quarantined" for o in mine),
-                "rows_loaded": sum(o.row_count for o in mine if o.outcome == "accepted"),
-                "personal_data_items_redacted": sum(o.redacted_items for o in mine),
-                "files": dg.MetadataValue.md(_files_table(mine) if mine else "No new files."),
-            },
-        )
+        metadata = {
+            "files_accepted": sum(o.outcome == "accepted" for o in mine),
+            "files_duplicate": sum(o.outcome == "duplicate" for o in mine),
+            "files_quarantined": sum(o.outcome == "quarantined" for o in mine),
+            "rows_loaded": sum(o.row_count for o in mine if o.outcome == "accepted"),
+            "personal_data_items_redacted": sum(o.redacted_items for o in mine),
+            "files": dg.MetadataValue.md(_files_table(mine) if mine else "No new files."),
+        }
+        if name in accepted:
+            yield dg.MaterializeResult(asset_key=EXTRACT_KEYS[name], metadata=metadata)
+        elif mine:
+            context.log_event(dg.AssetObservation(asset_key=EXTRACT_KEYS[name], metadata=metadata))
     if PARTNER_FILES_KEY in context.selected_asset_keys:
-        yield dg.MaterializeResult(
-            asset_key=PARTNER_FILES_KEY,
-            metadata={
-                "current_files": register[0],
-                "superseded_files": register[1],
-                "originals_held": register[2],
-                "originals_purged_this_run": purged.originals,
-                "retention_days": partner_store.retention_days,
-                "restricted_store": dg.MetadataValue.path(str(partner_store.restricted)),
-            },
-        )
+        metadata = {
+            "current_files": register[0],
+            "superseded_files": register[1],
+            "originals_held": register[2],
+            "originals_purged_this_run": purged.originals,
+            "retention_days": partner_store.retention_days,
+            "restricted_store": dg.MetadataValue.path(str(partner_store.restricted)),
+        }
+        if accepted:
+            yield dg.MaterializeResult(asset_key=PARTNER_FILES_KEY, metadata=metadata)
+        else:
+            context.log_event(dg.AssetObservation(asset_key=PARTNER_FILES_KEY, metadata=metadata))
         quarantined = [o for o in outcomes if o.outcome == "quarantined"]
         yield dg.AssetCheckResult(
             asset_key=PARTNER_FILES_KEY,
@@ -167,89 +190,152 @@ def partner_extracts(
                 "problems": dg.MetadataValue.md(_problems_table(quarantined) if quarantined else "None."),
             },
         )
+    if failures:
+        # the other files were ingested; the run fails so the data team sees it, and the sensor tries the
+        # failed files again later (they are still in the landing folder)
+        raise dg.Failure(description="; ".join(failures))
+
+
+def _record_privately(restricted: Path, relative: str, err: Exception) -> str:
+    """An unexpected error while ingesting one file: the traceback (which may quote the file) goes to the
+    restricted store; Dagster's event log gets the file, the error type and where to look."""
+    folder = private_dir(restricted, restricted / "errors")
+    log = folder / f"{utc_now():%Y%m%dT%H%M%S%fZ}_ingest_error.txt"
+    write_private(log, f"{relative}\n\n{traceback.format_exc()}")
+    return (f"ingesting {relative} failed ({type(err).__name__}): nothing from it was loaded and it stays in the "
+            f"landing folder; details (restricted, they may quote the file): {log}")
 
 
 def _files_table(outcomes) -> str:
     lines = ["| file | outcome | partner | period | rows | redacted | note |", "|---|---|---|---|---|---|---|"]
     for o in outcomes:
-        note = redact(o.message).text.replace("|", "/")
-        lines.append(f"| {o.file_name} | {o.outcome} | {o.partner or ''} | {o.period or ''} | {o.row_count} | "
-                     f"{o.redacted_items} | {note[:300]} |")
+        lines.append(f"| {md_cell(o.landing_path)} | {o.outcome} | {md_cell(o.partner)} | {md_cell(o.period)} | "
+                     f"{o.row_count} | {o.redacted_items} | {md_cell(o.message, 400)} |")
     return "\n".join(lines)
 
 
 def _problems_table(outcomes, limit: int = 50) -> str:
-    lines = ["| file | row | column | value | rule | problem |", "|---|---|---|---|---|---|"]
+    """Rule, sheet, row and column of each problem: never the cell's value (that stays in errors.csv)."""
+    lines = ["| file | sheet | row | column | rule | problem |", "|---|---|---|---|---|---|"]
     shown = 0
     for o in outcomes:
         for p in o.problems:
             if shown == limit:
                 break
-            value = redact(p.value).text if p.value is not None else ""
-            lines.append(f"| {o.extract_type}/{o.file_name} | {p.row or ''} | {p.column or ''} | "
-                         f"{value[:60].replace('|', '/')} | {p.rule} | {p.message.replace('|', '/')} |")
+            lines.append(f"| {md_cell(o.landing_path)} | {md_cell(p.sheet)} | {p.row or ''} | {md_cell(p.column)} | "
+                         f"{md_cell(p.rule)} | {md_cell(p.message, 300)} |")
             shown += 1
     total = sum(len(o.problems) for o in outcomes)
+    lines.append("\nThe offending values are in the error reports (restricted store): "
+                 + ", ".join(f"{o.quarantine_path}/errors.csv" for o in outcomes))
     if total > shown:
-        lines.append(f"\n{total - shown} more in the error reports: "
-                     + ", ".join(f"{o.quarantine_path}/errors.csv" for o in outcomes))
+        lines.insert(-1, f"\n{total - shown} more problem(s) in the error reports.")
     return "\n".join(lines)
 
 
-# Every partner asset plus the dbt models built from them (the seeds they read come along so a run works
-# on a warehouse whose reference tables are not built yet).
-_partner_keys = [PARTNER_FILES_KEY, *EXTRACT_KEYS.values()]
-partner_extracts_selection = dg.AssetSelection.assets(*_partner_keys).downstream()
+def changed_by(extract_types: set[str]) -> dg.AssetSelection:
+    """What new files of these extract types change: the register, their raw assets and every dbt model
+    downstream of those. Every staging model reads the register (raw.partner_files), but a new file changes
+    only its own extract type's current files, so other types' staging models are left alone."""
+    keys = [EXTRACT_KEYS[t] for t in sorted(extract_types)]
+    selection = dg.AssetSelection.assets(PARTNER_FILES_KEY)
+    return selection | dg.AssetSelection.assets(*keys).downstream() if keys else selection
+
+
+DBT_SCHEMAS = {"ref", "staging", "intermediate", "marts"}
+
+
+def run_selection(extract_types: set[str], graph, materialized) -> set[dg.AssetKey]:
+    """The assets a run for new files of these types builds: what they change, plus any dbt model or seed
+    upstream of that which this instance has never built (a fresh warehouse has no seeds or staging views yet).
+    `materialized(key)` says whether a key was ever materialized."""
+    changed = changed_by(extract_types)
+    keys = changed.resolve(graph)
+    prerequisites = changed.upstream().resolve(graph) - keys
+    return keys | {k for k in prerequisites if k.path[0] in DBT_SCHEMAS and not materialized(k)}
+
+
+# Every partner asset plus the dbt models built from them and the seeds they read; the sensor's runs take
+# the part of it that new files change (run_selection). In-process: one process for the whole run, not one
+# per step (each would import Dagster, dbt's manifest and GX again).
+_everything_partner = changed_by(set(EXTRACT_KEYS))
 partner_extracts_job = dg.define_asset_job(
-    "partner_extracts_ingest",
-    selection=partner_extracts_selection | (partner_extracts_selection.upstream() & dg.AssetSelection.groups("reference")),
+    JOB_NAME,
+    selection=_everything_partner | (_everything_partner.upstream() & dg.AssetSelection.groups("reference")),
+    executor_def=dg.in_process_executor,
     description=(
         "Ingest partner files from the landing folder (validate, redact, supersede, quarantine) and rebuild "
-        "the tension fact tables. The landing sensor starts one run per new or changed file."
+        "the tension fact tables. The landing sensor starts one run for all the files that are ready."
     ),
 )
 
 
 @dg.sensor(
     job=partner_extracts_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Watches landing/<extract type>/ for new or changed partner files (csv/xlsx) and starts one "
-        "partner_extracts_ingest run per file. The run key is the file's content hash and modification "
-        "time, so a file re-sent unchanged is still recorded (as a duplicate) but never loaded twice."
+        "Watches the landing folder for complete partner files (no writer, unchanged for a few seconds, or a "
+        "<file>.done marker) and starts one partner_extracts_ingest run for all of them, rebuilding only the "
+        "tension models downstream of the folders they are in. While a run is ingesting, new files wait for "
+        "the next one."
     ),
 )
 def partner_landing_sensor(context: dg.SensorEvaluationContext):
-    landing = get_settings().landing_dir
-    ensure_landing(landing)
-    graph = context.repository_def.asset_graph
+    settings = get_settings()
+    ensure_landing(settings.landing_dir)
+    files = scan(settings.landing_dir)
+    if not files:
+        return dg.SkipReason("no partner files waiting")
+    readiness = check_ready(files, settings.landing_settle_seconds, settings.landing_require_marker)
+    for file, why in readiness.waiting:
+        context.log.info(f"{file.relative} is not read yet: {why}")
+    if not readiness.ready:
+        return dg.SkipReason(f"{len(readiness.waiting)} file(s) still being written")
+
     now = time.time()
-    waiting = 0
-    for extract_type, key in EXTRACT_KEYS.items():
-        files = pending_files(landing, extract_type)
-        if not files:
-            continue
-        downstream = dg.AssetSelection.assets(PARTNER_FILES_KEY, key).downstream()
-        selection = downstream | (downstream.upstream() & dg.AssetSelection.groups("reference"))
-        asset_keys = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
-        for path in files:
-            try:
-                stat = path.stat()
-                if now - stat.st_mtime < SETTLE_SECONDS:
-                    waiting += 1
-                    continue
-                sha = sha256_of(path)
-            except FileNotFoundError:
-                continue  # taken by a run between listing and reading
-            yield dg.RunRequest(
-                run_key=f"{extract_type}/{path.name}/{sha}/{stat.st_mtime_ns}",
-                run_config={"ops": {"partner_extracts": {"config": {"files": [str(path)]}}}},
-                asset_selection=asset_keys,
-                tags={"partner_extract_type": extract_type, "partner_file": path.name, "partner_file_sha256": sha},
-            )
-    if waiting:
-        context.log.info(f"{waiting} file(s) still being written; will look again")
+    active = context.instance.get_runs(dg.RunsFilter(job_name=JOB_NAME, statuses=IN_PROGRESS), limit=5)
+    live = [r for r in active if now - (_started(context.instance, r) or now) < STALE_RUN_SECONDS]
+    for run in active:
+        if run not in live:
+            context.log.warning(f"run {run.run_id} has been in progress for over {STALE_RUN_SECONDS // 60} minutes "
+                                "(killed?): not waiting for it; check it in the Runs page")
+    if live:
+        return dg.SkipReason(f"run {live[0].run_id} is ingesting; {len(readiness.ready)} file(s) go in the next run")
+    [latest] = context.instance.get_runs(dg.RunsFilter(job_name=JOB_NAME), limit=1) or [None]
+    if latest is not None and latest.status == dg.DagsterRunStatus.FAILURE:
+        record = context.instance.get_run_record_by_id(latest.run_id)
+        ended = record.end_time if record else None
+        if ended and now - ended < RETRY_AFTER_SECONDS:
+            return dg.SkipReason(f"run {latest.run_id} failed; trying again {RETRY_AFTER_SECONDS // 60} minutes "
+                                 "after it ended")
+
+    # the run key: which files, their bytes and when they arrived (a file sent again is a new arrival, recorded
+    # as a duplicate), and the latest run (so files left behind by a failed run are asked for again)
+    hashes = []
+    for file in readiness.ready:
+        try:
+            hashes.append((file.relative, sha256_of(file.path), file.changed))
+        except FileNotFoundError:
+            continue  # taken by a run between listing and reading
+    if not hashes:
+        return dg.SkipReason("the files were taken by another run")
+    ready = [f for f in readiness.ready if f.relative in {h[0] for h in hashes}]
+    types = {f.extract_type for f in ready if f.extract_type}
+    keys = run_selection(types, context.repository_def.asset_graph,
+                         lambda k: context.instance.get_latest_materialization_event(k) is not None)
+    key = hashlib.sha256(json.dumps([sorted(hashes), latest.run_id if latest else None]).encode()).hexdigest()
+    return dg.RunRequest(
+        run_key=key,
+        run_config={"ops": {"partner_extracts": {"config": {"files": [str(f.path) for f in ready]}}}},
+        asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
+        tags={"partner_files": str(len(ready)), "partner_extract_types": ",".join(sorted(types)) or "misplaced"},
+    )
+
+
+def _started(instance, run) -> float | None:
+    record = instance.get_run_record_by_id(run.run_id)
+    return (record.start_time or record.create_timestamp.timestamp()) if record else None
 
 
 @dg.op(pool=WAREHOUSE_POOL, description="Delete unredacted originals and quarantined files past the retention period.")

@@ -56,6 +56,8 @@ class PartnerStoreResource(dg.ConfigurableResource):
     landing_dir: str
     restricted_dir: str
     retention_days: int = 90
+    settle_seconds: float = 5.0  # a landing file unchanged this long, with no writer, is complete
+    require_marker: bool = False  # only a <file>.done marker (or an atomic rename) says a file is complete
 
     @property
     def landing(self) -> Path:
@@ -69,5 +71,6 @@ class PartnerStoreResource(dg.ConfigurableResource):
 def partner_store_from_settings() -> PartnerStoreResource:
     s = get_settings()
     return PartnerStoreResource(
-        landing_dir=str(s.landing_dir), restricted_dir=str(s.restricted_dir), retention_days=s.restricted_retention_days
+        landing_dir=str(s.landing_dir), restricted_dir=str(s.restricted_dir), retention_days=s.restricted_retention_days,
+        settle_seconds=s.landing_settle_seconds, require_marker=s.landing_require_marker,
     )

@@ -45,17 +45,3 @@ def write_private(path: Path, data: bytes | str) -> Path:
     os.replace(partial, path)
     return path
 
-
-def secure_tree(root: Path) -> int:
-    """Make an existing tree owner-only (folders 0700, files 0600); returns how many modes changed."""
-    changed = 0
-    if not root.exists():
-        return changed
-    for folder, dirs, files in os.walk(root):
-        for name, mode in [(folder, PRIVATE_DIR_MODE)] + [(os.path.join(folder, f), PRIVATE_FILE_MODE) for f in files]:
-            if os.path.islink(name):
-                continue
-            if (os.stat(name).st_mode & 0o777) != mode:
-                os.chmod(name, mode)
-                changed += 1
-    return changed

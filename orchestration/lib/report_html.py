@@ -227,7 +227,7 @@ def write_report(ctx: dict, path: Path) -> Path:
             fh.write(html)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; a report is meant to be shared
+        os.chmod(tmp_name, 0o640)  # mkstemp creates 0600; the service group may read it, never the world
         os.replace(tmp_name, path)
     except BaseException:
         try:

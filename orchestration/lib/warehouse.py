@@ -18,6 +18,9 @@ from pathlib import Path
 import duckdb
 
 LOCK_WAIT_SECONDS = 120.0
+# The warehouse holds redacted partner data and partner file names: owner read-write, group read (BI users
+# in the service's group), never world-readable.
+WAREHOUSE_MODE = 0o640
 
 LOAD_LOG_DDL = """
 create schema if not exists raw;
@@ -56,12 +59,26 @@ def connect(path: Path, read_only: bool = False, wait_seconds: float = LOCK_WAIT
     delay = 0.2
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+            continue
+        if not read_only:
+            restrict_mode(path)
+        return con
+
+
+def restrict_mode(path: Path) -> None:
+    """Take away any world access from the warehouse file and its write-ahead log."""
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            if candidate.stat().st_mode & 0o007:
+                candidate.chmod(WAREHOUSE_MODE)
+        except FileNotFoundError:
+            pass
 
 
 @contextmanager

@@ -28,7 +28,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 # Bounds that keep a hostile or runaway file from taking the machine: bytes read, rows with data.
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -77,12 +76,6 @@ class Workbook:
     sheets: list[Sheet]
     empty_sheets: list[str] = field(default_factory=list)
     problems: list[ShapeProblem] = field(default_factory=list)
-
-    @property
-    def rows(self) -> Iterator[tuple[Sheet, int, dict[str, object]]]:
-        for sheet in self.sheets:
-            for number, cells in sheet.rows:
-                yield sheet, number, cells
 
 
 def normalise_header(name: object) -> str:
@@ -287,6 +280,3 @@ def read_bytes(data: bytes, suffix: str, expected: Iterable[str] = ()) -> Workbo
         return read_xlsx(data, expected)
     raise FileProblem("file_type", f"'{suffix or '(none)'}' files are not accepted: send .csv (UTF-8) or .xlsx")
 
-
-def read_file(path: Path, expected: Iterable[str] = ()) -> Workbook:
-    return read_bytes(path.read_bytes(), path.suffix, expected)

@@ -40,7 +40,7 @@ import polars as pl
 from orchestration.lib.partner_extracts import contracts as c
 from orchestration.lib.partner_extracts import schema
 from orchestration.lib.partner_extracts.identity import FileIdentity, identify
-from orchestration.lib.partner_extracts.landing import LandingFile, open_for_writing
+from orchestration.lib.partner_extracts.landing import MARKER_SUFFIXES, LandingFile, open_for_writing
 from orchestration.lib.partner_extracts.reader import FileProblem, Workbook, column_letter, read_bytes
 from orchestration.lib.partner_extracts.redaction import redact
 from orchestration.lib.partner_extracts.validate import Problem, validate
@@ -109,7 +109,7 @@ def _release(outcome: Outcome, path: Path, before: os.stat_result) -> None:
         return
     if same:
         path.unlink()
-    for suffix in (".done", ".ready"):
+    for suffix in MARKER_SUFFIXES:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 

@@ -35,7 +35,7 @@ create table if not exists marts.dq_results (
     unexpected_count bigint,
     unexpected_percent double,
     observed_value varchar,
-    sample varchar,                     -- JSON: up to 10 failing values or rows
+    sample varchar,                     -- JSON: up to 10 failing values or rows (null for partner data)
     why varchar,                        -- the limit, in words (the expectation's meta)
     kwargs varchar                      -- JSON: the expectation's arguments
 )
@@ -112,11 +112,14 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         name=name, expectations=suite_json["expectations"], meta=suite_json.get("meta", {})))
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+    # Rows from partner files may hold personal data that redaction could not recognise: their failing values
+    # are not copied into the results, the Data Docs pages, marts.dq_results or Dagster's metadata.
+    withhold = bool(suite_json["meta"].get("withhold_values"))
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
         name=name,
         validation_definitions=[definition],
         actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0 if withhold else 10},
     ))
     with warnings.catch_warnings():
         # GX searches text columns with pandas str.contains; pandas warns that the redaction patterns (which
@@ -136,6 +139,10 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
             sample = outcome.get("partial_unexpected_list")
             if sample is None and outcome.get("details"):
                 sample = outcome["details"]
+            observed = outcome.get("observed_value")
+            if withhold:
+                sample = None
+                observed = observed if isinstance(observed, (int, float)) else None
             rows.append({
                 "checked_at": checked_at,
                 "run_id": run_id,
@@ -149,7 +156,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
                 "element_count": outcome.get("element_count"),
                 "unexpected_count": outcome.get("unexpected_count"),
                 "unexpected_percent": outcome.get("unexpected_percent"),
-                "observed_value": _json(outcome.get("observed_value")),
+                "observed_value": _json(observed),
                 "sample": _json(sample[:10] if isinstance(sample, list) else sample),
                 "why": (config.meta or {}).get("why"),
                 "kwargs": _json({k: v for k, v in kwargs.items() if k not in ("value_set", "regex_list", "type_list")}

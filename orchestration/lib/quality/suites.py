@@ -38,6 +38,17 @@ LEVEL_ORDER = ["lsoa", "ward", "la", "police_force", "wales"]  # finest to coars
 REFRESH_DAYS = {"monthly": 31 + 62, "quarterly": 92 + 92, "annual": 365 + 548, "decennial": 3653 + 730}
 
 
+# Tables whose rows come from partner files: a failing value may be personal data, so their suites report
+# counts only (no sample values in marts.dq_results, Dagster's metadata or the Data Docs site).
+PARTNER_DERIVED_MARTS = {"fct_tension_report", "fct_incident", "fct_tension_assessment", "fct_cia", "fct_risk",
+                         "fct_tension_evidence", "shared_incident_summary"}
+
+
+def is_partner_data(asset_key: list[str]) -> bool:
+    schema, table = asset_key[0], asset_key[-1]
+    return (schema == "raw" and table.startswith("partner_")) or (schema == "marts" and table in PARTNER_DERIVED_MARTS)
+
+
 @dataclass
 class Suite:
     name: str
@@ -57,6 +68,8 @@ class Suite:
                 "asset_key": self.asset_key,
                 "description": self.description,
                 "query": self.query,
+                # partner data: failing values are never copied out (counts only)
+                "withhold_values": is_partner_data(self.asset_key),
                 "generated_by": "orchestration/lib/quality/suites.py (scripts/build_expectation_suites.py)",
             },
         }
@@ -373,34 +386,72 @@ def tension_suites() -> list[Suite]:
         name="marts_fct_tension_evidence",
         asset_key=["marts", "fct_tension_evidence"],
         description="marts.fct_tension_evidence: suggested grades on the EEP scale (3–6: grades 1–2 need "
-                    "intelligence), probabilities in [0, 1], non-negative counts.",
+                    "intelligence; none where history is insufficient), probabilities in [0, 1], non-negative "
+                    "counts, every month's baseline named.",
         query="select * from marts.fct_tension_evidence",
     )
-    evidence.expect("expect_column_values_to_be_between", column="suggested_grade", min_value=3, max_value=6)
+    evidence.expect("expect_column_values_to_be_between", column="suggested_grade", min_value=3, max_value=6,
+                    why="null (skipped here) where volume_level is insufficient_history: no grade, never a false 6")
     evidence.expect("expect_column_values_to_be_between", column="exceedance_p", min_value=0, max_value=1)
     for column in ("incident_count", "hate_incident_count", "tension_report_count"):
         evidence.expect("expect_column_values_to_be_between", column=column, min_value=0)
+    evidence.expect("expect_column_values_to_not_be_null", column="volume_level")
+    evidence.expect("expect_column_values_to_be_in_set", column="volume_level",
+                    value_set=["normal", "raised", "substantially_raised", "insufficient_history"],
+                    why="a month without a usable baseline is insufficient_history, never normal")
+    evidence.expect("expect_column_values_to_not_be_null", column="baseline_source")
+    evidence.expect("expect_column_values_to_be_in_set", column="baseline_source",
+                    value_set=["own_history", "ward_rate", "la_rate", "force_rate", "la_same_month",
+                               "force_same_month", "none"],
+                    why="where each month's expected count comes from, shown to the group")
     suites.append(evidence)
     return suites
 
 
 SHARED_COLUMNS = ["la_code", "la_name", "quarter", "quarter_start", "incident_group", "incident_group_label",
-                  "incident_count", "is_suppressed", "suppression", "disclosure_threshold"]
+                  "incident_count", "is_suppressed", "disclosure_threshold"]
 
 
 def shared_suites() -> list[Suite]:
+    # The shared mart plus two checks a reader could make: disclosive_count, a shown count from 1 to threshold − 1;
+    # disclosive_remainder, on the 'all' row of a line whose total is shown, what its hidden group rows add up to
+    # (the total minus the shown rows) when that gives them away: a lone hidden row, a remainder under the
+    # threshold, or one no more than their number (each hidden row holds at least 1, zeros being shown).
+    query = """with cells as (
+        select * from marts.shared_incident_summary
+    ),
+    lines as (
+        select la_code, quarter,
+            count(*) filter (where incident_group <> 'all' and is_suppressed) as hidden_rows,
+            any_value(incident_count) filter (where incident_group = 'all')
+                - coalesce(sum(incident_count) filter (where incident_group <> 'all'), 0) as hidden_remainder
+        from cells
+        group by la_code, quarter
+    )
+    select c.*,
+        case when c.incident_count between 1 and c.disclosure_threshold - 1 then c.incident_count end as disclosive_count,
+        case when c.incident_group = 'all' and not c.is_suppressed and l.hidden_rows > 0
+                  and (l.hidden_rows < 2 or l.hidden_remainder < c.disclosure_threshold
+                       or l.hidden_remainder <= l.hidden_rows)
+             then l.hidden_remainder end as disclosive_remainder
+    from cells as c
+    left join lines as l on c.la_code = l.la_code and c.quarter = l.quarter"""
     suite = Suite(
         name="marts_shared_incident_summary",
         asset_key=["marts", "shared_incident_summary"],
         description="The shared tier (Bronze and partner agencies): no count under the disclosure threshold "
-                    "shown, and no free-text column.",
-        query="select *, case when incident_count between 1 and disclosure_threshold - 1 then incident_count "
-              "end as disclosive_count from marts.shared_incident_summary",
+                    "shown, no hidden count that the total gives back, no free-text column and no reason for "
+                    "a suppression.",
+        query=query,
     )
-    suite.expect("expect_table_columns_to_match_set", column_set=[*SHARED_COLUMNS, "disclosive_count"], exact_match=True,
-                 why="only codes, labels and suppressed counts: no free text, no identifiers")
+    suite.expect("expect_table_columns_to_match_set",
+                 column_set=[*SHARED_COLUMNS, "disclosive_count", "disclosive_remainder"], exact_match=True,
+                 why="only codes, labels and suppressed counts: no free text, no identifiers, no suppression reason")
     suite.expect("expect_column_values_to_be_null", column="disclosive_count",
                  why="counts from 1 to threshold − 1 must be suppressed before sharing")
+    suite.expect("expect_column_values_to_be_null", column="disclosive_remainder",
+                 why="where the total is shown, hidden counts must be at least two, add up to at least the "
+                     "threshold and to more than their number")
     return [suite]
 
 
