@@ -8,7 +8,9 @@ warehouse code.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 from calendar import monthrange
 from collections import Counter
 from datetime import date, datetime
@@ -239,9 +241,6 @@ def test_the_corrected_file_replaced_the_original(warehouse, demo_files):
 
 
 def test_nothing_the_build_writes_is_world_readable_and_the_restricted_store_is_owner_only(built):
-    import os
-    import stat
-
     settings = built["settings"]
     # the planted personal data is also searched for in the GX results and Data Docs of the whole build
     secrets = {TITLES.sub("", s) for s in PLANTED["personal_data"]} | set(PLANTED["submitter_names"])

@@ -98,14 +98,31 @@ def _unchanged(path: Path, before: os.stat_result, sha: str) -> bool | None:
         return None
 
 
-def _release(outcome: Outcome, path: Path, before: os.stat_result) -> None:
-    """Remove the landing file (and its marker) only if it is exactly what was ingested."""
+def _read_once(path: Path, extract_type: str, landing_path: str) -> tuple[Outcome, os.stat_result | None, bytes]:
+    """The file's bytes, read once, with its stat before reading; an outcome 'waiting' (nothing read) while a
+    program still has it open for writing."""
+    if open_for_writing([path]):
+        return (Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id="", content_sha256="",
+                        outcome="waiting", landing_path=landing_path,
+                        message="a program still has it open for writing: left for the next run"), None, b"")
+    before = path.stat()
+    data = path.read_bytes()
+    content = _sha(data)
+    return (Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id=content,
+                    content_sha256=content, outcome="", landing_path=landing_path), before, data)
+
+
+def _release(con, outcome: Outcome, path: Path, before: os.stat_result, now: datetime) -> None:
+    """Remove the landing file (and its marker) only if it is exactly what was ingested; otherwise leave it
+    and say so in the arrival's row of raw.partner_file_log (logged just before)."""
     same = _unchanged(path, before, outcome.content_sha256)
     if same is False or (same and open_for_writing([path])):
         outcome.left_in_landing = True
         outcome.message += (" The file changed while it was being read (a copy still in progress?): it was left "
                             "in the landing folder and will be read again; its complete version will supersede "
                             "this one.")
+        con.execute("update raw.partner_file_log set message = ? where content_sha256 = ? and landing_path = ? "
+                    "and received_at = ?", [outcome.message, outcome.content_sha256, outcome.landing_path, now])
         return
     if same:
         path.unlink()
@@ -126,16 +143,10 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     """Ingest one landing file. Never raises for bad input; FileNotFoundError if another run took it."""
     extract = c.extract_types()[extract_type]
     schema.create_all(con)
-    landing_path = landing_path or f"{extract_type}/{path.name}"
-    if open_for_writing([path]):
-        return Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id="", content_sha256="",
-                       outcome="waiting", landing_path=landing_path,
-                       message="a program still has it open for writing: left for the next run")
-    before = path.stat()
-    data = path.read_bytes()
-    content = _sha(data)
-    outcome = Outcome(path=str(path), file_name=path.name, extract_type=extract_type, file_id=content,
-                      content_sha256=content, outcome="", landing_path=landing_path)
+    outcome, before, data = _read_once(path, extract_type, landing_path or f"{extract_type}/{path.name}")
+    if outcome.outcome == "waiting":
+        return outcome
+    content = outcome.content_sha256
     problems: list[Problem] = []
     rows: list[dict] = []
     book: Workbook | None = None
@@ -162,7 +173,7 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
             outcome.message = (f"identical to {earlier[0]} accepted {earlier[1]:%Y-%m-%d %H:%M} UTC for the same "
                                "partner and period; nothing changed")
             _log(con, outcome, now)
-            _release(outcome, path, before)
+            _release(con, outcome, path, before, now)
             return outcome
     if info is None and not problems:
         problems.append(Problem(path.name, None, None, None, "no_period",
@@ -221,7 +232,7 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
         con.execute("rollback")
         shutil.rmtree(original_dir, ignore_errors=True)
         raise
-    _release(outcome, path, before)
+    _release(con, outcome, path, before, now)
     return outcome
 
 
@@ -289,22 +300,16 @@ def _quarantine(con, outcome: Outcome, path: Path, before: os.stat_result, data:
     outcome.message = (f"{len(problems)} problem(s); nothing loaded. First: {first.where}: {first.message} "
                        f"[{first.rule}]. Error report: {folder / 'errors.csv'}")
     _log(con, outcome, now)
-    _release(outcome, path, before)
+    _release(con, outcome, path, before, now)
     return outcome
 
 
 def quarantine_misplaced(file: LandingFile, con, restricted_dir: Path, now: datetime) -> Outcome:
     """A file outside every extract-type folder: quarantined with a report saying where it should go."""
     schema.create_all(con)
-    if open_for_writing([file.path]):
-        return Outcome(path=str(file.path), file_name=file.path.name, extract_type=MISPLACED, file_id="",
-                       content_sha256="", outcome="waiting", landing_path=file.relative,
-                       message="a program still has it open for writing: left for the next run")
-    before = file.path.stat()
-    data = file.path.read_bytes()
-    content = _sha(data)
-    outcome = Outcome(path=str(file.path), file_name=file.path.name, extract_type=MISPLACED, file_id=content,
-                      content_sha256=content, outcome="", landing_path=file.relative)
+    outcome, before, data = _read_once(file.path, MISPLACED, file.relative)
+    if outcome.outcome == "waiting":
+        return outcome
     problem = Problem(file.path.name, None, None, None, "folder",
                       "the file is not inside an extract folder of the landing area: put it in one of "
                       + ", ".join(f"{name}/" for name in c.extract_types()) + " (a partner sub-folder inside it is fine)")
