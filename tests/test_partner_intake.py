@@ -255,6 +255,27 @@ def test_any_name_is_accepted_and_its_content_checked_in_one_go(store):
     assert "the same file name is fine" not in report
 
 
+def test_an_unnamed_file_read_half_copied_is_replaced_by_its_complete_version(store, monkeypatch):
+    path = write_csv(store["landing"] / "incidents" / "export.csv", [incident()])
+    real_validate = store_module.validate
+
+    def validate_while_the_copy_goes_on(*args, **kwargs):
+        result = real_validate(*args, **kwargs)
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerow(incident(ref="GP/24/2"))
+        return result
+
+    monkeypatch.setattr(store_module, "validate", validate_while_the_copy_goes_on)
+    first = ingest_file(path, "incidents", store["con"], store["restricted"], NOW)
+    assert first.partner == "unknown" and first.left_in_landing
+    monkeypatch.setattr(store_module, "validate", real_validate)
+    second = ingest_file(path, "incidents", store["con"], store["restricted"], NOW + timedelta(minutes=1))
+    assert second.supersedes == first.file_id, "the partial read is not counted next to the complete one"
+    assert query(store, """select count(*) from raw.partner_incidents i join raw.partner_files f using (file_id)
+                           where f.superseded_by is null""") == [(2,)]
+    assert query(store, "select distinct landing_path from raw.partner_files") == [("incidents/export.csv",)]
+
+
 def test_files_of_an_unknown_partner_never_supersede_each_other(store):
     for i, name in enumerate(("export.csv", "export (1).csv")):
         path = write_csv(store["landing"] / "incidents" / name, [incident(ref=f"X/{i}")])

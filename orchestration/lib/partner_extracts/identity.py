@@ -13,7 +13,8 @@ A file's name is never a reason to refuse it (issue: partners name files as they
   spans the periods its rows name.
 
 Identity: a later file with the same extract type, partner and period **supersedes** an earlier one. A file
-whose partner is unknown never supersedes anything (two unnamed files may come from different partners).
+whose partner is unknown supersedes only an earlier read of the same file (same landing path and period: a copy
+completed after a partial read), never another unnamed file (two may come from different partners).
 No Dagster imports.
 """
 
@@ -47,14 +48,11 @@ class FileIdentity:
     period_end: date
     rows_outside_period: int  # rows dated outside a period taken from the name (incidents, reports)
 
-    @property
-    def supersedes_earlier(self) -> bool:
-        return self.partner_from != "unknown"
-
     def describe(self) -> str:
         """How partner and period were derived, in words (no cell values)."""
         partner = {"file_name": "from the file name", "folder": "from the partner folder",
-                   "unknown": "unknown (not in the file name and no partner folder): it supersedes nothing"}
+                   "unknown": "unknown (not in the file name and no partner folder): it replaces only an earlier "
+                              "read of the same file"}
         period = {"file_name": "from the file name", "rows": "from the dates in the rows"}
         text = f"partner {self.partner} {partner[self.partner_from]}; period {self.period} {period[self.period_from]}"
         if self.rows_outside_period:

@@ -15,7 +15,8 @@ One file at a time, all or nothing, and nothing lost:
 - An accepted file's free text is redacted (redaction.py), formula-leading text neutralised
   (safe_text.py), and the form's submitter fields dropped before one transaction writes raw.partner_files
   and raw.partner_<type>. A file with the same extract type, partner and period as a current file
-  supersedes it (superseded_by is set; the old rows stay as history) — unless its partner is unknown.
+  supersedes it (superseded_by is set; the old rows stay as history); when its partner is unknown, only a
+  file at the same landing path for the same period does (a copy completed after a partial read).
   The unredacted original goes to <restricted>/originals/, the only place personal data is kept, and is
   purged after the retention period (purge_expired).
 - Messages (raw.partner_file_log, the Dagster UI, logs) name rules, sheets, rows and columns, never a
@@ -143,7 +144,8 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     """Ingest one landing file. Never raises for bad input; FileNotFoundError if another run took it."""
     extract = c.extract_types()[extract_type]
     schema.create_all(con)
-    outcome, before, data = _read_once(path, extract_type, landing_path or f"{extract_type}/{path.name}")
+    landing_path = landing_path or f"{extract_type}/{path.name}"
+    outcome, before, data = _read_once(path, extract_type, landing_path)
     if outcome.outcome == "waiting":
         return outcome
     content = outcome.content_sha256
@@ -188,16 +190,17 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     original = write_private(original_dir / path.name, data)
     try:
         con.execute("begin transaction")
-        superseded = []
-        if info.supersedes_earlier:
-            superseded = con.execute(
-                """
-                update raw.partner_files set superseded_by = ?, superseded_at = ?
-                where extract_type = ? and partner = ? and period = ? and superseded_by is null
-                returning file_id
-                """,
-                [file_id, now, extract_type, info.partner, info.period],
-            ).fetchall()
+        # the same partner and period; for an unknown partner, only the same file (landing path) for the same
+        # period — a file completed after a partial copy was read replaces it, two unnamed files never do
+        superseded = con.execute(
+            """
+            update raw.partner_files set superseded_by = ?, superseded_at = ?
+            where extract_type = ? and partner = ? and period = ? and superseded_by is null
+              and (? or landing_path = ?)
+            returning file_id
+            """,
+            [file_id, now, extract_type, info.partner, info.period, info.partner_from != "unknown", landing_path],
+        ).fetchall()
         outcome.supersedes = ",".join(sorted(r[0] for r in superseded)) or None
         con.execute(
             """
