@@ -55,15 +55,69 @@ def street_rows() -> tuple[dict, ...]:
     return tuple(rows)
 
 
-def count_by_la_month_type() -> Counter:
-    """(la_code, 'YYYY-MM', crime type) -> records located in a Welsh LSOA."""
+def outcome_rank(outcome: str) -> int:
+    """How late an outcome is: empty < 'Status update unavailable' < 'Under investigation' < any other."""
+    outcome = (outcome or "").strip()
+    if not outcome:
+        return 0
+    return {"Status update unavailable": 1, "Under investigation": 2}.get(outcome, 3)
+
+
+@cache
+def counted_row_indexes() -> frozenset[int]:
+    """Indexes into street_rows() of the rows that count: every row without a Crime ID, and per (Crime ID,
+    Month) the row with the latest outcome, then the later line of the file (each bundled file is one
+    force-month, so the file's line order is street_rows() order within a month)."""
+    best: dict[tuple[str, str], tuple[int, int]] = {}
+    keep = set()
+    for i, row in enumerate(street_rows()):
+        if not row["Crime ID"]:
+            keep.add(i)
+            continue
+        key = (row["Crime ID"], row["Month"])
+        candidate = (outcome_rank(row["Last outcome category"]), i)
+        if key not in best or candidate > best[key]:
+            best[key] = candidate
+    keep.update(i for _, i in best.values())
+    return frozenset(keep)
+
+
+@cache
+def counted_street_rows() -> tuple[dict, ...]:
+    """street_rows() with a repeated Crime ID counted once per month (the row with the latest outcome)."""
+    keep = counted_row_indexes()
+    return tuple(row for i, row in enumerate(street_rows()) if i in keep)
+
+
+def dropped_street_rows() -> tuple[dict, ...]:
+    """The raw rows not counted: repeats of a Crime ID already counted that month."""
+    keep = counted_row_indexes()
+    return tuple(row for i, row in enumerate(street_rows()) if i not in keep)
+
+
+def count_by_la_month_type(rows: tuple[dict, ...] | None = None) -> Counter:
+    """(la_code, 'YYYY-MM', crime type) -> records located in a Welsh LSOA (of street_rows() unless rows
+    are given, e.g. counted_street_rows())."""
     la = lsoa_to_la()
     counts: Counter = Counter()
-    for row in street_rows():
+    for row in street_rows() if rows is None else rows:
         code = row["LSOA code"]
         if code.startswith("W01"):
             counts[(la[code], row["Month"], row["Crime type"])] += 1
     return counts
+
+
+def census_share_by_lsoa(filename: str, category_col: str, total_col: str, keep) -> dict[str, tuple[float, float]]:
+    """LSOA -> (numerator, total) from a Census 2021 LSOA CSV in data/snapshots/population, for the categories
+    `keep` accepts."""
+    num: Counter = Counter()
+    total: dict[str, float] = {}
+    with open(SNAPSHOTS / "population" / filename, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            total[row["lsoa21_code"]] = float(row[total_col])
+            if keep(row[category_col]):
+                num[row["lsoa21_code"]] += float(row["n"])
+    return {code: (num[code], t) for code, t in total.items()}
 
 
 def one(con, query: str, params: list | None = None) -> tuple:

@@ -1,8 +1,11 @@
-"""Materializing a month replaces it; a bad file is quarantined and loses nothing already accepted."""
+"""Materializing a month replaces it; a bad file is quarantined and loses nothing already accepted; a
+Crime ID repeated in a month's file counts once (the row with the latest outcome), all raw rows kept."""
 
 from __future__ import annotations
 
+import csv
 import shutil
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import dagster as dg
@@ -11,7 +14,15 @@ import pytest
 
 from orchestration.defs.police_uk import police_uk_street_crimes
 from orchestration.defs.resources import WarehouseResource
-from tests.independent import SNAPSHOTS, one
+from tests.independent import (
+    GWENT_LAS,
+    SNAPSHOTS,
+    counted_row_indexes,
+    lsoa_to_la,
+    one,
+    street_files,
+    street_rows,
+)
 
 
 @pytest.fixture
@@ -99,3 +110,115 @@ def test_a_month_with_no_file_fails_clearly(workspace):
     result = materialize_month(workspace, "2024-01")
     assert not result.success
     assert "No bundled street-level file for 2024-01" in str(result.get_step_failure_events()[0].step_failure_data.error)
+
+
+# --- repeated Crime IDs: one count per Crime ID per month, raw rows kept --------------------------------
+
+def csv_rows_with_keys() -> list[tuple[str, dict]]:
+    """(record_key, row) for every row of the bundled files, read here with the csv module: the key is
+    force:month:line, the header being line 1."""
+    out = []
+    for path in street_files():
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                out.append((f"gwent:{row['Month']}:{line}", row))
+    return out
+
+
+def repeats_dropped_by_month() -> Counter:
+    """Raw rows minus distinct (Crime ID, Month), per month, over rows with a Crime ID."""
+    rows, ids = Counter(), defaultdict(set)
+    for _, r in csv_rows_with_keys():
+        if r["Crime ID"]:
+            rows[r["Month"]] += 1
+            ids[r["Month"]].add(r["Crime ID"])
+    return Counter({m: rows[m] - len(ids[m]) for m in rows})
+
+
+def test_repeated_crime_ids_dropped_per_month_equal_a_count_of_the_csvs(warehouse):
+    expected = repeats_dropped_by_month()
+    got = {
+        m.strftime("%Y-%m"): (in_file, dropped, total)
+        for m, in_file, dropped, total in warehouse.sql(
+            "select month, rows_in_file, repeated_crime_id_rows_dropped, rows_total "
+            "from marts.fct_crime_monthly_coverage where force_id = 'gwent'"
+        ).fetchall()
+    }
+    in_file = Counter(r["Month"] for _, r in csv_rows_with_keys())
+    for month in ("2023-01", "2024-05"):
+        assert expected[month] > 0
+        assert got[month] == (in_file[month], expected[month], in_file[month] - expected[month])
+    # every other month has no repeats, and nothing else is dropped
+    assert got == {m: (n, expected[m], n - expected[m]) for m, n in in_file.items()}
+    assert {m for m, n in expected.items() if n} == {"2023-01", "2024-05"}
+
+
+def test_gwent_2023_q1_all_crime_counts_each_crime_id_once(warehouse):
+    months = {"2023-01", "2023-02", "2023-03"}
+    la = lsoa_to_la()
+    in_gwent = [
+        r for _, r in csv_rows_with_keys()
+        if r["Month"] in months and r["Crime type"] != "Anti-social behaviour"
+        and r["LSOA code"].startswith("W01") and la[r["LSOA code"]] in GWENT_LAS
+    ]
+    assert all(r["Crime ID"] for r in in_gwent)  # every recorded crime carries a Crime ID
+    distinct = len({(r["Crime ID"], r["Month"]) for r in in_gwent})
+    (got,) = one(
+        warehouse,
+        "select crime_count from marts.fct_crime_quarterly where geography_level = 'police_force' "
+        "and area_code = 'W15000002' and crime_group = 'all_crime' and quarter_start = date '2023-01-01'",
+    )
+    assert got == distinct
+    # the repeats made the quarter 4.3% too high (audit, issue 11)
+    assert len(in_gwent) > distinct and round(100 * (len(in_gwent) / distinct - 1), 1) == 4.3
+
+
+def test_every_raw_row_is_still_in_staging(warehouse):
+    keyed = csv_rows_with_keys()
+    (n, counted) = one(warehouse, "select count(*), count(*) filter (where is_counted) "
+                                  "from staging.stg_police_uk__street_crimes")
+    assert n == len(keyed) == len(street_rows())
+    assert counted == len(keyed) - sum(repeats_dropped_by_month().values())
+    keys = {k for (k,) in warehouse.sql("select record_key from staging.stg_police_uk__street_crimes").fetchall()}
+    assert keys == {k for k, _ in keyed}
+
+
+def test_the_counted_row_of_a_repeated_crime_id_is_the_latest_outcome(warehouse):
+    keyed = csv_rows_with_keys()
+    groups = defaultdict(list)
+    for key, r in keyed:
+        if r["Crime ID"]:
+            groups[(r["Crime ID"], r["Month"])].append((key, r))
+    got = {
+        key: (is_counted, duplicate_of, n_in_month)
+        for key, is_counted, duplicate_of, n_in_month in warehouse.sql(
+            "select record_key, is_counted, duplicate_of_record_key, crime_id_rows_in_month "
+            "from staging.stg_police_uk__street_crimes where crime_id_rows_in_month > 1"
+        ).fetchall()
+    }
+
+    # one worked example, by hand: 2023-01 lines 13 and 14 share a Crime ID; line 13 has a final outcome
+    # (a caution), line 14 the later line but only 'Status update unavailable': line 13 is counted
+    by_key = dict(keyed)
+    first, second = by_key["gwent:2023-01:13"], by_key["gwent:2023-01:14"]
+    assert first["Crime ID"] == second["Crime ID"]
+    assert (first["Last outcome category"], second["Last outcome category"]) == (
+        "Offender given a caution", "Status update unavailable")
+    assert got["gwent:2023-01:13"] == (True, None, 2)
+    assert got["gwent:2023-01:14"] == (False, "gwent:2023-01:13", 2)
+
+    # every repeated Crime ID: the rule applied here to the CSV rows
+    rank = {"": 0, "Status update unavailable": 1, "Under investigation": 2}
+    differing = 0
+    for rows in (g for g in groups.values() if len(g) > 1):
+        outcomes = {r["Last outcome category"] for _, r in rows}
+        differing += len(outcomes) > 1
+        # latest outcome first, then the later line of the file
+        kept = max(rows, key=lambda kr: (rank.get(kr[1]["Last outcome category"], 3), int(kr[0].rsplit(":", 1)[1])))[0]
+        for key, _ in rows:
+            assert got.pop(key) == ((True, None, len(rows)) if key == kept else (False, kept, len(rows)))
+    assert got == {} and differing > 300  # 224 in 2023-01, 169 in 2024-05 differ in outcome
+    # and tests/independent.py's counted rows (used by the other recounts) are the same rows
+    counted_keys = {keyed[i][0] for i in counted_row_indexes()}
+    assert counted_keys == {k for (k,) in warehouse.sql(
+        "select record_key from staging.stg_police_uk__street_crimes where is_counted").fetchall()}

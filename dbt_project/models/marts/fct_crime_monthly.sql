@@ -1,6 +1,10 @@
 {#-
   Street-level crime by area × month × police.uk crime type, with the rate per 1,000 residents.
 
+  Counts only is_counted records (stg_police_uk__street_crimes): a Crime ID counts once per month (the
+  row with the latest outcome is the one counted and placed); ASB rows, which have no Crime ID, all count.
+  The repeated rows not counted are shown per force and month in fct_crime_monthly_coverage.
+
   LSOA rows: every LSOA of a force whose file for the month is loaded (zero-filled), plus any Welsh
   LSOA where a loaded force recorded something. Ward, LA, police force and Wales rows SUM the LSOA
   counts and the LSOA populations; rates are never averaged. A rate is published only when the area's
@@ -11,6 +15,7 @@
 with crimes as (
     select * from {{ ref('stg_police_uk__street_crimes') }}
     where lsoa21_code is not null
+      and is_counted
 ),
 
 geo as (
@@ -103,6 +108,7 @@ select
         when r.lsoas_with_complete_data = s.lsoas_in_area
             then round(1000.0 * r.crime_count / s.population_2021, 4)
     end::double as rate_per_1000,
+    'per_1000_per_month'::varchar as rate_unit,
     s.lsoas_in_area::integer as lsoas_in_area,
     r.lsoas_with_complete_data::integer as lsoas_with_complete_data,
     (r.lsoas_with_complete_data = s.lsoas_in_area)::boolean as is_complete

@@ -3,8 +3,8 @@
 
   Every raw row is kept (nothing is dropped here):
   - record_key (force, month, line in the file) identifies a row: anti-social behaviour rows have no
-    Crime ID, and police.uk files repeat some Crime IDs (about 700 in the Gwent series, mostly
-    identical rows). police.uk counts every row, and so do we; crime_id_rows flags the repeats;
+    Crime ID, and police.uk files repeat some Crime IDs within a month (Gwent: 513 extra rows in 2023-01,
+    201 in 2024-05; same crime type, some differing in outcome and, in 2024-05, in snap point and LSOA);
   - rows with no location keep has_location = false and no LSOA;
   - English (E01) LSOAs at the border are kept with is_in_wales = false;
   - 2011 LSOA codes (2022 files mix vintages) are bridged with the ONS exact-fit lookup:
@@ -12,6 +12,19 @@
       merged (M): several 2011 LSOAs became one 2021 LSOA, so the code maps to that one;
       split (S): one 2011 LSOA became several, so the snap point decides the child
       (raw.police_uk_split_points, computed at ingestion against the 2021 boundaries).
+
+  Counting rule (is_counted; the marts count only is_counted rows):
+  - a Crime ID counts once per month: of the rows with the same crime_id and month, exactly one is
+    counted (crime_id_rows_in_month says how many there are); every row without a Crime ID (ASB) counts;
+  - the counted row is the one with the latest outcome: last_outcome_category ranked
+      0 null or empty < 1 'Status update unavailable' < 2 'Under investigation' < 3 any other outcome
+      (a court or final outcome);
+    ties go to the later load (loaded_at: the same Crime ID in two files of one month), then to the later
+    row in the file (highest source_row), then to load_id and record_key, so the choice is deterministic;
+  - the row counted also decides where the crime is placed (its LSOA);
+  - a row not counted keeps duplicate_of_record_key = the record_key of the row that is counted;
+  - the same Crime ID in two different months counts in each month (crime_id_rows counts its rows
+    across every loaded month).
 -#}
 with crimes as (
     select * from {{ source('raw', 'police_uk_street_crimes') }}
@@ -41,6 +54,7 @@ typed as (
         force_id || ':' || month || ':' || source_row::varchar as record_key,
         crime_id,
         case when crime_id is not null then count(*) over (partition by crime_id) end as crime_id_rows,
+        case when crime_id is not null then count(*) over (partition by crime_id, month) end as crime_id_rows_in_month,
         month as month_raw,
         strptime(month, '%Y-%m')::date as month,
         force_id,
@@ -57,14 +71,38 @@ typed as (
         context,
         source_file,
         source_row,
-        load_id
+        load_id,
+        loaded_at,
+        case
+            when nullif(trim(last_outcome_category), '') is null then 0
+            when trim(last_outcome_category) = 'Status update unavailable' then 1
+            when trim(last_outcome_category) = 'Under investigation' then 2
+            else 3
+        end as outcome_rank
     from crimes
+),
+
+-- one row per (crime_id, month) is counted: the latest outcome, then the later load, then the later line
+ranked as (
+    select
+        *,
+        case when crime_id is not null then
+            first_value(record_key) over (
+                partition by crime_id, month_raw
+                order by outcome_rank desc, loaded_at desc, source_row desc, load_id desc, record_key desc
+            )
+        end as counted_record_key
+    from typed
 )
 
 select
     t.record_key,
     t.crime_id,
     t.crime_id_rows,
+    t.crime_id_rows_in_month,
+    (t.crime_id is null or t.record_key = t.counted_record_key) as is_counted,
+    case when t.crime_id is not null and t.record_key <> t.counted_record_key then t.counted_record_key end
+        as duplicate_of_record_key,
     t.month,
     t.force_id,
     t.reported_by,
@@ -106,7 +144,7 @@ select
     t.source_file,
     t.source_row,
     t.load_id
-from typed as t
+from ranked as t
 left join {{ ref('police_uk_crime_types') }} as ct
     on t.crime_type = ct.crime_type
 left join lsoa11_only as o
