@@ -57,8 +57,12 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
         if not results[name].success:
             log(f"{name} FAILED; continuing with the last good data it left in place")
     log("warehouse_build: reference datasets, partner files in the landing folder, dbt models and tests, the exception report")
+    # a rebuild re-runs every model even when the landing folder holds nothing new (the sensor does not)
+    build_config = {**(run_config or {})}
+    build_config["ops"] = {**build_config.get("ops", {}),
+                           "partner_extracts": {"config": {"materialize_unchanged": True}}}
     results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=False
+        instance=instance, run_config=build_config, raise_on_error=False
     )
     return results
 

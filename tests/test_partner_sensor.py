@@ -306,3 +306,18 @@ def test_personal_data_in_every_free_text_field_never_reaches_the_warehouse(site
                                                "[vehicle reg]", "[address]")), text
     finally:
         con.close()
+
+
+def test_make_run_rebuilds_the_partner_extracts_even_with_nothing_new(site):
+    """The sensor rebuilds nothing when no file was accepted; make run (materialize_unchanged) materializes the
+    extracts anyway, so that a rerun of `make run` rebuilds every model downstream."""
+    partner_keys = [PARTNER_FILES_KEY, *partner_defs.EXTRACT_KEYS.values()]
+
+    def materialized(config: dict) -> set[str]:
+        result = dg.materialize([partner_extracts], selection=partner_keys, resources=site["resources"],
+                                instance=site["instance"], run_config={"ops": {"partner_extracts": {"config": config}}})
+        assert result.success
+        return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+    assert materialized({}) == set()
+    assert materialized({"materialize_unchanged": True}) == {k.to_user_string() for k in partner_keys}

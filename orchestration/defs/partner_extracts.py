@@ -43,6 +43,9 @@ IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.D
 
 class PartnerIngestConfig(dg.Config):
     files: list[str] = []  # landing files to ingest; empty = every complete file waiting in the selected folders
+    # make run rebuilds the whole warehouse: materialize the selected extracts even when no new file was accepted,
+    # so that the dbt models downstream run (the sensor leaves this off: no new data, no rebuild)
+    materialize_unchanged: bool = False
 
 
 def _spec(name: str, extract: contracts.ExtractType) -> dg.AssetSpec:
@@ -158,7 +161,7 @@ def partner_extracts(
             "personal_data_items_redacted": sum(o.redacted_items for o in mine),
             "files": dg.MetadataValue.md(_files_table(mine) if mine else "No new files."),
         }
-        if name in accepted:
+        if name in accepted or config.materialize_unchanged:
             yield dg.MaterializeResult(asset_key=EXTRACT_KEYS[name], metadata=metadata)
         elif mine:
             context.log_event(dg.AssetObservation(asset_key=EXTRACT_KEYS[name], metadata=metadata))
@@ -171,7 +174,7 @@ def partner_extracts(
             "retention_days": partner_store.retention_days,
             "restricted_store": dg.MetadataValue.path(str(partner_store.restricted)),
         }
-        if accepted:
+        if accepted or config.materialize_unchanged:
             yield dg.MaterializeResult(asset_key=PARTNER_FILES_KEY, metadata=metadata)
         else:
             context.log_event(dg.AssetObservation(asset_key=PARTNER_FILES_KEY, metadata=metadata))
