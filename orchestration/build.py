@@ -103,7 +103,16 @@ def main() -> int:
             from marts.fct_crime_monthly where geography_level = 'lsoa'
             """,
         )
-        flags = fetch_row(con, "select count(*) filter (where is_flagged), count(*) from reports.crime_exceptions")
+        flags = fetch_row(
+            con,
+            "select count(*) filter (where is_flagged), count(*) filter (where is_tested), "
+            "count(*) filter (where is_above_own_past) from reports.crime_exceptions",
+        )
+        rapid = fetch_row(
+            con,
+            "select count(*) filter (where is_rapid_change), count(*) filter (where is_exception), count(*) "
+            "from marts.fct_indicator_change where geography_level = 'lsoa'",
+        )
         partner = fetch_row(
             con,
             """
@@ -161,7 +170,8 @@ Built in {time.monotonic() - started:.0f} s.
   Quality   : {dq[0]} Great Expectations suites, {dq[1]:,} expectations: {dq[2]} errors, {dq[3]} warnings{(' (' + dq[4] + ')') if dq[4] else ''}
               results in marts.dq_results; Data Docs: {docs_index(settings.gx_dir)}
   Report    : {report}
-              {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests
+              {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests, force-trend adjusted ({flags[2]} above their own past alone)
+  Exceptions: marts.fct_indicator_change, LSOA level: {rapid[0]:,} rapid changes, {rapid[1]:,} exceptions (headline comparison) in {rapid[2]:,} comparisons
   Dagster UI: make ui, then open http://127.0.0.1:3000 (instance: {home})
 """
     )

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import shutil
 import statistics
 from collections import Counter, defaultdict
 
+import duckdb
+import numpy as np
 import pytest
+from scipy.stats import norm, rankdata
 
-from tests.independent import GWENT_LAS, SNAPSHOTS, census_population_lsoa21, lsoa_to_la, one, street_rows
+from tests.dbt_build import dbt_build
+from tests.independent import GWENT_LAS, SNAPSHOTS, census_share_by_lsoa, census_population_lsoa21, counted_street_rows, lsoa_to_la, one
 
 CATALOGUE = SNAPSHOTS.parents[1] / "seeds" / "indicator_catalogue.csv"
 POP = SNAPSHOTS / "population"
@@ -27,6 +33,10 @@ MEMBERS = {
 }
 MEMBERS_WITHOUT_LSOA_DATA = {"claimant_count_rate", "pct_no_qualifications", "pct_upper_occupations",
                              "pct_disability_benefit"}
+# the index's factors (equal weights) and its stated bound: no factor carries more than 1.6 x its equal share
+# of the score's variance, 40% with four factors
+FACTORS = ("economic_disadvantage", "crime", "disability", "local_extra")
+VARIANCE_SHARE_BOUND = 0.40
 
 
 # ---------------------------------------------------------------------------------------------- raw files
@@ -46,18 +56,6 @@ def urban_rural() -> dict[str, str]:
         return {row["lsoa21_code"]: row["ruc"] for row in csv.DictReader(fh)}
 
 
-def share_by_lsoa(filename: str, category_col: str, total_col: str, keep) -> dict[str, tuple[float, float]]:
-    """LSOA -> (numerator, total) for the categories `keep` accepts."""
-    num: Counter = Counter()
-    total: dict[str, float] = {}
-    with open(POP / filename, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            total[row["lsoa21_code"]] = float(row[total_col])
-            if keep(row[category_col]):
-                num[row["lsoa21_code"]] += float(row["n"])
-    return {code: (num[code], t) for code, t in total.items()}
-
-
 def wimd2025_decile() -> dict[str, int]:
     with open(SNAPSHOTS / "wimd" / "wimd2025_ranks_deciles_by_lsoa21_derived.json", encoding="utf-8") as fh:
         return {code: int(v["decile"]) for code, v in json.load(fh)["byLsoa"].items()}
@@ -66,7 +64,7 @@ def wimd2025_decile() -> dict[str, int]:
 def crimes_by_lsoa(months: set[str]) -> dict[str, Counter]:
     """crime group -> LSOA -> records in the months (the bundled 2023-24 files use 2021 codes only)."""
     out = {"all_crime_rate": Counter(), "violence_against_person_rate": Counter(), "asb_rate": Counter()}
-    for r in street_rows():
+    for r in counted_street_rows():
         code = r["LSOA code"]
         if r["Month"] not in months or not code.startswith("W01"):
             continue
@@ -81,11 +79,11 @@ def crimes_by_lsoa(months: set[str]) -> dict[str, Counter]:
 
 def member_values_from_raw(lsoas: list[str]) -> dict[str, dict[str, float]]:
     """indicator -> LSOA -> value, computed from the raw CSVs only."""
-    social = share_by_lsoa("census2021_ts054_household_tenure21_lsoa21_wales.csv", "tenure", "total_households",
+    social = census_share_by_lsoa("census2021_ts054_household_tenure21_lsoa21_wales.csv", "tenure", "total_households",
                            lambda c: c.startswith("Social rented"))
-    deprived = share_by_lsoa("census2021_ts011_household_deprivation21_lsoa21_wales.csv", "deprivation_dimensions",
+    deprived = census_share_by_lsoa("census2021_ts011_household_deprivation21_lsoa21_wales.csv", "deprivation_dimensions",
                              "total_households", lambda c: c != "Household is not deprived in any dimension")
-    disabled = share_by_lsoa("census2021_ts038_disability21_lsoa21_ew_wales.csv", "disability", "total_residents",
+    disabled = census_share_by_lsoa("census2021_ts038_disability21_lsoa21_ew_wales.csv", "disability", "total_residents",
                              lambda c: c == "Disabled under the Equality Act")
     decile = wimd2025_decile()
     pop = census_population_lsoa21()
@@ -101,93 +99,178 @@ def member_values_from_raw(lsoas: list[str]) -> dict[str, dict[str, float]]:
     return values
 
 
+def wimd_exponential(rank: float, n: int) -> float:
+    """WIMD's exponential transformation of a rank (1 = lowest risk, n = highest): from just above 0 to 100."""
+    return -23 * math.log(1 - rank / n * (1 - math.exp(-100 / 23)))
+
+
 def index_from_raw() -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """score and per-factor sub-scores for every Gwent LSOA, the documented method, from raw files."""
+    """score and per-factor scores for every Gwent LSOA, the documented (WIMD) method, from raw files: each
+    member's ranks (ties averaged) as normal scores, their weighted mean per factor ranked and put through
+    WIMD's exponential transformation, the factors averaged with equal weights. Values are compared to 9
+    decimals, as in the model."""
     cat = catalogue()
     lsoas = sorted(code for code, la in lsoa21_la().items() if la in GWENT_LAS)
+    n = len(lsoas)
     values = member_values_from_raw(lsoas)
-    directed: dict[str, dict[str, float]] = {}
+    assert {cat[i]["cohesion_factor"] for i in values} == set(FACTORS)
+    normal: dict[str, dict[str, float]] = {}
     for ind, by_lsoa in values.items():
-        mean, sd = statistics.fmean(by_lsoa.values()), statistics.stdev(by_lsoa.values())
         sign = -1 if cat[ind]["polarity"] == "protective" else 1
-        directed[ind] = {c: sign * (v - mean) / sd for c, v in by_lsoa.items()}
+        ranks = rankdata([round(sign * by_lsoa[c], 9) for c in lsoas])  # 1 = lowest risk, ties averaged
+        normal[ind] = dict(zip(lsoas, norm.ppf(ranks / (n + 1))))
     weight = {ind: float(cat[ind]["index_weight"]) for ind in values}
-    factor = {ind: cat[ind]["cohesion_factor"] for ind in values}
-
-    def wmean(code: str, inds) -> float:
-        inds = list(inds)
-        return sum(weight[i] * directed[i][code] for i in inds) / sum(weight[i] for i in inds)
-
-    scores = {c: wmean(c, values) for c in lsoas}
-    subs = {f: {c: wmean(c, [i for i in values if factor[i] == f]) for c in lsoas} for f in set(factor.values())}
+    subs: dict[str, dict[str, float]] = {}
+    for f in FACTORS:
+        inds = [i for i in values if cat[i]["cohesion_factor"] == f]
+        means = [round(sum(weight[i] * normal[i][c] for i in inds) / sum(weight[i] for i in inds), 9) for c in lsoas]
+        subs[f] = {c: wimd_exponential(r, n) for c, r in zip(lsoas, rankdata(means))}
+    scores = {c: sum(subs[f][c] for f in FACTORS) / len(FACTORS) for c in lsoas}
     return scores, subs
 
 
 # ---------------------------------------------------------------------------------------------- the index
 
+def index_rows(warehouse) -> dict[str, dict]:
+    """fct_cohesion_index, LSOA -> row as a dict."""
+    rel = warehouse.sql("select * from marts.fct_cohesion_index")
+    return {row[0]: dict(zip(rel.columns, row)) for row in rel.fetchall()}
+
+
 def test_index_members_come_from_the_catalogue_and_scope_is_gwent(warehouse):
     cat = catalogue()
     in_index = {i for i, r in cat.items() if r["in_cohesion_index"] == "true"}
     assert in_index == MEMBERS | MEMBERS_WITHOUT_LSOA_DATA
-    rows = warehouse.sql(
-        "select lsoa21_code, members_used, members_count, index_scope, index_period_label, lsoas_in_scope "
-        "from marts.fct_cohesion_index"
-    ).fetchall()
+    rows = list(index_rows(warehouse).values())
     gwent = {code for code, la in lsoa21_la().items() if la in GWENT_LAS}
-    assert {r[0] for r in rows} == gwent and len(gwent) == 374
-    assert {r[1] for r in rows} == {";".join(sorted(MEMBERS))}
-    assert {r[2] for r in rows} == {7} and {r[5] for r in rows} == {374}
-    assert {r[3] for r in rows} == {"374 of 1917 LSOAs with every member (police force areas with crime data: Gwent)"}
-    assert {r[4] for r in rows} == {"Census 2021, WIMD 2025, crime and ASB 12 months to 2024-06-30"}
-    columns = {
-        c for (c,) in warehouse.sql(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_name = 'fct_cohesion_index'"
-        ).fetchall()
-    }
+    assert {r["lsoa21_code"] for r in rows} == gwent and len(gwent) == 374
+    assert {r["members_used"] for r in rows} == {";".join(sorted(MEMBERS))}
+    assert {r["members_count"] for r in rows} == {7} and {r["lsoas_in_scope"] for r in rows} == {374}
+    assert {r["index_scope"] for r in rows} == {
+        "374 of 1917 LSOAs with a reliable value for every member (police force areas with crime data: Gwent)"}
+    assert {r["index_period_label"] for r in rows} == {"Census 2021, WIMD 2025, crime and ASB 12 months to 2024-06-30"}
     # a sub-score for each factor with LSOA data, none for education / occupation (no bundled LSOA data)
-    assert {c for c in columns if c.startswith("score_")} == {
-        "score_economic_disadvantage", "score_crime", "score_disability", "score_local_extra"}
+    assert {c for c in rows[0] if c.startswith("score_")} == {f"score_{f}" for f in FACTORS}
+    # a factor resting on fewer members than the catalogue defines is marked, never passed off as complete
+    assert {r["factor_coverage"] for r in rows} == {
+        "crime 2/2; disability 1/2 (missing: pct_disability_benefit); "
+        "economic_disadvantage 3/4 (missing: claimant_count_rate); "
+        "education 0/1 (missing: pct_no_qualifications; not in the index); local_extra 1/1; "
+        "occupation 0/1 (missing: pct_upper_occupations; not in the index)"}
+    assert {frozenset(r["members_missing"].split(";")) for r in rows} == {frozenset(MEMBERS_WITHOUT_LSOA_DATA)}
 
 
 def test_index_scores_match_an_independent_recomputation_from_raw_files(warehouse):
     scores, subs = index_from_raw()
-    got = {
-        code: (score, econ, crime, disability, extra)
-        for code, score, econ, crime, disability, extra in warehouse.sql(
-            "select lsoa21_code, score, score_economic_disadvantage, score_crime, score_disability, score_local_extra "
-            "from marts.fct_cohesion_index"
-        ).fetchall()
-    }
+    got = index_rows(warehouse)
     assert set(got) == set(scores)
     for code, expected in scores.items():
-        assert got[code][0] == pytest.approx(expected, abs=1e-9), code
-    # two LSOAs in full: the highest-risk one and a Monmouthshire one, every sub-score
-    top = max(scores, key=scores.get)
-    monmouth = min(c for c, la in lsoa21_la().items() if la == MONMOUTHSHIRE)
-    for code in (top, monmouth):
-        assert got[code][1:] == pytest.approx((
-            subs["economic_disadvantage"][code], subs["crime"][code], subs["disability"][code],
-            subs["local_extra"][code]), abs=1e-9)
-    # the weights as published: economic 3 x 0.25, crime 2 x 0.5, disability 0.5, ASB 1 (sum 3.25)
-    score, econ, crime, disability, extra = got[top]
-    assert score == pytest.approx((0.75 * econ + 1.0 * crime + 0.5 * disability + 1.0 * extra) / 3.25, abs=1e-9)
+        row = got[code]
+        assert row["score"] == pytest.approx(expected, abs=1e-6), code
+        for f in FACTORS:
+            assert row[f"score_{f}"] == pytest.approx(subs[f][code], abs=1e-6), (code, f)
+        # equal factor weights: the score is the plain mean of the four factor scores
+        assert row["score"] == pytest.approx(sum(row[f"score_{f}"] for f in FACTORS) / 4, abs=1e-8)
+    codes = sorted(scores)
+    expected_rank = rankdata([-round(scores[c], 9) for c in codes], method="min")
+    assert {c: got[c]["rank"] for c in codes} == {c: int(r) for c, r in zip(codes, expected_rank)}
+
+
+def test_index_no_factor_dominates_the_score(warehouse):
+    scores, subs = index_from_raw()
+    codes = sorted(scores)
+    total = np.array([scores[c] for c in codes])
+    shares = {f: float(np.cov(np.array([subs[f][c] for c in codes]) / len(FACTORS), total)[0, 1] / total.var(ddof=1))
+              for f in FACTORS}
+    assert sum(shares.values()) == pytest.approx(1, abs=1e-9)
+    rows = list(index_rows(warehouse).values())
+    for f in FACTORS:
+        # equal factor weights: crime and ASB (local_extra) together are 2 of the 4 factors, half the weight
+        assert {r[f"weight_share_{f}"] for r in rows} == {0.25}
+        assert len({r[f"variance_share_{f}"] for r in rows}) == 1
+        assert rows[0][f"variance_share_{f}"] == pytest.approx(shares[f], abs=1e-6), f
+    # the stated bound: no factor above 40% of the score's variance (1.6 x its equal share)
+    assert max(shares.values()) < VARIANCE_SHARE_BOUND
+    largest = max(shares, key=shares.get)
+    assert {(r["largest_variance_share_factor"], round(r["largest_variance_share"], 6)) for r in rows} == {
+        (largest, round(shares[largest], 6))}
+
+
+def test_index_a_town_centre_with_extreme_crime_rates_no_longer_tops_it(warehouse):
+    cat = catalogue()
+    lsoas = sorted(code for code, la in lsoa21_la().items() if la in GWENT_LAS)
+    values = member_values_from_raw(lsoas)
+    centre = max(lsoas, key=values["all_crime_rate"].get)  # Newport city centre: few residents, many crimes
+    # the old method (catalogue-weighted mean of z-scores) put it first on crime and ASB rates alone
+    z = {i: {c: (v - statistics.fmean(by.values())) / statistics.stdev(by.values()) for c, v in by.items()}
+         for i, by in values.items()}
+    weight = {i: float(cat[i]["index_weight"]) for i in values}
+    old = {c: sum(weight[i] * z[i][c] for i in values) / sum(weight.values()) for c in lsoas}
+    assert max(old, key=old.get) == centre
+    assert max(z["all_crime_rate"][c] for c in lsoas) > 8  # a raw z-score of 8-9
+    row = index_rows(warehouse)[centre]
+    # ranks, then WIMD's exponential transformation: the most extreme rate scores the maximum, 100, no more
+    assert row["score_crime"] == pytest.approx(100, abs=1e-9)
+    assert row["score_local_extra"] == pytest.approx(100, abs=1e-9)
+    assert all(row[f"score_{f}"] <= 100 + 1e-9 for f in FACTORS)
+    assert row["rank"] > 1 and row["decile"] == 1  # still high risk, but crime and ASB alone cannot put it first
 
 
 def test_index_direction_a_higher_risk_value_raises_the_score(warehouse):
-    # every member is a risk proxy: an LSOA above the mean on all of them must score above 0
+    # every member is a risk proxy: an LSOA at least as high on every member scores at least as high, and an
+    # LSOA higher on every member scores higher
     lsoas = sorted(code for code, la in lsoa21_la().items() if la in GWENT_LAS)
     values = member_values_from_raw(lsoas)
-    means = {i: statistics.fmean(v.values()) for i, v in values.items()}
-    above = [c for c in lsoas if all(values[i][c] > means[i] for i in values)]
-    below = [c for c in lsoas if all(values[i][c] < means[i] for i in values)]
-    assert above and below
-    got = dict(warehouse.sql("select lsoa21_code, score from marts.fct_cohesion_index").fetchall())
-    assert all(got[c] > 0 for c in above) and all(got[c] < 0 for c in below)
+    got = {c: r["score"] for c, r in index_rows(warehouse).items()}
+    weakly = strictly = 0
+    for a in lsoas:
+        for b in lsoas:
+            if a == b:
+                continue
+            if all(values[i][a] >= values[i][b] for i in values):
+                weakly += 1
+                assert got[a] >= got[b], (a, b)
+                if all(values[i][a] > values[i][b] for i in values):
+                    strictly += 1
+                    assert got[a] > got[b], (a, b)
+    assert weakly > 100 and strictly > 10
+
+
+def test_index_leaves_unreliable_values_out(built, warehouse, tmp_path):
+    """An LSOA value marked unreliable (ONS reliability notes) keeps its LSOA out of the index, for a census
+    member and for one quarter of a pooled police.uk member; the index is rebuilt on a copy of the warehouse."""
+    members = sorted(MEMBERS)
+    flagged = warehouse.execute(
+        "select distinct area_code from marts.fct_indicator_value where geography_level = 'lsoa' "
+        "and status = 'unreliable' and indicator_id in (select unnest(?::varchar[]))", [members]).fetchall()
+    assert not {c for (c,) in flagged} & set(index_rows(warehouse))
+    census_lsoa, police_lsoa = "W01001685", "W01001506"  # Newport 014B and Torfaen 010A, both in scope
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(built["settings"].warehouse_path, copy)
+    con = duckdb.connect(str(copy))
+    marked = con.execute(
+        "update marts.fct_indicator_value set status = 'unreliable' where geography_level = 'lsoa' and ("
+        "(indicator_id = 'pct_social_rented' and area_code = ?) "
+        "or (indicator_id = 'asb_rate' and area_code = ? and period_start = '2024-01-01')) returning area_code",
+        [census_lsoa, police_lsoa]).fetchall()
+    con.close()
+    assert sorted(marked) == sorted([(census_lsoa,), (police_lsoa,)])
+    dbt_build(copy, "fct_cohesion_index", tmp_path)
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        rows = con.execute("select lsoa21_code, index_scope, lsoas_in_scope from marts.fct_cohesion_index").fetchall()
+    finally:
+        con.close()
+    gwent = {code for code, la in lsoa21_la().items() if la in GWENT_LAS}
+    assert {r[0] for r in rows} == gwent - {census_lsoa, police_lsoa}
+    assert {(r[1], r[2]) for r in rows} == {
+        ("372 of 1917 LSOAs with a reliable value for every member (police force areas with crime data: Gwent)", 372)}
 
 
 def test_rank_follows_score_and_deciles_are_equal_tenths(warehouse):
-    rows = warehouse.sql("select lsoa21_code, score, rank, decile from marts.fct_cohesion_index").fetchall()
+    rows = warehouse.sql(
+        "select lsoa21_code, score, rank, decile, score_economic_disadvantage, score_crime, score_disability, "
+        "score_local_extra from marts.fct_cohesion_index").fetchall()
     by_score = sorted(rows, key=lambda r: -r[1])
     assert by_score[0][2] == 1
     assert [r[2] for r in by_score] == sorted(r[2] for r in rows)  # rank never decreases as score falls
@@ -197,14 +280,17 @@ def test_rank_follows_score_and_deciles_are_equal_tenths(warehouse):
     sizes = Counter(r[3] for r in rows)
     assert set(sizes) == set(range(1, 11))
     assert max(sizes.values()) - min(sizes.values()) <= 1
-    assert statistics.fmean(r[1] for r in rows) == pytest.approx(0, abs=1e-9)
+    # every factor score is WIMD's exponential transformation of a rank: above 0, exactly 100 at the top
+    for k in range(4, 8):
+        assert min(r[k] for r in rows) > 0 and max(r[k] for r in rows) == pytest.approx(100, abs=1e-9)
+    assert all(0 < r[1] <= 100 for r in rows)
 
 
 # ---------------------------------------------------------------------------------------------- cohesion profile
 
 def test_urban_and_rural_values_pool_the_las_lsoas(warehouse):
     la_of, ruc = lsoa21_la(), urban_rural()
-    social = share_by_lsoa("census2021_ts054_household_tenure21_lsoa21_wales.csv", "tenure", "total_households",
+    social = census_share_by_lsoa("census2021_ts054_household_tenure21_lsoa21_wales.csv", "tenure", "total_households",
                            lambda c: c.startswith("Social rented"))
     expected = {}
     for cls in ("Urban", "Rural"):
@@ -231,7 +317,7 @@ def test_crime_benchmark_and_latest_are_12_month_pools(warehouse):
     newport_pop = sum(p for c, p in pop.items() if la_of.get(c) == NEWPORT)
     first_12 = {f"2022-{m:02d}" for m in range(7, 13)} | {f"2023-{m:02d}" for m in range(1, 7)}
     count = Counter()
-    for r in street_rows():
+    for r in counted_street_rows():
         code = r["LSOA code"]
         if code.startswith("W01") and la_of[code] == NEWPORT and r["Crime type"] != "Anti-social behaviour":
             count["first" if r["Month"] in first_12 else "latest" if r["Month"] in LATEST_12_MONTHS else "other"] += 1
@@ -247,6 +333,11 @@ def test_crime_benchmark_and_latest_are_12_month_pools(warehouse):
     assert row[1] == pytest.approx(bench, rel=1e-9) and row[3] == pytest.approx(latest, rel=1e-9)
     assert row[4] == pytest.approx(latest - bench, rel=1e-9)
     assert row[5] == "not compared" and row[6]  # Wales is incomplete (only Gwent loaded): no Wales value
+    series_key, change_note, comparison_note = one(
+        warehouse, "select series_key, change_note, comparison_note from marts.mart_cohesion_profile "
+                   "where la_code = ? and indicator_id = 'all_crime_rate'", [NEWPORT])
+    assert series_key.startswith("police_uk") and change_note is None
+    assert comparison_note.startswith("not compared: no benchmark value")
     (community,) = one(
         warehouse,
         "select value from marts.mart_community_profile where la_code = ? and topic = 'crime' "
@@ -257,21 +348,31 @@ def test_crime_benchmark_and_latest_are_12_month_pools(warehouse):
 
 
 def test_comparison_with_wales_follows_the_interval_and_polarity(warehouse):
+    """The interval must exclude Wales AND the difference must reach the catalogue's change_threshold
+    (materiality); unreliable figures are not compared."""
+    cat = catalogue()
     rows = warehouse.sql(
-        "select polarity, latest_lci_95, latest_uci_95, wales_latest_value, comparison_with_wales, assessment_vs_wales "
-        "from marts.mart_cohesion_profile"
+        "select indicator_id, polarity, latest_value, latest_lci_95, latest_uci_95, latest_status, wales_latest_value, "
+        "materiality_threshold, comparison_with_wales, assessment_vs_wales from marts.mart_cohesion_profile"
     ).fetchall()
-    seen = set()
-    for polarity, lci, uci, wales, comparison, assessment in rows:
-        if lci is None or uci is None or wales is None:
+    seen, held_back = set(), 0
+    for indicator_id, polarity, value, lci, uci, status, wales, threshold, comparison, assessment in rows:
+        assert threshold == float(cat[indicator_id]["change_threshold"])
+        if lci is None or uci is None or wales is None or status == "unreliable":
             expected = "not compared"
+        elif lci > wales and value - wales >= threshold:
+            expected = "higher"
+        elif uci < wales and wales - value >= threshold:
+            expected = "lower"
         else:
-            expected = "higher" if lci > wales else "lower" if uci < wales else "similar"
-        assert comparison == expected
+            expected = "similar"
+            held_back += lci > wales or uci < wales  # the interval alone would have called it
+        assert comparison == expected, (indicator_id, value, wales)
         good = {"risk": {"higher": "worse", "lower": "better"}, "protective": {"higher": "better", "lower": "worse"}}
         assert assessment == good.get(polarity, {}).get(comparison, comparison)
         seen.add(comparison)
     assert {"higher", "lower", "similar", "not compared"} <= seen
+    assert held_back > 0
 
 
 def test_lsoas_most_changed_are_the_largest_absolute_lsoa_changes(warehouse):
@@ -290,13 +391,18 @@ def test_lsoas_most_changed_are_the_largest_absolute_lsoa_changes(warehouse):
         pooled[code][k + 1] += den
     change = {c: 1000 * p[2] / p[3] - 1000 * p[0] / p[1] for c, p in pooled.items()}
     expected = sorted(change, key=lambda c: (-abs(change[c]), c))[:3]
-    (got,) = one(warehouse, "select lsoas_most_changed from marts.mart_cohesion_profile "
-                            "where la_code = ? and indicator_id = 'asb_rate'", [NEWPORT])
+    got, names = one(warehouse, "select lsoas_most_changed, lsoas_most_changed_names from marts.mart_cohesion_profile "
+                                "where la_code = ? and indicator_id = 'asb_rate'", [NEWPORT])
     assert got == ";".join(expected)
-    # a single-period indicator has none
-    (none,) = one(warehouse, "select lsoas_most_changed from marts.mart_cohesion_profile "
-                             "where la_code = ? and indicator_id = 'pct_disabled_equality_act'", [NEWPORT])
-    assert none is None
+    with open(SNAPSHOTS / "geography" / "wales_lsoa21_to_lad_from_ons_bgc.csv", encoding="utf-8") as fh:
+        name_of = {row["LSOA21CD"]: row["LSOA21NM"] for row in csv.DictReader(fh)}
+    assert names == ";".join(name_of[c] for c in expected)
+    # a single-period indicator has none; nor do the age shares, whose only 2021 LSOA period follows a
+    # series break (mid-year estimates -> Census 2021): no ranking of bridged 2011 estimates against the census
+    for indicator_id in ("pct_disabled_equality_act", "pct_aged_0_15", "pct_aged_65_plus"):
+        (none,) = one(warehouse, "select lsoas_most_changed from marts.mart_cohesion_profile "
+                                 "where la_code = ? and indicator_id = ?", [NEWPORT, indicator_id])
+        assert none is None
 
 
 # ---------------------------------------------------------------------------------------------- community profile

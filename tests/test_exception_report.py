@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 import scipy.stats
 
-from tests.independent import lsoa21_codes, one, street_rows
+from tests.independent import GWENT_LAS, counted_street_rows, lsoa21_codes, lsoa_to_la, one
 
 GROUPS = {  # defined here from the police.uk categories, independently of the seeds
     "all_crime": lambda t: t != "Anti-social behaviour",
@@ -36,40 +36,52 @@ def test_latest_complete_quarter_is_reported(built, warehouse):
     report = built["settings"].reports_dir / "crime_exception_report_2024-Q2.html"
     html = report.read_text(encoding="utf-8")
     assert "2024 Q2" in html and "Exact conditional Poisson test" in html and "Benjamini" in html
+    assert "rest of the police force" in html and "Force-wide change this quarter" in html
+    assert "per 1,000 person-years" in html and "exception_method" in html
     assert "data.police.uk" in html and "2022-07 to 2024-06" in html and "Census 2021" in html
     assert "Open Government Licence v3.0" in html
     assert not re.search(r"""(src|href)\s*=\s*["']https?:""", html)
 
 
 def test_a_flagged_lsoa_statistic_recomputed_from_the_raw_files(warehouse):
-    lsoa, group, observed, baseline, p_value = one(
+    """The most significant flag, from the raw CSVs (a Crime ID once per month) and scipy: the LSOA's count
+    against its previous four quarters scaled by the rest of Gwent."""
+    lsoa, group, observed, baseline, expected, p_value = one(
         warehouse,
-        "select lsoa21_code, crime_group, observed, baseline_count, p_value from reports.crime_exceptions "
+        "select lsoa21_code, crime_group, observed, baseline_count, expected, p_value from reports.crime_exceptions "
         "where is_flagged order by q_value, lsoa21_code limit 1",
     )
     current, base = months(date(2024, 4, 1), 3), months(date(2023, 4, 1), 12)
     # in these months police.uk already used 2021 codes, so the LSOA code can be matched directly
-    assert all(r["LSOA code"] in lsoa21_codes() for r in street_rows()
+    assert all(r["LSOA code"] in lsoa21_codes() for r in counted_street_rows()
                if r["Month"] in current | base and r["LSOA code"].startswith("W01"))
-    mine = [r for r in street_rows() if r["LSOA code"] == lsoa and GROUPS[group](r["Crime type"])]
-    k = sum(r["Month"] in current for r in mine)
-    b = sum(r["Month"] in base for r in mine)
+    la = lsoa_to_la()
+    force = [r for r in counted_street_rows() if la.get(r["LSOA code"]) in GWENT_LAS and GROUPS[group](r["Crime type"])]
+    k = sum(r["Month"] in current and r["LSOA code"] == lsoa for r in force)
+    b = sum(r["Month"] in base and r["LSOA code"] == lsoa for r in force)
+    f1 = sum(r["Month"] in current for r in force)
+    f0 = sum(r["Month"] in base for r in force)
     assert (observed, baseline) == (k, b)
-    days_q = (date(2024, 7, 1) - date(2024, 4, 1)).days
-    days_b = (date(2024, 4, 1) - date(2023, 4, 1)).days
-    expected_p = scipy.stats.binomtest(k, k + b, days_q / (days_q + days_b), alternative="greater").pvalue
+    assert expected == pytest.approx(b * (f1 - k) / (f0 - b), rel=1e-12)
+    expected_p = scipy.stats.binomtest(k, k + b, (f1 - k) / ((f1 - k) + (f0 - b)), alternative="greater").pvalue
     assert p_value == pytest.approx(expected_p, rel=1e-9)
 
 
-def test_flags_are_benjamini_hochberg_q_below_005(warehouse):
-    rows = warehouse.sql(
-        "select p_value, q_value, is_flagged from reports.crime_exceptions order by lsoa21_code, crime_group"
+def test_flags_are_benjamini_hochberg_q_below_005_among_the_tested(warehouse):
+    rows = warehouse.execute(
+        "select crime_group, is_tested, p_value, q_value, is_flagged, observed + baseline_count "
+        "from reports.crime_exceptions order by lsoa21_code, crime_group"
     ).fetchall()
     assert len(rows) == 374 * 4
-    q = scipy.stats.false_discovery_control([r[0] for r in rows], method="bh")
-    assert [r[1] for r in rows] == pytest.approx(list(q), rel=1e-9, abs=1e-15)
-    assert [r[2] for r in rows] == [qi < 0.05 for qi in q]
-    assert 0 < sum(r[2] for r in rows) < len(rows)
+    for group in GROUPS:
+        mine = [r for r in rows if r[0] == group]
+        assert all(r[1] == (r[5] >= 10) for r in mine)
+        assert all(r[2] is None and r[3] is None and not r[4] for r in mine if not r[1])
+        tested = [r for r in mine if r[1]]
+        q = scipy.stats.false_discovery_control([r[2] for r in tested], method="bh")
+        assert [r[3] for r in tested] == pytest.approx(list(q), rel=1e-9, abs=1e-15)
+        assert all(r[4] <= (qi < 0.05) for r, qi in zip(tested, q))  # a flag also needs the change threshold
+    assert 0 < sum(r[4] for r in rows) < sum(r[1] for r in rows)
 
 
 def test_the_report_renders_in_a_real_browser(built, warehouse, tmp_path):

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from scipy.stats import norm
+from scipy.stats import binom, false_discovery_control, norm
 
 from tests.independent import census_population_lsoa21
 
@@ -38,7 +38,7 @@ def standard_error(row: dict) -> float | None:
     if row["ci_method"] == "wilson":
         p = row["numerator"] / row["denominator"]
         return 100 * math.sqrt(p * (1 - p) / row["denominator"])
-    if row["ci_method"] == "byar":
+    if row["ci_method"] == "poisson_exact":
         return 1000 * math.sqrt(row["numerator"]) / row["denominator"]
     if row["ci_method"] == "published" and row["lci_95"] is not None:
         return (row["uci_95"] - row["lci_95"]) / (2 * 1.96)
@@ -89,51 +89,75 @@ def one_year_earlier(d: date) -> date:
 
 
 # --- change over time -------------------------------------------------------------------------------
+# Method: dbt docs block exception_method. Counts: exact conditional test (two-sided, central); census
+# proportions: pooled two-proportion z; published intervals: z from the intervals; BH within
+# indicator × level × comparison × period; rapid = q < 0.05 AND |change| ≥ threshold AND same series.
+
+MIN_EVENTS = 10
+
+
+def is_sub_annual(row: dict) -> bool:
+    return row["period_start"] < row["period_end"] < row["period_start"] + timedelta(days=360)
+
+
+def expected_test(cur: dict, before: dict) -> tuple[str, float | None]:
+    """(test_method, p) recomputed with scipy from two fct_indicator_value rows."""
+    if cur["series_key"] != before["series_key"]:
+        return "not tested: series break", None
+    if "unreliable" in (cur["status"], before["status"]):
+        return "not tested: the source calls a figure unreliable", None
+    method = cur["ci_method"] if cur["ci_method"] == before["ci_method"] else "mixed"
+    if method == "poisson_exact":
+        k1, k0 = round(cur["numerator"]), round(before["numerator"])
+        if k1 + k0 < MIN_EVENTS:
+            return "not tested: fewer than 10 events in the two periods", None
+        share = cur["denominator"] / (cur["denominator"] + before["denominator"])
+        n = k1 + k0
+        p = min(1.0, 2 * min(binom.sf(k1 - 1, n, share), binom.cdf(k1, n, share)))
+        return "exact conditional Poisson (two-sided)", p
+    if method == "wilson":
+        k1, n1, k0, n0 = cur["numerator"], cur["denominator"], before["numerator"], before["denominator"]
+        if min(k1, n1 - k1, k0, n0 - k0) < MIN_EVENTS:
+            return "not tested: fewer than 10 in a cell", None
+        pooled = (k1 + k0) / (n1 + n0)
+        z = (k1 / n1 - k0 / n0) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+        return "two-proportion z (pooled; census natural variation)", 2 * norm.sf(abs(z))
+    if method == "published" and cur["uci_95"] >= cur["lci_95"] and before["uci_95"] >= before["lci_95"]:
+        se = math.hypot(cur["uci_95"] - cur["lci_95"], before["uci_95"] - before["lci_95"]) / (2 * Z95)
+        return "published interval z", (2 * norm.sf(abs(cur["value"] - before["value"]) / se) if se > 0 else 1.0)
+    return "not tested: no interval for a figure", None
 
 
 def test_lsoa_crime_rate_2024_q2_against_2023_q2(warehouse):
-    """Poisson rate difference: SE = 1000·sqrt(n1/d1² + n2/d2²), d in person-years."""
+    """Exact conditional test for two Poisson counts: given n = k1 + k0, k1 ~ Binomial(n, d1 / (d1 + d0))."""
     now = {r["area_code"]: r for r in values(warehouse, "indicator_id = 'all_crime_rate' and geography_level = 'lsoa' and period_label = '2024 Q2'")}
     then = {r["area_code"]: r for r in values(warehouse, "indicator_id = 'all_crime_rate' and geography_level = 'lsoa' and period_label = '2023 Q2'")}
     assert len(now) == len(then) == 374  # Gwent's LSOAs: the bundled police.uk files
-
-    def z_of(code):
-        a, b = now[code], then[code]
-        return (a["value"] - b["value"]) / (1000 * math.sqrt(a["numerator"] / a["denominator"] ** 2 + b["numerator"] / b["denominator"] ** 2))
-
-    # the LSOA with the largest rise, and one whose change is clearly not significant
-    rising = max(now, key=z_of)
-    quiet = min((c for c in now if now[c]["numerator"] > 20), key=lambda c: abs(z_of(c)))
-    for code in (rising, quiet):
+    tests = {code: expected_test(now[code], then[code]) for code in now}
+    tested = {code: p for code, (_, p) in tests.items() if p is not None}
+    q = dict(zip(tested, false_discovery_control(list(tested.values()), method="bh")))
+    got = {r["area_code"]: r for r in records(
+        warehouse,
+        "select * from marts.fct_indicator_change where indicator_id = 'all_crime_rate' and geography_level = 'lsoa' "
+        "and period_label = '2024 Q2' and comparison = 'year_earlier'")}
+    assert got.keys() == now.keys()
+    for code, row in got.items():
         a, b = now[code], then[code]
         # rates are per 1,000 person-years: Census 2021 residents × 91 days (April-June) / 365.25
         assert a["denominator"] == pytest.approx(census_population_lsoa21()[code] * 91 / 365.25)
         change = a["value"] - b["value"]
-        se = 1000 * math.sqrt(a["numerator"] / a["denominator"] ** 2 + b["numerator"] / b["denominator"] ** 2)
-        z = change / se
-        p = 2 * norm.sf(abs(z))
-        got = records(
-            warehouse,
-            "select * from marts.fct_indicator_change where indicator_id = 'all_crime_rate' and geography_level = 'lsoa' "
-            "and area_code = ? and period_label = '2024 Q2' and comparison = 'year_earlier'",
-            [code],
-        )
-        assert len(got) == 1
-        row = got[0]
-        assert row["compared_period_label"] == "2023 Q2"
-        assert row["test_method"] == "poisson rate difference z"
+        assert row["compared_period_label"] == "2023 Q2" and row["test_method"] == tests[code][0]
         assert row["change"] == pytest.approx(change, abs=1e-9)
-        assert row["z"] == pytest.approx(z, rel=1e-9)
-        assert row["p_value"] == pytest.approx(p, abs=1e-6)
-        assert (row["change_lci_95"], row["change_uci_95"]) == pytest.approx((change - Z95 * se, change + Z95 * se))
-        assert row["is_significant"] == (p < 0.05)
-        assert row["is_beyond_threshold"] == (abs(change) >= 10)  # catalogue: 10 per 1,000 a year
-        assert row["is_rapid_change"] == (p < 0.05 and abs(change) >= 10)
-        assert row["direction"] == expected_direction("risk", change, p < 0.05)
-    assert records(warehouse, "select direction from marts.fct_indicator_change where area_code = ? and indicator_id = 'all_crime_rate' "
-                              "and period_label = '2024 Q2' and comparison = 'year_earlier'", [rising])[0]["direction"] == "worsening"
-    assert records(warehouse, "select direction from marts.fct_indicator_change where area_code = ? and indicator_id = 'all_crime_rate' "
-                              "and period_label = '2024 Q2' and comparison = 'year_earlier'", [quiet])[0]["direction"] == "no significant change"
+        assert row["is_beyond_threshold"] == (abs(change) >= 10)  # catalogue: 10 per 1,000 person-years
+        if code not in tested:
+            assert row["p_value"] is None and row["direction"] == "not tested" and not row["is_rapid_change"]
+            continue
+        assert row["p_value"] == pytest.approx(tested[code], rel=1e-9, abs=1e-300)
+        assert row["q_value"] == pytest.approx(q[code], rel=1e-9, abs=1e-300)
+        assert row["is_rapid_change"] == (q[code] < 0.05 and abs(change) >= 10)
+        # not the headline for LSOA crime (that is the force-adjusted comparison), so never an exception here
+        assert row["is_headline_comparison"] is False and row["is_exception"] is False
+    assert sum(r["is_rapid_change"] for r in got.values()) < 0.1 * len(got)
 
 
 def test_year_earlier_quarter_across_a_leap_day_has_the_same_length(warehouse):
@@ -148,37 +172,33 @@ def test_year_earlier_quarter_across_a_leap_day_has_the_same_length(warehouse):
     assert n == expected > 0
 
 
-def test_protective_indicator_significant_increase_is_improving(warehouse):
-    """Polarity: a rise in a protective proxy (employment rate) is good for cohesion."""
+def test_direction_reads_rapid_change_through_polarity(warehouse):
+    """Polarity: a rapid rise in a risk proxy is worsening, in a protective proxy improving; context proxies
+    say rapid increase / decrease. Anything not rapid never gets a direction of travel."""
     rows = records(
         warehouse,
-        "select * from marts.fct_indicator_change where polarity = 'protective' and is_significant and change > 0",
+        "select polarity, change, is_rapid_change, is_significant, is_series_break, p_value, direction "
+        "from marts.fct_indicator_change",
     )
-    assert rows and {r["direction"] for r in rows} == {"improving"}
-    # one by hand, from the published 95% intervals
-    row = max((r for r in rows if r["indicator_id"] == "employment_rate"), key=lambda r: r["change"])
-    (a,) = values(warehouse, "indicator_id = 'employment_rate' and area_code = ? and period_start = ?", [row["area_code"], row["period_start"]])
-    (b,) = values(warehouse, "indicator_id = 'employment_rate' and area_code = ? and period_start = ?", [row["area_code"], row["compared_period_start"]])
-    se = math.hypot((a["uci_95"] - a["lci_95"]) / 3.92, (b["uci_95"] - b["lci_95"]) / 3.92)
-    z = (a["value"] - b["value"]) / se
-    assert row["z"] == pytest.approx(z, rel=1e-9)
-    assert row["p_value"] == pytest.approx(2 * norm.sf(abs(z)), abs=1e-6)
-    assert 2 * norm.sf(abs(z)) < 0.05 and z > 0
-    # and the mirror images: a falling protective proxy worsens, a rising risk proxy worsens
-    mirror = records(
-        warehouse,
-        "select polarity, change > 0 as up, list(distinct direction) as directions from marts.fct_indicator_change "
-        "where is_significant and change <> 0 and not is_series_break group by all",
-    )
-    got = {(r["polarity"], r["up"]): sorted(r["directions"]) for r in mirror}
-    assert got[("protective", False)] == ["worsening"]
-    assert got[("risk", True)] == ["worsening"] and got[("risk", False)] == ["improving"]
-    assert got[("context", True)] == ["significant increase"] and got[("context", False)] == ["significant decrease"]
+    reading = {("risk", True): "worsening", ("risk", False): "improving", ("protective", True): "improving",
+               ("protective", False): "worsening", ("context", True): "rapid increase",
+               ("context", False): "rapid decrease"}
+    rapid = [r for r in rows if r["is_rapid_change"]]
+    assert rapid and {r["polarity"] for r in rapid} >= {"risk"}
+    for r in rows:
+        if r["is_rapid_change"]:
+            assert r["direction"] == reading[(r["polarity"], r["change"] > 0)]
+        elif r["is_series_break"]:
+            assert r["direction"] == "series break"
+        elif r["p_value"] is None:
+            assert r["direction"] == "not tested"
+        else:
+            assert r["direction"] in ("no significant change", "significant but below threshold")
 
 
 def test_every_change_row_recomputed_from_fct_indicator_value(warehouse):
-    """The pairs are exactly 'previous period' and 'same period a year earlier'; every z, p, flag and
-    direction matches a recomputation with scipy (p within 1e-6 of 2·(1 − Φ(|z|)))."""
+    """The pairs are exactly 'previous period' (every series) and 'same period a year earlier' (quarterly series
+    only: no duplicated annual rows); every test, p, q, flag and direction matches a recomputation with scipy."""
     series: dict[tuple, list[dict]] = {}
     for r in values(warehouse, "true"):
         series.setdefault((r["indicator_id"], r["geography_level"], r["area_code"]), []).append(r)
@@ -190,46 +210,45 @@ def test_every_change_row_recomputed_from_fct_indicator_value(warehouse):
             if i > 0:
                 expected[(*key, cur["period_start"], "previous_period")] = (cur, rows[i - 1])
             earlier = by_period.get((one_year_earlier(cur["period_start"]), one_year_earlier(cur["period_end"] + timedelta(days=1)) - timedelta(days=1)))
-            if earlier:
+            if earlier and is_sub_annual(cur):
                 expected[(*key, cur["period_start"], "year_earlier")] = (cur, earlier)
 
     got = {
         (r["indicator_id"], r["geography_level"], r["area_code"], r["period_start"], r["comparison"]): r
-        for r in records(warehouse, "select * from marts.fct_indicator_change")
+        for r in records(warehouse, "select * from marts.fct_indicator_change where comparison <> 'force_adjusted'")
     }
     assert got.keys() == expected.keys()
 
-    testable = 0
+    tests = {key: expected_test(cur, before) for key, (cur, before) in expected.items()}
+    families: dict[tuple, list[tuple]] = {}
+    for key, (_, p) in tests.items():
+        if p is not None:
+            families.setdefault((key[0], key[1], key[4], key[3]), []).append(key)
+    q = {}
+    for members in families.values():
+        q.update(zip(members, false_discovery_control([tests[k][1] for k in members], method="bh")))
+
     for key, (cur, before) in expected.items():
         row = got[key]
         change = cur["value"] - before["value"]
+        method, p = tests[key]
         assert row["compared_period_start"] == before["period_start"]
         assert math.isclose(row["change"], change, abs_tol=1e-9), key
+        assert row["test_method"] == method, key
         threshold = float(CATALOGUE[cur["indicator_id"]]["change_threshold"])
         assert row["is_beyond_threshold"] == (abs(change) >= threshold)
-        se1, se2 = standard_error(cur), standard_error(before)
-        if se1 is None or se2 is None or (math.hypot(se1, se2) == 0 and change != 0):
-            assert row["z"] is None and row["p_value"] is None and row["direction"] == "not testable"
-            assert row["is_rapid_change"] is False
+        assert row["is_series_break"] == (cur["series_key"] != before["series_key"]), key
+        if p is None:
+            assert row["p_value"] is None and row["q_value"] is None and row["is_rapid_change"] is False, key
             continue
-        testable += 1
-        se = math.hypot(se1, se2)
-        z = change / se if se > 0 else 0.0
-        p = 2 * norm.sf(abs(z))
-        assert math.isclose(row["z"], z, rel_tol=1e-7, abs_tol=1e-9), key
-        assert abs(row["p_value"] - p) < 1e-6, key
-        assert math.isclose(row["p_value"], p, rel_tol=1e-6, abs_tol=1e-300), key  # the tails keep their precision too
-        # ONS mid-year estimates and a census are different series: shown, never read as change
-        series_break = series_of(cur["source_release"]) != series_of(before["source_release"])
-        assert row["is_series_break"] == series_break, key
-        if abs(p - 0.05) > 1e-6:
-            assert row["is_significant"] == (p < 0.05), key
-            assert row["is_rapid_change"] == (p < 0.05 and abs(change) >= threshold and not series_break), key
-            expected = "series break" if series_break else expected_direction(cur["polarity"], change, p < 0.05)
-            assert row["direction"] == expected, key
-    assert testable > 80_000
-    # the p-values span the whole range, from 1 to far in the tail
-    assert max(abs(r["z"]) for r in got.values() if r["z"] is not None) > 10
+        assert math.isclose(row["p_value"], p, rel_tol=1e-7, abs_tol=1e-300), key
+        assert math.isclose(row["q_value"], q[key], rel_tol=1e-7, abs_tol=1e-300), key
+        if abs(q[key] - 0.05) > 1e-6:
+            rapid = q[key] < 0.05 and abs(change) >= threshold
+            assert row["is_rapid_change"] == rapid, key
+            if rapid:
+                assert row["direction"] in ("worsening", "improving", "rapid increase", "rapid decrease"), key
+    assert sum(p is not None for _, p in tests.values()) > 40_000
 
 
 # --- benchmarks -------------------------------------------------------------------------------------
@@ -241,6 +260,12 @@ def test_census_proportion_lsoa_against_its_la_and_similar_areas(warehouse, indi
     las = {r["area_code"]: r for r in values(warehouse, "indicator_id = ? and geography_level = 'la' and period_label = 'Census 2021'", [indicator_id])}
     geo = {r["lsoa21_code"]: r for r in records(warehouse, "select lsoa21_code, la_code, wimd2025_decile, urban_rural from marts.dim_geography")}
     polarity = CATALOGUE[indicator_id]["polarity"]
+    threshold = float(CATALOGUE[indicator_id]["change_threshold"])
+
+    def material(row: dict, benchmark: float) -> str:
+        """Fingertips interval rule AND |value - benchmark| >= the catalogue's change_threshold."""
+        verdict = fingertips(row, benchmark)
+        return verdict if verdict == "not compared" or abs(row["value"] - benchmark) >= threshold else "similar"
 
     ordered = sorted(lsoas, key=lambda c: lsoas[c]["value"])
     for code in (ordered[-1], ordered[len(ordered) // 2], ordered[0]):  # highest, median, lowest
@@ -258,19 +283,20 @@ def test_census_proportion_lsoa_against_its_la_and_similar_areas(warehouse, indi
         la = las[geo[code]["la_code"]]
         assert got["la"]["benchmark_area_code"] == la["area_code"]
         assert got["la"]["benchmark_value"] == pytest.approx(la["value"])
-        assert got["la"]["comparison"] == fingertips(mine, la["value"])
-        assert got["la"]["assessment"] == expected_assessment(polarity, fingertips(mine, la["value"]))
+        assert got["la"]["comparison"] == material(mine, la["value"])
+        assert got["la"]["assessment"] == expected_assessment(polarity, material(mine, la["value"]))
 
-        # similar areas: same WIMD 2025 decile and urban/rural class, pooled by summing counts
-        group = [c for c in lsoas if (geo[c]["wimd2025_decile"], geo[c]["urban_rural"]) == (geo[code]["wimd2025_decile"], geo[code]["urban_rural"])]
+        # similar areas: the OTHER LSOAs of the same WIMD 2025 decile and urban/rural class, pooled by summing counts
+        group = [c for c in lsoas if c != code and (geo[c]["wimd2025_decile"], geo[c]["urban_rural"]) == (geo[code]["wimd2025_decile"], geo[code]["urban_rural"])]
         pooled = 100 * sum(lsoas[c]["numerator"] for c in group) / sum(lsoas[c]["denominator"] for c in group)
         averaged = sum(lsoas[c]["value"] for c in group) / len(group)
         similar = got["similar_areas"]
         assert similar["benchmark_lsoa_count"] == len(group)
         assert similar["benchmark_value"] == pytest.approx(pooled, rel=1e-12)
         assert similar["benchmark_value"] != pytest.approx(averaged, rel=1e-9)  # pooled, not a mean of values
-        assert similar["comparison"] == fingertips(mine, pooled)
-        assert similar["assessment"] == expected_assessment(polarity, fingertips(mine, pooled))
+        assert similar["comparison"] == material(mine, pooled)
+        assert similar["assessment"] == expected_assessment(polarity, material(mine, pooled))
+        assert similar["difference"] == pytest.approx(mine["value"] - pooled, rel=1e-9)
 
     # the highest LSOA stands clear of its LA
     top = records(warehouse, "select comparison, assessment from marts.fct_indicator_benchmark where indicator_id = ? and area_code = ? "
@@ -280,7 +306,9 @@ def test_census_proportion_lsoa_against_its_la_and_similar_areas(warehouse, indi
 
 
 def test_la_against_wales_the_fingertips_way(warehouse):
-    """Employment rate (APS, protective): the LA's published 95% interval against the Wales value."""
+    """Employment rate (APS, protective): the LA's published 95% interval against the Wales value, and a
+    difference of at least the catalogue's change_threshold (materiality)."""
+    threshold = float(CATALOGUE["employment_rate"]["change_threshold"])
     (latest,) = warehouse.execute("select max(period_start) from marts.fct_indicator_value where indicator_id = 'employment_rate'").fetchone()
     (wales,) = values(warehouse, "indicator_id = 'employment_rate' and geography_level = 'wales' and period_start = ?", [latest])
     las = values(warehouse, "indicator_id = 'employment_rate' and geography_level = 'la' and period_start = ?", [latest])
@@ -297,7 +325,10 @@ def test_la_against_wales_the_fingertips_way(warehouse):
         row = got[la["area_code"]]
         assert row["benchmark_type"] == "wales" and row["benchmark_area_code"] == "W92000004"
         assert row["benchmark_value"] == wales["value"]
-        assert row["comparison"] == fingertips(la, wales["value"])
+        interval = fingertips(la, wales["value"])
+        material = abs(la["value"] - wales["value"]) >= threshold
+        assert row["comparison"] == (interval if interval == "not compared" or material else "similar")
+        assert row["materiality_threshold"] == threshold
         assert row["assessment"] == {"higher": "better", "lower": "worse"}.get(row["comparison"], row["comparison"])
     # a value above Wales whose interval still straddles it is 'similar', not 'higher'
     straddling = [la for la in las if la["value"] > wales["value"] and la["lci_95"] <= wales["value"]]
@@ -317,4 +348,4 @@ def test_benchmarks_follow_the_guide(warehouse):
         "join marts.fct_indicator_value as v using (indicator_id, geography_level, area_code, period_start) "
         "where b.benchmark_type = 'similar_areas'"
     ).fetchone()
-    assert methods == ["byar", "wilson"]
+    assert methods == ["poisson_exact", "wilson"]

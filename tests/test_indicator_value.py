@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import Counter
 from datetime import date
 
 import pytest
 import scipy.stats
 
-from tests.independent import SNAPSHOTS, census_population_lsoa21, lsoa_to_la, one, street_rows
+from tests.independent import SNAPSHOTS, census_population_lsoa21, counted_street_rows, lsoa_to_la, one
 
 
 def fiv(warehouse, indicator, level, area, period_label):
@@ -47,20 +46,55 @@ def test_wimd_most_deprived_10pct_share_by_la_2019_and_2025(warehouse):
 def test_lsoa_crime_rate_and_its_interval(warehouse):
     lsoa = "W01001524"  # Torfaen 004D
     months = {"2024-04", "2024-05", "2024-06"}
-    count = sum(1 for r in street_rows() if r["LSOA code"] == lsoa and r["Month"] in months
+    count = sum(1 for r in counted_street_rows() if r["LSOA code"] == lsoa and r["Month"] in months
                 and r["Crime type"] != "Anti-social behaviour")
     person_years = census_population_lsoa21()[lsoa] * (date(2024, 7, 1) - date(2024, 4, 1)).days / 365.25
     num, den, value, lci, uci, _ = fiv(warehouse, "all_crime_rate", "lsoa", lsoa, "2024 Q2")
     assert (num, den) == (count, pytest.approx(person_years))
     assert value == pytest.approx(1000 * count / person_years)
-    # Byar's approximation, recomputed, and within 1% of the exact (Garwood) limits from scipy
-    z = scipy.stats.norm.ppf(0.975)
-    byar_l = count * (1 - 1 / (9 * count) - z / (3 * math.sqrt(count))) ** 3
-    byar_u = (count + 1) * (1 - 1 / (9 * (count + 1)) + z / (3 * math.sqrt(count + 1))) ** 3
-    assert (lci, uci) == (pytest.approx(1000 * byar_l / person_years), pytest.approx(1000 * byar_u / person_years))
+    # the exact (Garwood) limits from scipy's chi-square quantiles
     exact_l, exact_u = scipy.stats.chi2.ppf(0.025, 2 * count) / 2, scipy.stats.chi2.ppf(0.975, 2 * count + 2) / 2
-    assert lci == pytest.approx(1000 * exact_l / person_years, rel=0.01)
-    assert uci == pytest.approx(1000 * exact_u / person_years, rel=0.01)
+    assert lci == pytest.approx(1000 * exact_l / person_years, rel=1e-9)
+    assert uci == pytest.approx(1000 * exact_u / person_years, rel=1e-9)
+
+
+def test_small_crime_counts_get_exact_limits(warehouse):
+    """At 0-3 events the limits are exact (Byar's approximation put the lower limit 48% below at k = 1)."""
+    rows = warehouse.execute(
+        """select numerator, denominator, lci_95, uci_95 from marts.fct_indicator_value
+           where ci_method = 'poisson_exact' and geography_level = 'lsoa' and numerator in (0, 1, 2, 3)"""
+    ).fetchall()
+    assert {r[0] for r in rows} == {0, 1, 2, 3}
+    for k, d, lci, uci in rows:
+        exact_l = scipy.stats.chi2.ppf(0.025, 2 * k) / 2 if k else 0.0
+        exact_u = scipy.stats.chi2.ppf(0.975, 2 * k + 2) / 2
+        assert lci == pytest.approx(1000 * exact_l / d, rel=1e-9, abs=1e-12)
+        assert uci == pytest.approx(1000 * exact_u / d, rel=1e-9)
+
+
+def test_merged_lsoas_take_a_population_weighted_welsh_speaker_share(warehouse):
+    """A 2021 LSOA made of several 2011 LSOAs takes their Census 2011 Welsh-speaker percentages weighted by the
+    parents' mid-2017 population (the earliest bundled estimate on 2011 LSOAs), not their plain mean."""
+    parents: dict[str, list[str]] = {}
+    with open(SNAPSHOTS / "population" / "lookup_lsoa11_lsoa21_ltla22_wales.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["change_code"] == "M":
+                parents.setdefault(row["lsoa21_code"], []).append(row["lsoa11_code"])
+    pct, pop = {}, {}
+    with open(SNAPSHOTS / "population" / "census2011_welsh_speakers_pct_lsoa11_wales.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            pct[row["lsoa11_code"]] = float(row["pct_able_to_speak_welsh_2011"])
+    with open(SNAPSHOTS / "population" / "sape_lsoa11_broadage_timeseries_2017_2020_wales.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["year"] == "2017":
+                pop[row["lsoa11_code"]] = float(row["all_ages"])
+    assert parents
+    got = dict(warehouse.execute(
+        "select area_code, value from marts.fct_indicator_value where indicator_id = 'pct_welsh_speakers' "
+        "and geography_level = 'lsoa' and status = 'estimated'").fetchall())
+    for code, olds in parents.items():
+        weighted = sum(pct[c] * pop[c] for c in olds) / sum(pop[c] for c in olds)
+        assert got[code] == pytest.approx(weighted, rel=1e-12), code
 
 
 def test_census_proportion_wilson_interval_against_scipy(warehouse):

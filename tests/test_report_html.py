@@ -44,8 +44,10 @@ def sample_ctx() -> dict:
             {"id": "public_order", "label": "Public order", "definition": "police.uk category public-order."},
         ],
         "summary": [
-            {"la_name": "Newport", "crime_group_label": "All crime", "lsoas_tested": 1045, "lsoas_flagged": 3},
-            {"la_name": "Torfaen", "crime_group_label": "Public order", "lsoas_tested": 60, "lsoas_flagged": 0},
+            {"la_name": "Newport", "crime_group_label": "All crime", "lsoas_tested": 1045, "lsoas_flagged": 3,
+             "lsoas_above_own_past": 9},
+            {"la_name": "Torfaen", "crime_group_label": "Public order", "lsoas_tested": 60, "lsoas_flagged": 0,
+             "lsoas_above_own_past": 1},
         ],
         "flags": [
             {
@@ -56,6 +58,8 @@ def sample_ctx() -> dict:
                 "crime_group_label": "All crime",
                 "observed": 1234,
                 "baseline_count": 3012,
+                "expected_own_past": 680.3,
+                "force_ratio": 1.1038,
                 "expected": 750.9315068,
                 "ratio": 1.6433,
                 "p_value": 2.345e-7,
@@ -74,6 +78,8 @@ def sample_ctx() -> dict:
                 "crime_group_label": "Public order",
                 "observed": 14,
                 "baseline_count": 20,
+                "expected_own_past": 4.9863,
+                "force_ratio": 0.9999,
                 "expected": 4.986,
                 "ratio": 2.8078,
                 "p_value": 0.0004,
@@ -91,16 +97,20 @@ def sample_ctx() -> dict:
                 "geography_level": "Local authority",
                 "crime_group_label": "All crime",
                 "observed": 5321,
-                "expected": 4987.26,
+                "expected_own_past": 4987.26,
+                "expected": 5011.0,
                 "ratio": 1.0669,
+                "is_exception": False,
             },
             {
                 "area_name": "Gwent Police",
                 "geography_level": "Police force area",
                 "crime_group_label": "All crime",
                 "observed": 15234,
-                "expected": 15010.4,
+                "expected_own_past": 15010.4,
+                "expected": None,
                 "ratio": 1.0149,
+                "is_exception": False,
             },
         ],
         "sources": [
@@ -239,7 +249,9 @@ def test_flag_figures_formatted(html):
         "All crime",
         "1,234",  # observed: integer, thousands separator
         "3,012",  # baseline count
-        "750.9",  # expected: 1 d.p.
+        "680.3",  # own past: 1 d.p.
+        "1.10",  # force ratio: 2 d.p.
+        "750.9",  # expected (force adjusted): 1 d.p.
         "1.64",  # ratio: 2 d.p.
         "100.0",  # rate: 1 d.p.
         "94.4–105.7",  # CI low–high, en dash
@@ -254,6 +266,8 @@ def test_flag_figures_formatted(html):
         "14",
         "20",
         "5.0",
+        "1.00",
+        "5.0",
         "2.81",
         "8.5",
         "4.6–14.2",
@@ -266,9 +280,9 @@ def test_flag_figures_formatted(html):
 
 def test_summary_and_totals_formatted(html):
     text = _visible_text(html)
-    assert "Newport All crime 1,045 3" in text
-    assert "Gwent Police Police force area All crime 15,234 15,010.4 1.01" in text
-    assert "Newport Local authority All crime 5,321 4,987.3 1.07" in text
+    assert "Newport All crime 1,045 3 9" in text
+    assert "Gwent Police Police force area All crime 15,234 15,010.4 1.01 — —" in text
+    assert "Newport Local authority All crime 5,321 4,987.3 1.07 5,011.0 —" in text
     assert "Open Government Licence v3.0" in text
     assert "mid-2022" in text
     assert "Recorded crime reflects reporting and police activity, not only offending." in text
@@ -349,7 +363,7 @@ def test_none_values_render_as_dash():
     ctx["flags"][1].update(population=None, rate_current_per_1000=None, rate_baseline_per_1000=None,
                            ci_low_per_1000=None, ci_high_per_1000=None)
     cells = _flag_row_cells(render_crime_exception_report(ctx), "W01001600")
-    assert cells[6:10] == ["—", "—", "—", "—"]
+    assert cells[8:12] == ["—", "—", "—", "—"]
 
 
 def test_write_report_atomic(tmp_path):

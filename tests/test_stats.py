@@ -245,3 +245,63 @@ def test_expected_count():
         expected_count(10, 91, 0)
     with pytest.raises(ValueError):
         expected_count(-1, 91, 365)
+
+
+# --------------------------------------------------------------------------------------------
+# The exception engine's binomial / Poisson tails and the SQL functions dbt uses
+# --------------------------------------------------------------------------------------------
+
+from orchestration.lib.stats import (  # noqa: E402
+    binomial_lower_p,
+    binomial_two_sided_p,
+    binomial_upper_p,
+    poisson_upper_p,
+)
+
+
+def _central_two_sided(k: int, n: int, p: float) -> float:
+    return min(1.0, 2 * min(scipy_stats.binom.sf(k - 1, n, p), scipy_stats.binom.cdf(k, n, p)))
+
+
+@pytest.mark.parametrize("n", [1, 4, 10, 37, 250, 4000])
+def test_binomial_tails_against_scipy(n):
+    rng = random.Random(n)
+    for _ in range(40):
+        k, p = rng.randint(0, n), rng.uniform(0.01, 0.99)
+        assert binomial_upper_p(k, n, p) == pytest.approx(scipy_stats.binom.sf(k - 1, n, p), rel=1e-9, abs=1e-300)
+        assert binomial_lower_p(k, n, p) == pytest.approx(scipy_stats.binom.cdf(k, n, p), rel=1e-9, abs=1e-300)
+        assert binomial_two_sided_p(k, n, p) == pytest.approx(_central_two_sided(k, n, p), rel=1e-9, abs=1e-300)
+
+
+def test_two_sided_hand_value_from_the_audit():
+    # W01001604, public order 4 against 0 in equal periods: the z-test said 0.046, the exact test 0.125
+    assert binomial_two_sided_p(4, 4, 0.5) == pytest.approx(0.125, rel=1e-12)
+
+
+@pytest.mark.parametrize("mu", [0.4, 3.0, 17.5, 480.0])
+def test_poisson_upper_against_scipy(mu):
+    for k in [0, 1, 2, 5, 14, 30, 500, 700]:
+        assert poisson_upper_p(k, mu) == pytest.approx(scipy_stats.poisson.sf(k - 1, mu), rel=1e-9, abs=1e-300)
+
+
+def test_duckdb_functions_are_the_same_statistics():
+    import duckdb
+
+    from orchestration.lib.duckdb_functions import register
+
+    con = duckdb.connect()
+    register(con)
+    register(con)  # idempotent
+    row = con.execute(
+        "select cm_binom_upper_p(7, 20, 0.2), cm_binom_two_sided_p(4, 4, 0.5), cm_poisson_upper_p(14, 0.4), "
+        "cm_poisson_lower_limit(1), cm_poisson_upper_limit(1), cm_normal_two_sided_p(1.959963984540054), "
+        "cm_normal_quantile(0.975), cm_normal_quantile(1e-12)"
+    ).fetchall()[0]
+    low, high = _garwood_scipy(1, 0.95)
+    assert row[0] == pytest.approx(scipy_stats.binom.sf(6, 20, 0.2), rel=1e-12)
+    assert row[1] == pytest.approx(0.125, rel=1e-12)
+    assert row[2] == pytest.approx(scipy_stats.poisson.sf(13, 0.4), rel=1e-9)
+    assert (row[3], row[4]) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+    assert row[5] == pytest.approx(0.05, rel=1e-9)
+    assert (row[6], row[7]) == (pytest.approx(scipy_stats.norm.ppf(0.975), rel=1e-12),
+                                pytest.approx(scipy_stats.norm.ppf(1e-12), rel=1e-12))

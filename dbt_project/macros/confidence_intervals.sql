@@ -1,8 +1,12 @@
-{#- 95% confidence intervals, as Public Health England's Fingertips computes them.
-    Wilson score interval for a proportion k / n (returned as a proportion, 0–1).
-    Byar's approximation to the exact Poisson interval for a count k (returned as a count);
-    within about 1% of the exact (Garwood) limits for k >= 1, and exact-enough at k = 0
-    (lower 0, upper 3.67 vs 3.69). -#}
+{#- 95% confidence intervals.
+    Wilson score interval for a proportion k / n (returned as a proportion, 0–1): used for census shares
+    under the "natural variation" convention (Public Health England / ONS: a census count is complete, but
+    the rate it measures is treated as the outcome of a process subject to chance, so that areas of very
+    different size are compared fairly; see the exception_method docs block).
+    Exact (Garwood) Poisson interval for a count k (returned as a count), from the exception engine's
+    cm_poisson_lower_limit / cm_poisson_upper_limit functions (orchestration/lib/stats.py): exact at every
+    k, so no approximation error at 1-3 events (Byar's approximation put the lower limit 48% below the
+    exact one at k = 1). -#}
 
 {% macro wilson_lower(k, n, z=1.959963984540054) -%}
     case when {{ n }} > 0 then
@@ -18,11 +22,10 @@
     end
 {%- endmacro %}
 
-{% macro byar_lower(k, z=1.959963984540054) -%}
-    case when {{ k }} <= 0 then 0.0
-         else {{ k }} * (1 - 1 / (9 * {{ k }}) - {{ z }} / (3 * sqrt({{ k }}))) ^ 3 end
+{% macro poisson_lower(k) -%}
+    cm_poisson_lower_limit({{ k }})
 {%- endmacro %}
 
-{% macro byar_upper(k, z=1.959963984540054) -%}
-    ({{ k }} + 1) * (1 - 1 / (9 * ({{ k }} + 1)) + {{ z }} / (3 * sqrt({{ k }} + 1))) ^ 3
+{% macro poisson_upper(k) -%}
+    cm_poisson_upper_limit({{ k }})
 {%- endmacro %}

@@ -12,14 +12,17 @@ from orchestration.lib.crime_exceptions import build_report, save_report
     group_name="reports",
     description=(
         "Quarterly crime exception report (self-contained HTML) for the latest complete quarter: LSOAs whose "
-        "all recorded crime, violence and sexual offences, anti-social behaviour or public order is "
-        "significantly above their own previous four quarters (exact conditional Poisson test, "
-        "Benjamini–Hochberg q < 0.05). Also writes every test to reports.crime_exceptions."
+        "all recorded crime, violence and sexual offences, anti-social behaviour or public order rose "
+        "significantly more than the rest of their police force (marts.fct_crime_exception: exact conditional "
+        "Poisson test against the force-adjusted expectation, Benjamini–Hochberg q < 0.05, at least the "
+        "catalogue's change threshold; method: dbt docs exception_method). Also writes the quarter's tests as "
+        "reported to reports.crime_exceptions."
     ),
     # fct_indicator_value and the police.uk staging view carry the data-quality suites whose failures the
     # report lists as caveats; depending on them makes the report wait for (and be blocked by) those checks.
     deps=[
-        dg.AssetKey(["marts", "fct_crime_quarterly"]),
+        dg.AssetKey(["marts", "fct_crime_exception"]),
+        dg.AssetKey(["marts", "fct_crime_monthly_coverage"]),
         dg.AssetKey(["marts", "dim_geography"]),
         dg.AssetKey(["marts", "fct_indicator_value"]),
         dg.AssetKey(["staging", "stg_police_uk__street_crimes"]),
@@ -32,7 +35,10 @@ def crime_exception_report(context: dg.AssetExecutionContext, warehouse: Warehou
     report = build_report(warehouse.warehouse)
     dated, latest = save_report(report, warehouse.warehouse, warehouse.reports)
     flags = report.context["flags"]
-    context.log.info(f"{report.context['quarter_label']}: {len(flags)} flags from {report.tests.height} tests -> {dated}")
+    tested = int(report.tests["is_tested"].sum()) if report.tests.height else 0
+    own_past = int(report.tests["is_above_own_past"].sum()) if report.tests.height else 0
+    context.log.info(f"{report.context['quarter_label']}: {len(flags)} flags (force adjusted) from {tested} tests "
+                     f"({own_past} above their own past) -> {dated}")
     preview = "\n".join(
         f"| {f['lsoa21_code']} | {f['lsoa21_name']} | {f['crime_group_label']} | {f['observed']} | "
         f"{f['expected']:.1f} | {f['q_value']:.2g} |"
@@ -41,8 +47,9 @@ def crime_exception_report(context: dg.AssetExecutionContext, warehouse: Warehou
     return dg.MaterializeResult(
         metadata={
             "quarter": report.context["quarter_label"],
-            "tests": report.tests.height,
+            "tests": tested,
             "flags": len(flags),
+            "above_own_past_unadjusted": own_past,
             "path": dg.MetadataValue.path(str(dated)),
             "latest": dg.MetadataValue.path(str(latest)),
             "top_flags": dg.MetadataValue.md(

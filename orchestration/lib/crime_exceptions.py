@@ -1,19 +1,19 @@
-"""The quarterly crime exception report: which LSOAs are significantly above their own baseline.
+"""The quarterly crime exception report: which LSOAs rose significantly more than the rest of their force.
 
-Part 2 of the guide: quarterly updates to the tension monitoring group are *reported by exception*,
-so the report lists only the LSOAs whose crime in the latest complete quarter is significantly above
-the same LSOA's previous four quarters.
+Part 2 of the guide: quarterly updates to the tension monitoring group are *reported by exception*.
+The tests are not computed here: they are rows of the mart ``marts.fct_crime_exception`` (dbt), built with
+the warehouse's one exception method (dbt docs block ``exception_method``; statistics in
+``orchestration.lib.stats``), so the report, ``fct_indicator_change`` and every later output agree.
 
-Method, per LSOA and crime group (seed crime_groups):
-- observed = the quarter's count; baseline = the previous four quarters' count;
-- exact conditional test for two Poisson counts: under "rate unchanged", observed given
-  observed + baseline is Binomial(n, days_quarter / (days_quarter + days_baseline)); p is the upper
-  tail (one-sided: only rises are exceptions);
-- about 1,700 tests run each quarter, so p-values are adjusted with Benjamini–Hochberg and an LSOA is
-  flagged when the adjusted q < 0.05 (at most about 5% of flags are expected to be false alarms).
-
-The population is the same in both periods (Census 2021), so it cancels out of the test; rates are
-shown for context only.
+Method, per LSOA and crime group (seed crime_groups), for the latest quarter with a complete baseline:
+- observed = the quarter's count; baseline = the LSOA's previous four quarters (a whole year, every season once);
+- expected = baseline x (rest of the force this quarter) / (rest of the force in the baseline): the count if the
+  LSOA moved exactly as the rest of its police force did, so a force-wide rise or the force's seasonal peak is
+  not an exception;
+- exact conditional test (one-sided), run only when observed + baseline >= 10; Benjamini-Hochberg q < 0.05
+  across the LSOAs tested for the crime group; and the excess must be at least the catalogue's change threshold
+  (per 1,000 person-years). The headline counts only these force-adjusted exceptions; "above its own past"
+  (the unadjusted test) is reported as a number alongside, with the force ratio that explains the difference.
 """
 
 from __future__ import annotations
@@ -26,16 +26,15 @@ from pathlib import Path
 import polars as pl
 
 from orchestration.lib.report_html import write_report
-from orchestration.lib.stats import (
-    benjamini_hochberg,
-    expected_count,
-    poisson_exact_ci,
-    poisson_rate_increase_test,
-)
 from orchestration.lib.warehouse import connect, fetch_row, transaction
 
 ALPHA = 0.05
-TEST_NAME = "Exact conditional Poisson test (binomial test of the quarter's share of quarter + baseline)"
+MIN_EVENTS = 10
+TEST_NAME = (
+    "Exact conditional Poisson test against a force-adjusted expectation (binomial test of the quarter's share "
+    "of quarter + baseline, null share taken from the rest of the police force)"
+)
+METHOD_DOC = "dbt docs: exception_method (models/exception_method.md)"
 QUARTER_MONTHS = {1: "January–March", 2: "April–June", 3: "July–September", 4: "October–December"}
 
 EXCEPTIONS_DDL = """
@@ -48,10 +47,16 @@ create or replace table reports.crime_exceptions (
     baseline_count integer not null,
     days_in_quarter integer not null,
     baseline_days integer not null,
-    expected double not null,
+    expected_own_past double not null,
+    force_ratio_leave_one_out double,
+    expected double,
     ratio double,
-    p_value double not null,
-    q_value double not null,
+    is_tested boolean not null,
+    p_value_own_past double,
+    q_value_own_past double,
+    is_above_own_past boolean not null,
+    p_value double,
+    q_value double,
     is_flagged boolean not null,
     test varchar not null,
     generated_at timestamp not null,
@@ -67,7 +72,7 @@ class NoTestableQuarter(RuntimeError):
 @dataclass
 class ExceptionReport:
     quarter_start: str
-    tests: pl.DataFrame  # one row per LSOA × crime group tested
+    tests: pl.DataFrame  # one row per LSOA × crime group of fct_crime_exception for the quarter
     context: dict  # for report_html
 
 
@@ -82,9 +87,7 @@ def _shift_quarter(quarter_start, quarters: int):
 
 
 def latest_testable_quarter(con) -> object:
-    row = fetch_row(
-        con, "select max(quarter_start) from marts.fct_crime_quarterly where geography_level = 'lsoa' and is_testable"
-    )
+    row = fetch_row(con, "select max(quarter_start) from marts.fct_crime_exception where geography_level = 'lsoa'")
     if row is None or row[0] is None:
         raise NoTestableQuarter(
             "No quarter has three complete months and a complete baseline of the previous four quarters "
@@ -93,22 +96,8 @@ def latest_testable_quarter(con) -> object:
     return row[0]
 
 
-def compute_tests(quarterly: pl.DataFrame) -> pl.DataFrame:
-    """Add expected, ratio, p, q and the flag to LSOA × group rows of fct_crime_quarterly."""
-    if quarterly.height == 0:
-        return quarterly
-    rows = quarterly.to_dicts()
-    for r in rows:
-        r["expected"] = expected_count(r["baseline_count"], r["days_in_quarter"], r["baseline_days"])
-        r["ratio"] = r["crime_count"] / r["expected"] if r["expected"] > 0 else None
-        r["p_value"] = poisson_rate_increase_test(
-            r["crime_count"], r["baseline_count"], r["days_in_quarter"], r["baseline_days"]
-        )
-    qvalues = benjamini_hochberg([r["p_value"] for r in rows])
-    for r, q in zip(rows, qvalues):
-        r["q_value"] = q
-        r["is_flagged"] = q < ALPHA
-    return pl.DataFrame(rows, infer_schema_length=None)
+def _pct(ratio: float) -> str:
+    return f"{abs(ratio - 1):.0%} {'above' if ratio >= 1 else 'below'}"
 
 
 def build_report(warehouse: Path) -> ExceptionReport:
@@ -119,23 +108,22 @@ def build_report(warehouse: Path) -> ExceptionReport:
             "select crime_group, crime_group_label, definition from ref.crime_groups "
             "where in_exception_report order by report_order"
         ).pl()
-        quarterly = con.sql(
+        tests = con.sql(
             """
-            select q.*, g.lsoa21_name, g.ward_name, g.la_name, g.police_force_name
-            from marts.fct_crime_quarterly as q
-            inner join marts.dim_geography as g on q.area_code = g.lsoa21_code
-            where q.geography_level = 'lsoa' and q.quarter_start = ? and q.is_testable
-              and q.crime_group in (select crime_group from ref.crime_groups where in_exception_report)
-            order by q.area_code, q.crime_group
+            select e.*, g.lsoa21_name, g.ward_name, g.la_name, g.police_force_name
+            from marts.fct_crime_exception as e
+            inner join marts.dim_geography as g on e.area_code = g.lsoa21_code
+            where e.geography_level = 'lsoa' and e.quarter_start = ?
+            order by e.area_code, e.crime_group
             """,
             params=[quarter],
         ).pl()
         area_rows = con.sql(
             """
-            select area_name, geography_level, crime_group, crime_count, baseline_count, days_in_quarter,
-                   baseline_days
-            from marts.fct_crime_quarterly
-            where geography_level in ('la', 'police_force') and quarter_start = ? and is_testable
+            select area_name, geography_level, crime_group, observed, expected_own_past, expected, force_ratio,
+                   is_exception
+            from marts.fct_crime_exception
+            where geography_level in ('la', 'police_force') and quarter_start = ?
             order by geography_level desc, area_name, crime_group
             """,
             params=[quarter],
@@ -152,70 +140,72 @@ def build_report(warehouse: Path) -> ExceptionReport:
             group by dataset
             """
         ).pl()
+        repeated = _repeated_crime_ids(con, quarter)
     finally:
         con.close()
 
-    tests = compute_tests(quarterly)
     labels = dict(zip(groups["crime_group"], groups["crime_group_label"]))
     generated_at = datetime.now(timezone.utc).replace(microsecond=0)
 
     flags = []
     if tests.height:
-        flagged = tests.filter(pl.col("is_flagged")).sort(["q_value", "la_name", "area_code"])
+        flagged = tests.filter(pl.col("is_exception")).sort(["la_name", "ward_name", "q_value", "area_code"])
         for r in flagged.to_dicts():
-            pop = r["population_2021"]
-            low, high = poisson_exact_ci(r["crime_count"])
             flags.append({
                 "lsoa21_code": r["area_code"],
                 "lsoa21_name": r["lsoa21_name"],
                 "ward_name": r["ward_name"],
                 "la_name": r["la_name"],
                 "crime_group_label": labels[r["crime_group"]],
-                "observed": r["crime_count"],
+                "observed": r["observed"],
                 "baseline_count": r["baseline_count"],
+                "expected_own_past": r["expected_own_past"],
+                "force_ratio": r["force_ratio_leave_one_out"],
                 "expected": r["expected"],
                 "ratio": r["ratio"],
                 "p_value": r["p_value"],
                 "q_value": r["q_value"],
-                "population": pop,
-                "rate_current_per_1000": 1000 * r["crime_count"] / pop if pop else None,
-                "rate_baseline_per_1000": 1000 * r["expected"] / pop if pop else None,
-                "ci_low_per_1000": 1000 * low / pop if pop else None,
-                "ci_high_per_1000": 1000 * high / pop if pop else None,
+                "population": r["population_2021"],
+                "rate_current_per_1000": r["rate_per_1000_person_years"],
+                "rate_baseline_per_1000": r["expected_rate_per_1000_person_years"],
+                "ci_low_per_1000": r["rate_lci_95"],
+                "ci_high_per_1000": r["rate_uci_95"],
             })
 
     summary = []
     if tests.height:
         by_la = (
             tests.group_by(["la_name", "crime_group"])
-            .agg(pl.len().alias("lsoas_tested"), pl.col("is_flagged").sum().alias("lsoas_flagged"))
+            .agg(pl.col("is_tested").sum().alias("lsoas_tested"), pl.col("is_exception").sum().alias("lsoas_flagged"),
+                 pl.col("is_above_own_past").sum().alias("lsoas_above_own_past"))
             .sort(["la_name", "crime_group"])
         )
         order = {g: i for i, g in enumerate(groups["crime_group"])}
         for r in sorted(by_la.to_dicts(), key=lambda r: (r["la_name"], order[r["crime_group"]])):
             summary.append({"la_name": r["la_name"], "crime_group_label": labels[r["crime_group"]],
-                            "lsoas_tested": r["lsoas_tested"], "lsoas_flagged": int(r["lsoas_flagged"])})
+                            "lsoas_tested": int(r["lsoas_tested"]), "lsoas_flagged": int(r["lsoas_flagged"]),
+                            "lsoas_above_own_past": int(r["lsoas_above_own_past"])})
 
     area_totals = []
     for r in area_rows.filter(pl.col("crime_group").is_in(list(labels))).to_dicts():
-        expected = expected_count(r["baseline_count"], r["days_in_quarter"], r["baseline_days"])
         area_totals.append({
             "area_name": r["area_name"],
             "geography_level": {"la": "Local authority", "police_force": "Police force"}[r["geography_level"]],
             "crime_group_label": labels[r["crime_group"]],
-            "observed": r["crime_count"],
-            "expected": expected,
-            "ratio": r["crime_count"] / expected if expected else None,
+            "observed": r["observed"],
+            "expected_own_past": r["expected_own_past"],
+            "expected": r["expected"] if r["geography_level"] == "la" else None,
+            "ratio": r["observed"] / r["expected_own_past"] if r["expected_own_past"] else None,
+            "is_exception": bool(r["is_exception"]),
         })
-
-    trend_caveats = [
-        f"Across the {t['area_name']} police force area, {t['crime_group_label'].lower()} was "
-        f"{abs(t['ratio'] - 1):.0%} {'above' if t['ratio'] >= 1 else 'below'} its baseline this quarter. "
-        "Each LSOA is tested against its own past, so a force-wide rise or seasonal peak raises many LSOAs "
-        "at once; compare a flagged LSOA's ratio with this figure."
-        for t in area_totals
-        if t["geography_level"] == "Police force" and t["crime_group_label"] == labels.get("all_crime") and t["ratio"]
+    force_ratios = [
+        {"area_name": t["area_name"], "crime_group_label": t["crime_group_label"], "ratio": t["ratio"]}
+        for t in area_totals if t["geography_level"] == "Police force" and t["ratio"]
     ]
+
+    n_tested = int(tests["is_tested"].sum()) if tests.height else 0
+    n_own_past = int(tests["is_above_own_past"].sum()) if tests.height else 0
+    n_untested = tests.height - n_tested
     forces = sorted(tests["police_force_name"].unique().to_list()) if tests.height else []
     las = sorted(tests["la_name"].unique().to_list()) if tests.height else []
     sources = [
@@ -226,7 +216,8 @@ def build_report(warehouse: Path) -> ExceptionReport:
             f"{r['last_loaded']:%Y-%m-%d} ({r['mode']} mode)",
             "licence": "Open Government Licence v3.0",
             "detail": f"{r['row_count']:,} records. Locations are anonymised snap points; figures are as "
-            "published and may be revised by the force.",
+            "published and may be revised by the force. A Crime ID counts once per month (the row with the "
+            "latest outcome).",
         }
         for r in loads.to_dicts()
     ] + [
@@ -235,7 +226,7 @@ def build_report(warehouse: Path) -> ExceptionReport:
             "dataset": "Age (6 categories) by 2021 LSOA",
             "vintage": "Census day 21 March 2021",
             "licence": "Open Government Licence v3.0",
-            "detail": "Denominator for the rates per 1,000 residents.",
+            "detail": "Denominator for the rates per 1,000 person-years (residents × days / 365.25).",
         },
         {
             "name": "ONS geography lookups",
@@ -246,30 +237,52 @@ def build_report(warehouse: Path) -> ExceptionReport:
             "detail": "2022 records on 2011 LSOA codes are carried onto 2021 codes before counting.",
         },
     ]
-    n_tests = tests.height
+    trend_caveats = [
+        f"Across the {t['area_name']} police force area, {t['crime_group_label'].lower()} was {_pct(t['ratio'])} "
+        "its previous four quarters' daily rate this quarter. Each LSOA's expected count is scaled by the rest of "
+        "its force's ratio, so this rise or fall is not counted as a local exception."
+        for t in force_ratios
+    ]
+    repeated_caveats = [
+        f"{n:,} police.uk rows in {month} repeated a Crime ID already counted that month and were not counted "
+        "again (the row with the latest outcome is kept; raw rows are kept in the warehouse)."
+        for month, n in repeated if n
+    ]
     quality_caveats = data_quality_caveats(warehouse)
     context = {
         "title": f"Quarterly crime exception report — {', '.join(forces) or 'no area'}, {_quarter_label(quarter).split(' (')[0]}",
         "quarter_label": _quarter_label(quarter),
         "baseline_label": (
             f"{_quarter_label(_shift_quarter(quarter, -4)).split(' (')[0]} – "
-            f"{_quarter_label(_shift_quarter(quarter, -1)).split(' (')[0]} (the previous four quarters)"
+            f"{_quarter_label(_shift_quarter(quarter, -1)).split(' (')[0]} (the previous four quarters), "
+            "scaled by how the rest of the police force changed"
         ),
         "generated_at": generated_at.isoformat(),
         "areas_covered": f"{', '.join(forces)} police force area: {', '.join(las)}" if forces else "none",
         "method": {
             "test_name": TEST_NAME,
             "description": (
-                "For each LSOA and crime group, the quarter's count is compared with the same LSOA's count "
-                "over the previous four quarters. If the rate had not changed, the quarter's count given "
-                "the combined total would follow a binomial distribution with probability days in quarter "
-                "/ (days in quarter + days in baseline); p is the one-sided probability of a count at least "
-                "as high. Expected = baseline count × days in quarter / days in baseline."
+                "For each LSOA and crime group, the quarter's count is compared with the same LSOA's count over "
+                "the previous four quarters, scaled by how much the rest of its police force changed between the "
+                "same periods: expected = baseline count × (rest of force this quarter) ÷ (rest of force in the "
+                "baseline). A force-wide rise or the force's seasonal peak therefore raises the expected count as "
+                "much as the LSOA's own. If the LSOA had moved like the rest of its force, the quarter's count given "
+                "the combined total would follow a binomial distribution with probability (rest of force this "
+                "quarter) ÷ (rest of force in quarter + baseline); p is the one-sided probability of a count at "
+                f"least as high. No test is run below {MIN_EVENTS} events in the quarter and its baseline "
+                f"({n_untested:,} LSOA and crime group combinations this quarter). A flag also needs the excess over "
+                "the expected rate to reach the indicator catalogue's change threshold (per 1,000 person-years). "
+                f"The same method is used by every output of the warehouse ({METHOD_DOC})."
             ),
             "alpha": ALPHA,
             "correction": "Benjamini–Hochberg false discovery rate control",
-            "n_tests": n_tests,
+            "n_tests": n_tested,
         },
+        "headline_context": (
+            f"Against their own past alone (no allowance for the force trend) {n_own_past:,} combinations would have "
+            "been above their baseline; the difference is what the force-wide change explains."
+        ),
+        "force_ratios": force_ratios,
         "crime_groups": [
             {"id": g, "label": labels[g], "definition": d}
             for g, d in zip(groups["crime_group"], groups["definition"])
@@ -278,7 +291,7 @@ def build_report(warehouse: Path) -> ExceptionReport:
         "flags": flags,
         "area_totals": area_totals,
         "sources": sources,
-        "caveats": quality_caveats + trend_caveats + [
+        "caveats": quality_caveats + trend_caveats + repeated_caveats + [
             "Police-recorded crime reflects reporting and recording as well as offending; a rise can follow "
             "a change in reporting, an operation or a recording practice.",
             "Anti-social behaviour records are incidents, not crimes, and are reported separately from all "
@@ -292,6 +305,26 @@ def build_report(warehouse: Path) -> ExceptionReport:
         ],
     }
     return ExceptionReport(quarter_start=str(quarter), tests=tests, context=context)
+
+
+def _repeated_crime_ids(con, quarter) -> list[tuple[str, int]]:
+    """(month, rows not counted because their Crime ID was already counted that month) for the quarter and its
+    baseline, from fct_crime_monthly_coverage (empty if the column is not there)."""
+    cols = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'fct_crime_monthly_coverage'").fetchall()}
+    if "repeated_crime_id_rows_dropped" not in cols:
+        return []
+    rows = con.execute(
+        """
+        select strftime(month, '%Y-%m'), sum(repeated_crime_id_rows_dropped)::bigint
+        from marts.fct_crime_monthly_coverage
+        where month >= ? - interval 1 year and month < ? + interval 3 month
+        group by 1 order by 1
+        """,
+        [quarter, quarter],
+    ).fetchall()
+    return [(m, int(n or 0)) for m, n in rows]
 
 
 def data_quality_caveats(warehouse: Path) -> list[str]:
@@ -331,7 +364,7 @@ def data_quality_caveats(warehouse: Path) -> list[str]:
 
 
 def save_report(report: ExceptionReport, warehouse: Path, reports_dir: Path) -> tuple[Path, Path]:
-    """Write the tests to reports.crime_exceptions and the HTML file; return (dated, latest) paths."""
+    """Write the quarter's tests as reported to reports.crime_exceptions and the HTML file; return (dated, latest)."""
     generated_at = datetime.fromisoformat(report.context["generated_at"]).replace(tzinfo=None)
     with transaction(warehouse) as con:
         con.execute(EXCEPTIONS_DDL)
@@ -339,10 +372,10 @@ def save_report(report: ExceptionReport, warehouse: Path, reports_dir: Path) -> 
             table = report.tests.select(
                 pl.col("quarter_start"),
                 pl.col("area_code").alias("lsoa21_code"),
-                "crime_group",
-                pl.col("crime_count").alias("observed"),
-                "baseline_count", "days_in_quarter", "baseline_days", "expected", "ratio", "p_value",
-                "q_value", "is_flagged",
+                "crime_group", "observed", "baseline_count", "days_in_quarter", "baseline_days",
+                "expected_own_past", "force_ratio_leave_one_out", "expected", "ratio", "is_tested",
+                "p_value_own_past", "q_value_own_past", "is_above_own_past", "p_value", "q_value",
+                pl.col("is_exception").alias("is_flagged"),
             ).with_columns(pl.lit(TEST_NAME).alias("test"), pl.lit(generated_at).alias("generated_at"))
             con.register("incoming", table.to_arrow())
             con.execute("insert into reports.crime_exceptions select * from incoming")

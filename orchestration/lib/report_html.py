@@ -17,13 +17,17 @@ Context dict (``ctx``) - every key is required unless marked optional::
     method: {test_name, description, alpha, correction, n_tests}
             optional extra: ci_confidence (float, default 0.95) - level of the rate intervals
     crime_groups: [{id, label, definition}]
-    summary: [{la_name, crime_group_label, lsoas_tested, lsoas_flagged}]
+    headline_context: str    optional; a sentence after the headline count (e.g. the unadjusted count)
+    force_ratios: [{area_name, crime_group_label, ratio}]   optional; force-wide change this quarter
+    summary: [{la_name, crime_group_label, lsoas_tested, lsoas_flagged, lsoas_above_own_past}]
     flags: [{lsoa21_code, lsoa21_name, ward_name, la_name, crime_group_label, observed,
-             baseline_count, expected, ratio, p_value, q_value, population,
+             baseline_count, expected_own_past, force_ratio, expected, ratio, p_value, q_value, population,
              rate_current_per_1000, rate_baseline_per_1000, ci_low_per_1000, ci_high_per_1000}]
+            rates are per 1,000 person-years (the *_per_1000 names are kept for the template)
             already sorted by the caller; may be empty. Numeric fields other than the counts may
             be None (shown as an em dash), e.g. a rate when population is unknown.
-    area_totals: [{area_name, geography_level, crime_group_label, observed, expected, ratio}]
+    area_totals: [{area_name, geography_level, crime_group_label, observed, expected_own_past, expected,
+                   ratio, is_exception}]
     sources: [{name, dataset, vintage, licence, detail}]
     caveats: [str]
 
@@ -69,7 +73,7 @@ _TOP_LEVEL_KEYS = (
 _ROW_KEYS: dict[str, tuple[str, ...]] = {
     "method": ("test_name", "description", "alpha", "correction", "n_tests"),
     "crime_groups": ("id", "label", "definition"),
-    "summary": ("la_name", "crime_group_label", "lsoas_tested", "lsoas_flagged"),
+    "summary": ("la_name", "crime_group_label", "lsoas_tested", "lsoas_flagged", "lsoas_above_own_past"),
     "flags": (
         "lsoa21_code",
         "lsoa21_name",
@@ -78,6 +82,8 @@ _ROW_KEYS: dict[str, tuple[str, ...]] = {
         "crime_group_label",
         "observed",
         "baseline_count",
+        "expected_own_past",
+        "force_ratio",
         "expected",
         "ratio",
         "p_value",
@@ -88,7 +94,8 @@ _ROW_KEYS: dict[str, tuple[str, ...]] = {
         "ci_low_per_1000",
         "ci_high_per_1000",
     ),
-    "area_totals": ("area_name", "geography_level", "crime_group_label", "observed", "expected", "ratio"),
+    "area_totals": ("area_name", "geography_level", "crime_group_label", "observed", "expected_own_past", "expected",
+                    "ratio", "is_exception"),
     "sources": ("name", "dataset", "vintage", "licence", "detail"),
 }
 
@@ -210,6 +217,8 @@ def render_crime_exception_report(ctx: dict) -> str:
     values["marking"] = ctx.get("marking") or DEFAULT_MARKING
     values["ogl_attribution"] = OGL_ATTRIBUTION
     values["n_flags"] = len(ctx["flags"])
+    values.setdefault("headline_context", "")
+    values.setdefault("force_ratios", [])
     return _environment().get_template(TEMPLATE_NAME).render(**values)
 
 

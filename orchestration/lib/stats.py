@@ -24,6 +24,10 @@ from collections.abc import Sequence
 
 __all__ = [
     "poisson_rate_increase_test",
+    "binomial_upper_p",
+    "binomial_lower_p",
+    "binomial_two_sided_p",
+    "poisson_upper_p",
     "benjamini_hochberg",
     "poisson_exact_ci",
     "expected_count",
@@ -201,6 +205,44 @@ def poisson_rate_increase_test(
         raise ValueError("exposure_current and exposure_baseline cannot both be zero")
     p = e_cur / (e_cur + e_base)
     return min(1.0, _binom_upper_tail(observed, observed + baseline, p))
+
+
+def _check_probability(name: str, value: float) -> float:
+    value = float(value)
+    if not (0.0 <= value <= 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return value
+
+
+def binomial_upper_p(k: int, n: int, p: float) -> float:
+    """P(Y >= k) for Y ~ Binomial(n, p), exact (the one-sided p-value for an excess)."""
+    k, n = _check_count("k", k), _check_count("n", n)
+    return min(1.0, _binom_upper_tail(k, n, _check_probability("p", p)))
+
+
+def binomial_lower_p(k: int, n: int, p: float) -> float:
+    """P(Y <= k) for Y ~ Binomial(n, p), exact: P(n - Y >= n - k) with n - Y ~ Binomial(n, 1 - p)."""
+    k, n = _check_count("k", k), _check_count("n", n)
+    p = _check_probability("p", p)
+    if k >= n:
+        return 1.0
+    return min(1.0, _binom_upper_tail(n - k, n, 1.0 - p))
+
+
+def binomial_two_sided_p(k: int, n: int, p: float) -> float:
+    """Two-sided exact binomial p-value by the central (doubling) method: min(1, 2 min(P(Y >= k), P(Y <= k))).
+
+    For two Poisson counts k1, k0 with exposures e1, e0 this is the exact conditional test of equal rates
+    (k = k1, n = k1 + k0, p = e1 / (e1 + e0)): e.g. 4 events against 0 in equal periods gives 0.125.
+    """
+    return min(1.0, 2.0 * min(binomial_upper_p(k, n, p), binomial_lower_p(k, n, p)))
+
+
+def poisson_upper_p(k: int, mu: float) -> float:
+    """P(X >= k) for X ~ Poisson(mu), exact (the one-sided p-value of an observed count against an expected)."""
+    k = _check_count("k", k)
+    mu = _check_exposure("mu", mu)
+    return min(1.0, _poisson_sf(k, mu))
 
 
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:

@@ -1,9 +1,12 @@
 {#-
   Indicators that arrive as published values (no numerator/denominator we can sum), at the levels
   they are published: ONS Explore Local Statistics series (LA, police force, Wales; with the published
-  95% interval where given), Census 2021 LA topic percentages, Census 2011 Welsh speakers per 2011
-  LSOA (carried onto 2021 LSOAs: unchanged and split children take the 2011 value; a merged LSOA
-  takes the mean of its parents, status 'estimated').
+  95% interval where given; a value ONS notes as unreliable, e.g. an APS estimate on a sample of 3-9,
+  gets status 'unreliable' and is kept out of exceptions and the index), Census 2021 LA topic percentages,
+  Census 2011 Welsh speakers per 2011 LSOA (carried onto 2021 LSOAs: unchanged and split children take the
+  2011 value; a merged LSOA takes the mean of its parents WEIGHTED BY POPULATION, status 'estimated'; the
+  weights are the parents' earliest bundled small-area population estimate, mid-2017, the nearest to 2011
+  on the 2011 LSOAs).
 -#}
 with els as (
     select * from {{ source('raw', 'ons_els_indicators') }}
@@ -40,7 +43,8 @@ els_rows as (
         e.observation as value,
         e.lci_95,
         e.uci_95,
-        coalesce(nullif(e.status, ''), 'published') as status,
+        case when e.notes ilike '%unreliable%' then 'unreliable'
+             else coalesce(nullif(e.status, ''), 'published') end as status,
         'ONS Explore Local Statistics: ' || e.dataset as source_release,
         case when e.lci_95 is not null then 'published' else 'none' end as ci_method
     from els as e
@@ -68,16 +72,26 @@ welsh as (
     select * from {{ source('raw', 'census2011_welsh_speakers_lsoa11') }}
 ),
 
+-- weights for merged 2011 parents: each 2011 LSOA's earliest bundled population estimate (mid-2017)
+parent_population as (
+    select lsoa11_code, arg_min(all_ages, year::integer) as all_ages
+    from {{ source('raw', 'sape_lsoa11_broad_age') }}
+    group by lsoa11_code
+),
+
 welsh_rows as (
     select 'pct_welsh_speakers' as indicator_id, 'lsoa' as geography_level, l.lsoa21_code as area_code,
            null::varchar as area_name, date '2011-03-27' as period_start, date '2011-03-27' as period_end,
-           'Census 2011' as period_label, avg(w.pct_able_to_speak_welsh_2011) as value,
+           'Census 2011' as period_label,
+           case when count(*) = 1 then any_value(w.pct_able_to_speak_welsh_2011)
+                else sum(w.pct_able_to_speak_welsh_2011 * p.all_ages) / sum(p.all_ages) end as value,
            null::double as lci_95, null::double as uci_95,
            case when count(*) > 1 then 'estimated' else 'published' end as status,
            'Census 2011 Welsh language (StatsWales; 2011 LSOAs carried onto 2021)' as source_release,
            'none' as ci_method
     from welsh as w
     inner join {{ ref('lsoa11_lsoa21_exact_fit') }} as l on w.lsoa11_code = l.lsoa11_code
+    left join parent_population as p on w.lsoa11_code = p.lsoa11_code
     group by l.lsoa21_code
 )
 

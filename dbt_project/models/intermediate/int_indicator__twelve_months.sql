@@ -36,9 +36,9 @@ select
     indicator_id, geography_level, area_code, area_name, window_start, window_end,
     '12 months to ' || strftime(window_end, '%Y-%m-%d') as window_label,
     numerator, denominator,
-    case unit when 'per_1000' then 1000.0 when 'per_million' then 1000000.0 else 100.0 end
+    {{ unit_scale('unit') }}
         * numerator / denominator as value,
-    1000.0 * {{ byar_lower('numerator') }} / denominator as lci_95,
-    1000.0 * {{ byar_upper('numerator') }} / denominator as uci_95,
+    1000.0 * {{ poisson_lower('numerator') }} / denominator as lci_95,
+    1000.0 * {{ poisson_upper('numerator') }} / denominator as uci_95,
     days_covered = datediff('day', window_start, window_end) + 1 as is_complete
 from pooled

@@ -3,22 +3,35 @@
   against the district average or against neighbourhoods with a similar socio-demographic profile.
     LSOA rows:  'la'            the LSOA's local authority, same indicator and period;
                 'wales'         Wales, same indicator and period;
-                'similar_areas' all 2021 LSOAs (the LSOA itself included) with the same WIMD 2025 decile
-                                AND the same urban/rural class that have a value for the period, pooled by
-                                SUMMING numerators and denominators (never averaging values). Only for
-                                count-based proportions and rates (ci_method wilson / byar); the WIMD
-                                most-deprived share is left out because the grouping is WIMD itself.
+                'similar_areas' the OTHER 2021 LSOAs with the same WIMD 2025 decile AND the same urban/rural
+                                class that have a value for the period, wherever they are (every police force
+                                whose files are loaded, no force restriction), pooled by SUMMING numerators
+                                and denominators (never averaging values): the group's sums minus the LSOA's
+                                own count and denominator, so an area is never part of its own benchmark. No
+                                benchmark when fewer than 3 other LSOAs (min_similar_others) have a value.
+                                Only for count-based proportions and rates (ci_method wilson / poisson_exact);
+                                the WIMD most-deprived share is left out because the grouping is WIMD itself.
     LA rows:    'wales'.
   A benchmark with no value for the period gives no row.
 
-  Comparison as Public Health England's Fingertips makes it: the area's 95% interval against the
-  benchmark's value (the benchmark's own interval is not used): 'higher' when lci_95 > benchmark,
-  'lower' when uci_95 < benchmark, otherwise 'similar'; 'not compared' when the area has no interval.
-  assessment reads that through the indicator's polarity: higher is 'worse' for a risk proxy and
+  Verdict (macro benchmark_comparison, macros/benchmark_rules.sql, the one rule for every benchmark): the
+  area's 95% interval against the benchmark's value (Fingertips practice; the benchmark's own interval is
+  not used) AND a materiality rule: 'higher' / 'lower' only when the interval excludes the benchmark and
+  |value − benchmark| ≥ the catalogue's change_threshold (in the indicator's unit); otherwise 'similar'.
+  'not compared' when the figure is unreliable (status), has no interval, or there is no benchmark.
+  Census proportions carry Wilson intervals under the "natural variation" convention (PHE / ONS), not
+  sampling error: with LA denominators of 50,000-360,000 those intervals are a fraction of a point wide,
+  so the materiality rule is what keeps trivia from becoming verdicts.
+  assessment reads the comparison through the indicator's polarity: higher is 'worse' for a risk proxy and
   'better' for a protective one; context indicators stay 'higher' / 'lower'.
 -#}
+{%- set min_similar_others = 3 -%}
 with indicator_value as (
     select * from {{ ref('fct_indicator_value') }}
+),
+
+catalogue as (
+    select indicator_id, change_threshold, caveats from {{ ref('indicator_catalogue') }}
 ),
 
 geography as (
@@ -28,22 +41,45 @@ geography as (
 lsoa as (
     select v.*, g.la_code, g.wimd2025_decile, g.urban_rural,
            'wimd2025_decile_' || lpad(g.wimd2025_decile::varchar, 2, '0') || '_' || lower(g.urban_rural)
-               as similar_group
+               as similar_group,
+           (v.ci_method in ('wilson', 'poisson_exact') and v.numerator is not null and v.denominator is not null
+            and v.status <> 'unreliable') as is_poolable
     from indicator_value as v
     inner join geography as g on v.area_code = g.lsoa21_code
     where v.geography_level = 'lsoa'
 ),
 
-similar_pool as (
+-- the whole group's sums; each LSOA's benchmark is these minus its own figures
+similar_group_sums as (
     select
         indicator_id, period_start, period_end, similar_group,
-        case any_value(unit) when 'per_1000' then 1000.0 else 100.0 end * sum(numerator) / sum(denominator)
-            as pooled_value,
-        count(*) as lsoas_pooled
+        sum(numerator) as group_numerator,
+        sum(denominator) as group_denominator,
+        count(*) as group_lsoas
     from lsoa
-    where ci_method in ('wilson', 'byar') and numerator is not null and denominator is not null
+    where is_poolable
     group by indicator_id, period_start, period_end, similar_group
-    having sum(denominator) > 0
+),
+
+similar_others as (
+    select
+        l.indicator_id, l.area_code, l.period_start, l.period_end, l.unit, s.similar_group,
+        s.group_numerator - l.numerator as others_numerator,
+        s.group_denominator - l.denominator as others_denominator,
+        s.group_lsoas - 1 as others_lsoas
+    from lsoa as l
+    inner join similar_group_sums as s
+        on l.indicator_id = s.indicator_id and l.similar_group = s.similar_group
+        and l.period_start = s.period_start and l.period_end = s.period_end
+    where l.is_poolable
+),
+
+similar_pool as (
+    select
+        indicator_id, area_code, period_start, period_end, similar_group, others_lsoas,
+        {{ unit_scale('unit') }} * others_numerator / others_denominator as pooled_value
+    from similar_others
+    where others_lsoas >= {{ min_similar_others }} and others_denominator > 0
 ),
 
 wales as (
@@ -55,24 +91,24 @@ la as (
 ),
 
 benchmarked as (
-    select l.*, 'la' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
-           null::integer as benchmark_lsoa_count
+    select l.* exclude (is_poolable), 'la' as benchmark_type, b.area_code as benchmark_area_code,
+           b.value as benchmark_value, null::integer as benchmark_lsoa_count
     from lsoa as l
     inner join la as b
         on l.indicator_id = b.indicator_id and l.la_code = b.area_code
         and l.period_start = b.period_start and l.period_end = b.period_end
     union all by name
-    select l.*, 'wales' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
-           null::integer as benchmark_lsoa_count
+    select l.* exclude (is_poolable), 'wales' as benchmark_type, b.area_code as benchmark_area_code,
+           b.value as benchmark_value, null::integer as benchmark_lsoa_count
     from lsoa as l
     inner join wales as b
         on l.indicator_id = b.indicator_id and l.period_start = b.period_start and l.period_end = b.period_end
     union all by name
-    select l.*, 'similar_areas' as benchmark_type, s.similar_group as benchmark_area_code,
-           s.pooled_value as benchmark_value, s.lsoas_pooled::integer as benchmark_lsoa_count
+    select l.* exclude (is_poolable), 'similar_areas' as benchmark_type, s.similar_group as benchmark_area_code,
+           s.pooled_value as benchmark_value, s.others_lsoas::integer as benchmark_lsoa_count
     from lsoa as l
     inner join similar_pool as s
-        on l.indicator_id = s.indicator_id and l.similar_group = s.similar_group
+        on l.indicator_id = s.indicator_id and l.area_code = s.area_code
         and l.period_start = s.period_start and l.period_end = s.period_end
     union all by name
     select a.*, 'wales' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
@@ -84,9 +120,14 @@ benchmarked as (
 
 compared as (
     select
-        *,
-        {{ fingertips_comparison('lci_95', 'uci_95', 'benchmark_value') }} as comparison
-    from benchmarked
+        b.*,
+        c.change_threshold as materiality_threshold,
+        {{ benchmark_comparison('b.lci_95', 'b.uci_95', 'b.value', 'b.benchmark_value', 'c.change_threshold', 'b.status') }}
+            as comparison,
+        {{ benchmark_comparison_note('b.lci_95', 'b.uci_95', 'b.value', 'b.benchmark_value', 'c.change_threshold', 'b.status', 'c.caveats') }}
+            as comparison_note
+    from benchmarked as b
+    inner join catalogue as c on b.indicator_id = c.indicator_id
 )
 
 select
@@ -99,6 +140,7 @@ select
     period_start::date as period_start,
     unit::varchar as unit,
     polarity::varchar as polarity,
+    status::varchar as status,
     benchmark_type::varchar as benchmark_type,
     benchmark_area_code::varchar as benchmark_area_code,
     benchmark_lsoa_count::integer as benchmark_lsoa_count,
@@ -106,6 +148,9 @@ select
     value::double as value,
     lci_95::double as lci_95,
     uci_95::double as uci_95,
+    (value - benchmark_value)::double as difference,
+    materiality_threshold::double as materiality_threshold,
     comparison::varchar as comparison,
-    ({{ polarity_assessment('comparison', 'polarity') }})::varchar as assessment
+    ({{ polarity_assessment('comparison', 'polarity') }})::varchar as assessment,
+    comparison_note::varchar as comparison_note
 from compared

@@ -1,60 +1,41 @@
 {#-
   Change over time for every indicator value (guide, Part 2, Step 4: track every indicator; RAPID change,
-  not gradual change, is the risk signal). One row per fct_indicator_value row × comparison:
-    previous_period  the same indicator / level / area's period immediately before, in period_start order;
-    year_earlier     the period starting exactly one year earlier with the same length (a quarter against
-                     the same quarter a year before, so seasonality cancels). Skipped when absent.
+  not gradual change, is the risk signal). Method: docs block exception_method (one method for every output).
 
-  Each period's standard error comes from its own ci_method, and the two are combined as independent
-  estimates, z = change / sqrt(se1^2 + se2^2):
-    wilson     proportion k/n: se = 100 * sqrt(p(1-p)/n)  — the UNPOOLED two-proportion z-test;
-    byar       rate per 1,000 person-years: se = 1000 * sqrt(k)/person-years (Poisson), so
-               se_change = 1000 * sqrt(k1/d1^2 + k2/d2^2);
-    published  se = (uci - lci) / (2 * 1.96), the source's 95% interval read back as a normal SE;
-    none       no SE: not testable.
-  When both SEs are 0 (0 of n in both periods, or no crimes in either) the change is 0 and there is no
-  evidence of change: z = 0, p = 1.
+  One row per fct_indicator_value row × comparison:
+    previous_period    the same indicator / level / area's period immediately before, in period_start order
+                       (shown even across a series break, with the reason, but never tested there);
+    year_earlier       sub-annual series only (quarters): the same quarter a year before, so season cancels;
+                       annual series get no such row (it would repeat previous_period);
+    force_adjusted     crime and ASB per LSOA, ward, LA and police force: the quarter against the area's previous
+                       four quarters scaled by the rest of its police force (a force: by the rest of Wales) -
+                       rows of fct_crime_exception, the quarterly report's own test - so that a force-wide rise
+                       or season is not read as local change.
 
-  p is two-sided from the normal approximation, p = erfc(|z| / sqrt(2)). DuckDB has no erf/erfc, so the
-  CTE p_values evaluates the Chebyshev fit of Numerical Recipes' erfcc (Press et al., section 6.2):
-  relative error below 1.2e-7 everywhere, so tail p-values keep their precision too. Significant means
-  p < 0.05 (no multiple-testing adjustment here; the quarterly exception report applies the exact
-  conditional Poisson test with Benjamini-Hochberg to crime counts).
-
-  change_threshold is the catalogue's, in the indicator's unit (percentage points for percentages; crime
-  rates here are per 1,000 person-years, i.e. already annualised, so the per-year threshold applies to a
-  quarter without dividing by 4).
+  Tests by the kind of figure (exact where counts are small), run only above a minimum count, with
+  Benjamini-Hochberg false discovery rate control within indicator × level × comparison × period;
+  is_rapid_change = significant after FDR AND |change| >= the catalogue's change_threshold AND not a series
+  break AND neither figure flagged unreliable. is_exception = rapid change on the indicator's headline
+  comparison (force_adjusted for crime/ASB below Wales, year_earlier for other quarterly series, previous_period
+  otherwise): the rows a report by exception shows.
 -#}
 with indicator_value as (
-    select * from {{ ref('fct_indicator_value') }}
+    select
+        *,
+        (period_end > period_start and period_end < period_start + interval 1 year - interval 5 day) as is_sub_annual
+    from {{ ref('fct_indicator_value') }}
 ),
 
 catalogue as (
     select indicator_id, change_threshold::double as change_threshold from {{ ref('indicator_catalogue') }}
 ),
 
-with_se as (
-    select
-        *,
-        case ci_method
-            when 'wilson' then
-                case when denominator > 0
-                     then 100.0 * sqrt(greatest(numerator / denominator * (1 - numerator / denominator), 0) / denominator)
-                end
-            when 'byar' then
-                case when denominator > 0 then 1000.0 * sqrt(numerator) / denominator end
-            when 'published' then
-                case when uci_95 >= lci_95 then (uci_95 - lci_95) / (2 * 1.96) end
-        end as se
-    from indicator_value
-),
-
 sequenced as (
     select
         *,
-        lag(period_start) over area_series as previous_period_start
-    from with_se
-    window area_series as (partition by indicator_id, geography_level, area_code order by period_start)
+        lag(period_start) over (partition by indicator_id, geography_level, area_code order by period_start)
+            as previous_period_start
+    from indicator_value
 ),
 
 pairs as (
@@ -64,71 +45,150 @@ pairs as (
     union all
     select cur.*, 'year_earlier', earlier.period_start
     from sequenced as cur
-    inner join with_se as earlier
+    inner join indicator_value as earlier
         on cur.indicator_id = earlier.indicator_id
         and cur.geography_level = earlier.geography_level
         and cur.area_code = earlier.area_code
         and earlier.period_start = (cur.period_start - interval 1 year)::date
-        -- same length: a quarter against a quarter, a point estimate against a point estimate
         and age(earlier.period_end + interval 1 day, earlier.period_start)
             = age(cur.period_end + interval 1 day, cur.period_start)
+    where cur.is_sub_annual
 ),
 
 compared as (
     select
         p.indicator_id, p.cohesion_factor, p.geography_level, p.area_code, p.area_name, p.comparison,
         p.period_label, p.period_start, c.period_label as compared_period_label,
-        c.period_start as compared_period_start, p.value, c.value as compared_value,
-        p.value - c.value as change,
-        sqrt(p.se ^ 2 + c.se ^ 2) as se_change,
+        c.period_start as compared_period_start, p.unit, p.polarity, p.is_sub_annual,
+        p.value, c.value as compared_value, p.value - c.value as change,
+        p.numerator as k1, p.denominator as n1, c.numerator as k0, c.denominator as n0,
+        p.lci_95 as lci1, p.uci_95 as uci1, c.lci_95 as lci0, c.uci_95 as uci0,
         case when p.ci_method = c.ci_method then p.ci_method else 'mixed' end as pair_method,
-        -- Mid-year estimates and a census are different series: a step between them is a change of
-        -- source, not of the area, so it is shown but never counted as rapid change.
-        {{ source_series('p.source_release') }} <> {{ source_series('c.source_release') }} as is_series_break,
-        p.unit, p.polarity
+        p.series_key <> c.series_key as is_series_break,
+        case when p.series_key <> c.series_key
+             then coalesce(p.series_break_reason, 'different sources: ' || c.source_release || ' vs ' || p.source_release)
+        end as series_break_reason,
+        p.status = 'unreliable' or c.status = 'unreliable' as is_unreliable
     from pairs as p
-    inner join with_se as c
+    inner join indicator_value as c
         on p.indicator_id = c.indicator_id
         and p.geography_level = c.geography_level
         and p.area_code = c.area_code
         and p.compared_start = c.period_start
 ),
 
-z_scores as (
+tested as (
     select
         *,
-        case when se_change > 0 then change / se_change
-             when se_change = 0 and change = 0 then 0.0 end as z
+        case
+            when is_series_break then 'not tested: series break'
+            when is_unreliable then 'not tested: the source calls a figure unreliable'
+            when pair_method = 'poisson_exact' and k1 + k0 < {{ min_events() }}
+                then 'not tested: fewer than {{ min_events() }} events in the two periods'
+            when pair_method = 'poisson_exact' then 'exact conditional Poisson (two-sided)'
+            when pair_method = 'wilson' and least(k1, n1 - k1, k0, n0 - k0) < {{ min_events() }}
+                then 'not tested: fewer than {{ min_events() }} in a cell'
+            when pair_method = 'wilson' then 'two-proportion z (pooled; census natural variation)'
+            when pair_method = 'published' and uci1 >= lci1 and uci0 >= lci0 then 'published interval z'
+            when pair_method in ('none', 'mixed', 'published') then 'not tested: no interval for a figure'
+            else 'not tested'
+        end as test_method
     from compared
 ),
 
--- erfc(x) for x = |z| / sqrt(2) >= 0: t = 1 / (1 + x/2),
--- erfc(x) = t * exp(-x^2 - 1.26551223 + t*(1.00002368 + t*(0.37409196 + t*(0.09678418 + t*(-0.18628806
---           + t*(0.27886807 + t*(-1.13520398 + t*(1.48851587 + t*(-0.82215223 + t*0.17087277)))))))))
-erfc_input as (
-    select *, abs(z) / sqrt(2.0) as x, 1.0 / (1.0 + 0.5 * abs(z) / sqrt(2.0)) as t
-    from z_scores
+with_p as (
+    select
+        *,
+        case
+            when test_method like 'exact conditional%'
+                then cm_binom_two_sided_p(k1, k1 + k0, n1 / (n1 + n0))
+            when test_method like 'two-proportion%' then
+                case when (k1 + k0) / (n1 + n0) in (0, 1) then 1.0
+                     else cm_normal_two_sided_p(
+                         (k1 / n1 - k0 / n0)
+                         / sqrt((k1 + k0) / (n1 + n0) * (1 - (k1 + k0) / (n1 + n0)) * (1 / n1 + 1 / n0))) end
+            when test_method = 'published interval z' then
+                case when (uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2 > 0
+                     then cm_normal_two_sided_p((value - compared_value)
+                          / (sqrt((uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2) / 3.919927969080108))
+                     else 1.0 end
+        end as p_value,
+        -- approximate (normal) standard error of the change, for its displayed interval
+        case
+            when test_method like 'exact conditional%' then 1000.0 * sqrt(k1 / n1 ^ 2 + k0 / n0 ^ 2)
+            when test_method like 'two-proportion%'
+                then 100.0 * sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k0 / n0 * (1 - k0 / n0) / n0)
+            when test_method = 'published interval z' then sqrt((uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2) / 3.919927969080108
+        end as se_change
+    from tested
 ),
 
-p_values as (
+-- the quarterly report's test, as a comparison of its own
+force_adjusted as (
     select
-        * exclude (x, t),
-        -- least() skips nulls in DuckDB, so keep the not-testable rows null explicitly
-        case when z is not null then least(1.0, t * exp(
-            -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-        )) end as p_value
-    from erfc_input
+        e.indicator_id, v.cohesion_factor, e.geography_level, e.area_code, e.area_name,
+        'force_adjusted' as comparison, e.quarter_label as period_label,
+        e.quarter_start as period_start,
+        'previous four quarters × ratio of the rest of ' || case when e.geography_level = 'police_force'
+            then 'Wales ' else 'the force ' end || coalesce(round(e.force_ratio_leave_one_out, 3)::varchar, '(none)')
+            as compared_period_label,
+        (e.quarter_start - interval 1 year)::date as compared_period_start,
+        v.unit, v.polarity, true as is_sub_annual,
+        e.rate_per_1000_person_years as value, e.expected_rate_per_1000_person_years as compared_value,
+        e.rate_per_1000_person_years - e.expected_rate_per_1000_person_years as change,
+        false as is_series_break, null::varchar as series_break_reason, false as is_unreliable,
+        case when e.p_value is not null then 'exact conditional Poisson, force adjusted (one-sided)'
+             else e.test_status end as test_method,
+        e.p_value, e.q_value,
+        -- var(observed − expected) ≈ observed + expected² / baseline count (the expectation is the baseline scaled)
+        1000.0 * sqrt(e.observed + coalesce(e.expected ^ 2 / nullif(e.baseline_count, 0), 0)) / e.person_years as se_change
+    from {{ ref('fct_crime_exception') }} as e
+    inner join indicator_value as v
+        on v.indicator_id = e.indicator_id and v.geography_level = e.geography_level and v.area_code = e.area_code
+        and v.period_start = e.quarter_start
+),
+
+with_q as (
+    {{ select_with_bh_q('with_p', 'indicator_id, geography_level, comparison, period_start', 'p_value', 'q_value') }}
+),
+
+all_comparisons as (
+    select indicator_id, cohesion_factor, geography_level, area_code, area_name, comparison, period_label,
+           period_start, compared_period_label, compared_period_start, unit, polarity, is_sub_annual, value,
+           compared_value, change, is_series_break, series_break_reason, is_unreliable, test_method, p_value,
+           q_value, se_change
+    from with_q
+    union all
+    select indicator_id, cohesion_factor, geography_level, area_code, area_name, comparison, period_label,
+           period_start, compared_period_label, compared_period_start, unit, polarity, is_sub_annual, value,
+           compared_value, change, is_series_break, series_break_reason, is_unreliable, test_method, p_value,
+           q_value, se_change
+    from force_adjusted
 ),
 
 flagged as (
     select
-        p.*,
+        a.*,
         cat.change_threshold,
-        p.p_value < 0.05 as is_significant,
-        abs(p.change) >= cat.change_threshold as is_beyond_threshold
-    from p_values as p
-    left join catalogue as cat on p.indicator_id = cat.indicator_id
+        case when a.q_value is not null then a.q_value < {{ fdr_alpha() }} end as is_significant,
+        abs(a.change) >= cat.change_threshold as is_beyond_threshold,
+        case
+            when a.geography_level in ('lsoa', 'ward', 'la', 'police_force')
+                 and a.indicator_id in (select indicator_id from {{ ref('fct_crime_exception') }})
+                then a.comparison = 'force_adjusted'
+            when a.is_sub_annual then a.comparison = 'year_earlier'
+            else a.comparison = 'previous_period'
+        end as is_headline_comparison
+    from all_comparisons as a
+    left join catalogue as cat on a.indicator_id = cat.indicator_id
+),
+
+rapid as (
+    select
+        *,
+        coalesce(is_significant and is_beyond_threshold and not is_series_break and not is_unreliable, false)
+            as is_rapid_change
+    from flagged
 )
 
 select
@@ -149,24 +209,25 @@ select
     change::double as change,
     (change - 1.959963984540054 * se_change)::double as change_lci_95,
     (change + 1.959963984540054 * se_change)::double as change_uci_95,
-    case when z is null then 'not testable'
-         when pair_method = 'wilson' then 'two-proportion z (unpooled)'
-         when pair_method = 'byar' then 'poisson rate difference z'
-         when pair_method = 'published' then 'published ci z'
-         else 'mixed se z' end::varchar as test_method,
-    z::double as z,
+    test_method::varchar as test_method,
     p_value::double as p_value,
+    q_value::double as q_value,
     is_significant::boolean as is_significant,
     change_threshold::double as change_threshold,
     is_beyond_threshold::boolean as is_beyond_threshold,
     is_series_break::boolean as is_series_break,
-    coalesce(is_significant and is_beyond_threshold and not is_series_break, false)::boolean as is_rapid_change,
+    series_break_reason::varchar as series_break_reason,
+    is_unreliable::boolean as is_unreliable,
+    is_rapid_change::boolean as is_rapid_change,
+    is_headline_comparison::boolean as is_headline_comparison,
+    (is_rapid_change and is_headline_comparison)::boolean as is_exception,
     case
         when is_series_break then 'series break'
-        when z is null then 'not testable'
+        when p_value is null then 'not tested'
         when not is_significant or change = 0 then 'no significant change'
+        when not is_beyond_threshold then 'significant but below threshold'
         when polarity = 'risk' then case when change > 0 then 'worsening' else 'improving' end
         when polarity = 'protective' then case when change > 0 then 'improving' else 'worsening' end
-        else case when change > 0 then 'significant increase' else 'significant decrease' end
+        else case when change > 0 then 'rapid increase' else 'rapid decrease' end
     end::varchar as direction
-from flagged
+from rapid

@@ -10,8 +10,9 @@
   Published values (ONS ELS, Census LA percentages, 2011 Welsh speakers) keep the source's figure and
   interval.
 
-  95% intervals: Wilson score for proportions, Byar's approximation to the exact Poisson interval for
-  crime counts; none for shares of areas (a complete count, not a sample) or values published without.
+  95% intervals: Wilson score for census proportions (the "natural variation" convention, stated in the
+  exception_method docs block), the exact (Garwood) Poisson interval for crime counts; none for shares of
+  areas (a complete count of areas, not a sample) or values published without.
 -#}
 with lsoa_counts as (
     select * from {{ ref('int_indicator__lsoa_counts') }}
@@ -113,14 +114,14 @@ valued as (
         case value_kind when 'rate' then 1000.0 * numerator / denominator else 100.0 * numerator / denominator end as value,
         case value_kind
             when 'proportion' then 100.0 * {{ wilson_lower('numerator', 'denominator') }}
-            when 'rate' then 1000.0 * {{ byar_lower('numerator') }} / denominator
+            when 'rate' then 1000.0 * {{ poisson_lower('numerator') }} / denominator
         end as lci_95,
         case value_kind
             when 'proportion' then 100.0 * {{ wilson_upper('numerator', 'denominator') }}
-            when 'rate' then 1000.0 * {{ byar_upper('numerator') }} / denominator
+            when 'rate' then 1000.0 * {{ poisson_upper('numerator') }} / denominator
         end as uci_95,
         status, source_release,
-        case value_kind when 'proportion' then 'wilson' when 'rate' then 'byar' else 'none' end as ci_method
+        case value_kind when 'proportion' then 'wilson' when 'rate' then 'poisson_exact' else 'none' end as ci_method
     from counted
 ),
 
@@ -163,6 +164,21 @@ names as (
 
 catalogue as (
     select indicator_id, cohesion_factor, unit, polarity from {{ ref('indicator_catalogue') }}
+),
+
+breaks as (
+    select * from {{ ref('indicator_series_breaks') }}
+),
+
+-- the comparable series a figure belongs to: its source family plus the breaks the catalogue records up to
+-- its period (seed indicator_series_breaks); change is only ever computed within one series_key
+series as (
+    select a.indicator_id, a.geography_level, a.area_code, a.period_start, a.period_end,
+           {{ source_series('a.source_release') }} || '#' || count(b.break_start)::varchar as series_key,
+           arg_max(b.reason, b.break_start) as series_break_reason
+    from all_rows as a
+    left join breaks as b on a.indicator_id = b.indicator_id and b.break_start <= a.period_start
+    group by a.indicator_id, a.geography_level, a.area_code, a.period_start, a.period_end, a.source_release
 )
 
 select
@@ -183,7 +199,12 @@ select
     c.polarity::varchar as polarity,
     a.status::varchar as status,
     a.ci_method::varchar as ci_method,
-    a.source_release::varchar as source_release
+    a.source_release::varchar as source_release,
+    s.series_key::varchar as series_key,
+    s.series_break_reason::varchar as series_break_reason
 from all_rows as a
 inner join catalogue as c on a.indicator_id = c.indicator_id
+inner join series as s
+    on a.indicator_id = s.indicator_id and a.geography_level = s.geography_level and a.area_code = s.area_code
+    and a.period_start = s.period_start and a.period_end = s.period_end
 left join names as n on a.geography_level = n.geography_level and a.area_code = n.area_code

@@ -4,31 +4,42 @@
   compared with Wales, showing urban vs rural and area-by-area differences, each factor reported
   separately. One row per LA × indicator with LA values in fct_indicator_value.
 
-  Periods. Benchmark = the LA's earliest period, latest = its latest period. Sub-annual indicators
-  (police.uk quarters) are read as 12-month windows, so that the annual profile compares years and
-  seasonality cancels: benchmark = the first 12 months of the LA's series, latest = the 12 months to its
-  latest quarter end, each pooled by SUMMING numerators (crimes) and denominators (person-years), with
-  Byar's interval on the pooled count. A window must be covered day for day, and change since the
-  benchmark needs two windows that do not overlap (24 months of quarters).
+  Periods and series. Latest = the LA's latest period; benchmark = the LA's earliest period IN THE SAME
+  SERIES (fct_indicator_value.series_key) as the latest: change is never computed across a series break
+  (mid-year estimates → Census 2021, the Claimant Count's 2015 definition change, WIMD 2019 → 2025; seed
+  indicator_series_breaks). When the latest period starts a new series, the latest period is its own
+  benchmark, change is withheld and change_note says why (the series_break_reason); the last figure of the
+  series before stays visible as previous_series_label / previous_series_value, without a change.
+  Sub-annual indicators (police.uk quarters) are read as 12-month windows, so that the annual profile
+  compares years and seasonality cancels: benchmark = the first 12 months of the LA's series, latest = the
+  12 months to its latest quarter end, each pooled by SUMMING numerators (crimes) and denominators
+  (person-years), with the exact Poisson interval on the pooled count. A window must be covered day for day,
+  and change since the benchmark needs two windows that do not overlap (24 months of quarters). Change is
+  also withheld when the benchmark or the latest figure is flagged unreliable by its source.
 
-  Comparison with Wales as Fingertips makes it: the LA's 95% interval against the Wales value for the same
-  period — 'higher' if lci > Wales, 'lower' if uci < Wales, else 'similar'; 'not compared' when the LA
-  figure has no interval or Wales has no value for the period. The assessment reads it through polarity
-  (risk: higher = worse; protective: higher = better; context: stays higher / lower, as in
-  fct_indicator_benchmark).
+  Comparison with Wales: macro benchmark_comparison (macros/benchmark_rules.sql), the same rule as
+  fct_indicator_benchmark — the LA's 95% interval against the Wales value for the same period AND a
+  materiality rule: 'higher' / 'lower' only when the interval excludes Wales and the difference is at least
+  the catalogue's change_threshold, else 'similar'; 'not compared' when the LA figure is unreliable, has no
+  interval, or Wales has no value for the period. Census proportions carry Wilson intervals under the
+  "natural variation" convention (PHE / ONS), not sampling error. The assessment reads it through polarity
+  (risk: higher = worse; protective: higher = better; context: stays higher / lower).
 
   Urban vs rural: for indicators with LSOA numerators and denominators, the LA's urban LSOAs pooled vs its
   rural LSOAs pooled (ONS 2021 rural-urban classification, dim_geography.urban_rural) in the LA's latest
   period (window), only when every LSOA of the class has data.
 
-  lsoas_most_changed: for indicators with at least two LSOA periods (two non-overlapping windows), the up to
-  3 LSOAs of the LA with the largest absolute change between the first and the latest LSOA period (window).
+  lsoas_most_changed: for indicators with at least two LSOA periods (two non-overlapping windows) IN THE
+  LATEST LSOA SERIES, the up to 3 LSOAs of the LA with the largest absolute change between the first and the
+  latest LSOA period (window) of that series. LSOAs with any 'estimated' figure in either period (a 2011
+  LSOA split or merged across the 2021 bridge: the figure is an apportioned share of its parent, not a
+  measurement of the LSOA) are left out of the ranking.
 
   Computed here from fct_indicator_value rather than fct_indicator_change, which compares single periods
   (previous period, same quarter a year earlier), not pooled 12-month windows or earliest vs latest.
 -#}
 with catalogue as (
-    select indicator_id, label, unit, polarity, cohesion_factor, min_reliable_level, caveats
+    select indicator_id, label, unit, polarity, cohesion_factor, min_reliable_level, change_threshold, caveats
     from {{ ref('indicator_catalogue') }}
 ),
 
@@ -45,16 +56,27 @@ indicator_value as (
 indicator_kind as (
     select indicator_id,
            bool_or(is_sub_annual) and bool_and(numerator is not null and denominator is not null) as is_pooled,
-           case any_value(unit) when 'per_1000' then 1000.0 when 'per_million' then 1000000.0 else 100.0 end
+           {{ unit_scale('any_value(unit)') }}
                as scale
     from indicator_value
     group by indicator_id
 ),
 
+-- the series of the LA's latest period: benchmark and latest both come from it
+la_current_series as (
+    select
+        indicator_id, area_code as la_code,
+        arg_max(series_key, period_end) as series_key,
+        arg_max(series_break_reason, period_end) as series_break_reason
+    from indicator_value
+    where geography_level = 'la'
+    group by indicator_id, area_code
+),
+
 la_series as (
     select
         v.indicator_id, v.area_code as la_code, any_value(v.area_name) as la_name, k.is_pooled,
-        count(*) as la_periods,
+        any_value(s.series_key) as series_key, any_value(s.series_break_reason) as series_break_reason,
         min(v.period_start) as first_start,
         max(v.period_end) as last_end,
         arg_min(v.period_start, v.period_start) as bench_point_start,
@@ -65,13 +87,33 @@ la_series as (
         arg_max(v.period_label, v.period_end) as latest_point_label
     from indicator_value as v
     inner join indicator_kind as k on v.indicator_id = k.indicator_id
+    inner join la_current_series as s
+        on v.indicator_id = s.indicator_id and v.area_code = s.la_code and v.series_key = s.series_key
     where v.geography_level = 'la'
     group by v.indicator_id, v.area_code, k.is_pooled
 ),
 
+la_period_counts as (
+    select indicator_id, area_code as la_code, count(*) as la_periods
+    from indicator_value where geography_level = 'la' group by 1, 2
+),
+
+-- the last LA figure of the series before the current one (shown, never differenced); period figures only
+previous_series as (
+    select
+        v.indicator_id, v.area_code as la_code,
+        arg_max(v.period_label, v.period_end) as previous_series_label,
+        arg_max(v.value, v.period_end) as previous_series_value
+    from indicator_value as v
+    inner join la_series as s on v.indicator_id = s.indicator_id and v.area_code = s.la_code
+    where v.geography_level = 'la' and v.series_key <> s.series_key and v.period_end < s.first_start
+          and not s.is_pooled
+    group by v.indicator_id, v.area_code
+),
+
 la_windows as (
     select
-        indicator_id, la_code, la_name, is_pooled, la_periods,
+        indicator_id, la_code, la_name, is_pooled, series_key, series_break_reason,
         case when is_pooled then first_start else bench_point_start end as bench_start,
         case when is_pooled then (first_start + interval 1 year - interval 1 day)::date else bench_point_end end as bench_end,
         case when is_pooled then (last_end - interval 1 year + interval 1 day)::date else latest_point_start end as latest_start,
@@ -88,27 +130,29 @@ la_windows_labelled as (
     from la_windows
 ),
 
--- every figure the profile needs: (LA or Wales) × window
+-- every figure the profile needs: (LA or Wales) × window; LA figures only from the current series
 requests as (
     select la_code, indicator_id, 'benchmark' as role, 'la' as geography_level, la_code as area_code,
-           bench_start as window_start, bench_end as window_end, is_pooled
+           bench_start as window_start, bench_end as window_end, is_pooled, series_key
     from la_windows_labelled
     union all
-    select la_code, indicator_id, 'latest', 'la', la_code, latest_start, latest_end, is_pooled
+    select la_code, indicator_id, 'latest', 'la', la_code, latest_start, latest_end, is_pooled, series_key
     from la_windows_labelled
     union all
-    select la_code, indicator_id, 'wales_latest', 'wales', 'W92000004', latest_start, latest_end, is_pooled
+    select la_code, indicator_id, 'wales_latest', 'wales', 'W92000004', latest_start, latest_end, is_pooled,
+           null::varchar
     from la_windows_labelled
 ),
 
 request_rows as (
     select q.la_code, q.indicator_id, q.role, q.is_pooled, q.window_start, q.window_end,
-           v.numerator, v.denominator, v.value, v.lci_95, v.uci_95, v.ci_method, v.period_days
+           v.numerator, v.denominator, v.value, v.lci_95, v.uci_95, v.ci_method, v.period_days, v.status
     from requests as q
     inner join indicator_value as v
         on q.indicator_id = v.indicator_id
         and q.geography_level = v.geography_level
         and q.area_code = v.area_code
+        and (q.series_key is null or q.series_key = v.series_key)
         and (
             (q.is_pooled and v.period_start >= q.window_start and v.period_end <= q.window_end)
             or (not q.is_pooled and v.period_start = q.window_start and v.period_end = q.window_end)
@@ -121,6 +165,7 @@ request_sums as (
         sum(r.numerator) as numerator, sum(r.denominator) as denominator,
         any_value(r.value) as point_value, any_value(r.lci_95) as point_lci, any_value(r.uci_95) as point_uci,
         any_value(r.ci_method) as ci_method,
+        case when bool_or(r.status = 'unreliable') then 'unreliable' else any_value(r.status) end as status,
         sum(r.period_days) = datediff('day', any_value(r.window_start), any_value(r.window_end)) + 1 as is_covered,
         any_value(k.scale) as scale
     from request_rows as r
@@ -130,15 +175,15 @@ request_sums as (
 
 figures as (
     select
-        la_code, indicator_id, role,
+        la_code, indicator_id, role, status,
         case when not is_pooled then point_value
              when is_covered and denominator > 0 then scale * numerator / denominator end as value,
         case when not is_pooled then point_lci
-             when is_covered and denominator > 0 and ci_method = 'byar' then scale * {{ byar_lower('numerator') }} / denominator
+             when is_covered and denominator > 0 and ci_method = 'poisson_exact' then scale * {{ poisson_lower('numerator') }} / denominator
              when is_covered and denominator > 0 and ci_method = 'wilson' then scale * {{ wilson_lower('numerator', 'denominator') }}
         end as lci_95,
         case when not is_pooled then point_uci
-             when is_covered and denominator > 0 and ci_method = 'byar' then scale * {{ byar_upper('numerator') }} / denominator
+             when is_covered and denominator > 0 and ci_method = 'poisson_exact' then scale * {{ poisson_upper('numerator') }} / denominator
              when is_covered and denominator > 0 and ci_method = 'wilson' then scale * {{ wilson_upper('numerator', 'denominator') }}
         end as uci_95
     from request_sums
@@ -146,7 +191,7 @@ figures as (
 
 -- urban vs rural: the LA's LSOAs of each class pooled, in the LA's latest period (window)
 geography as (
-    select lsoa21_code, la_code, urban_rural from {{ ref('dim_geography') }}
+    select lsoa21_code, lsoa21_name, la_code, urban_rural from {{ ref('dim_geography') }}
 ),
 
 class_size as (
@@ -190,7 +235,20 @@ urban_rural as (
     group by p.la_code, p.indicator_id
 ),
 
--- area-by-area change: first vs latest LSOA period (12-month windows for pooled indicators)
+-- area-by-area change: first vs latest LSOA period (12-month windows for pooled indicators), within the
+-- series of the latest LSOA period only
+lsoa_current_series as (
+    select indicator_id, arg_max(series_key, period_end) as series_key
+    from lsoa_rows
+    group by indicator_id
+),
+
+lsoa_series_rows as (
+    select l.*
+    from lsoa_rows as l
+    inner join lsoa_current_series as s on l.indicator_id = s.indicator_id and l.series_key = s.series_key
+),
+
 lsoa_series as (
     select
         l.indicator_id, k.is_pooled,
@@ -199,7 +257,7 @@ lsoa_series as (
         max(l.period_end) as last_end,
         arg_min(l.period_end, l.period_start) as first_point_end,
         arg_max(l.period_start, l.period_end) as last_point_start
-    from lsoa_rows as l
+    from lsoa_series_rows as l
     inner join indicator_kind as k on l.indicator_id = k.indicator_id
     group by l.indicator_id, k.is_pooled
 ),
@@ -220,14 +278,15 @@ lsoa_window_values as (
     select
         l.la_code, l.area_code as lsoa21_code, l.indicator_id, s.role,
         any_value(k.scale) * sum(l.numerator) / nullif(sum(l.denominator), 0) as value,
-        sum(l.period_days) = datediff('day', any_value(s.window_start), any_value(s.window_end)) + 1 as is_covered
+        sum(l.period_days) = datediff('day', any_value(s.window_start), any_value(s.window_end)) + 1 as is_covered,
+        bool_or(l.status in ('estimated', 'unreliable')) as has_bridged_or_unreliable
     from (
         select indicator_id, is_pooled, 'first' as role, first_window_start as window_start, first_window_end as window_end
         from lsoa_series_windows
         union all
         select indicator_id, is_pooled, 'last', last_window_start, last_window_end from lsoa_series_windows
     ) as s
-    inner join lsoa_rows as l
+    inner join lsoa_series_rows as l
         on s.indicator_id = l.indicator_id
         and l.period_start >= s.window_start and l.period_end <= s.window_end
         and (s.is_pooled or (l.period_start = s.window_start and l.period_end = s.window_end))
@@ -243,46 +302,69 @@ lsoa_change as (
     where is_covered
     group by la_code, lsoa21_code, indicator_id
     having count(*) filter (where role = 'first') = 1 and count(*) filter (where role = 'last') = 1
+        and not bool_or(has_bridged_or_unreliable)
 ),
 
 most_changed as (
-    select la_code, indicator_id,
-           string_agg(lsoa21_code, ';' order by abs(change) desc, lsoa21_code) as lsoas_most_changed
+    select r.la_code, r.indicator_id,
+           string_agg(r.lsoa21_code, ';' order by abs(r.change) desc, r.lsoa21_code) as lsoas_most_changed,
+           string_agg(g.lsoa21_name, ';' order by abs(r.change) desc, r.lsoa21_code) as lsoas_most_changed_names
     from (
         select *, row_number() over (partition by la_code, indicator_id order by abs(change) desc, lsoa21_code) as rn
         from lsoa_change
         where change is not null
-    )
-    where rn <= 3
-    group by la_code, indicator_id
+    ) as r
+    inner join geography as g on r.lsoa21_code = g.lsoa21_code
+    where r.rn <= 3
+    group by r.la_code, r.indicator_id
 ),
 
 assembled as (
     select
         w.la_code, w.la_name, c.cohesion_factor, w.indicator_id, c.label, c.unit, c.polarity,
-        w.la_periods,
+        pc.la_periods,
+        w.series_key,
         w.bench_label as benchmark_period_label,
         b.value as benchmark_value,
         w.latest_label as latest_period_label,
         l.value as latest_value,
         l.lci_95 as latest_lci_95,
         l.uci_95 as latest_uci_95,
-        case when w.bench_label <> w.latest_label and (not w.is_pooled or w.latest_start > w.bench_end)
-             then l.value - b.value end as change_since_benchmark,
+        l.status as latest_status,
+        w.bench_label <> w.latest_label as has_two_periods,
+        (not w.is_pooled or w.latest_start > w.bench_end) as windows_apart,
+        coalesce(b.status = 'unreliable' or l.status = 'unreliable', false) as any_unreliable,
+        w.series_break_reason,
+        ps.previous_series_label,
+        ps.previous_series_value,
+        w.is_pooled,
         wl.value as wales_latest_value,
-        l.value - wl.value as difference_from_wales,
+        c.change_threshold as materiality_threshold,
         case when l.value is null then 'not compared'
-             else {{ fingertips_comparison('l.lci_95', 'l.uci_95', 'wl.value') }} end as comparison_with_wales,
+             else {{ benchmark_comparison('l.lci_95', 'l.uci_95', 'l.value', 'wl.value', 'c.change_threshold', 'l.status') }}
+        end as comparison_with_wales,
+        {{ benchmark_comparison_note('l.lci_95', 'l.uci_95', 'l.value', 'wl.value', 'c.change_threshold', 'l.status', 'c.caveats') }}
+            as comparison_note,
         ur.urban_value, ur.rural_value,
-        mc.lsoas_most_changed,
+        mc.lsoas_most_changed, mc.lsoas_most_changed_names,
         c.min_reliable_level, c.caveats
     from la_windows_labelled as w
     inner join catalogue as c on w.indicator_id = c.indicator_id
+    inner join la_period_counts as pc on w.la_code = pc.la_code and w.indicator_id = pc.indicator_id
+    left join previous_series as ps on w.la_code = ps.la_code and w.indicator_id = ps.indicator_id
     left join figures as b on w.la_code = b.la_code and w.indicator_id = b.indicator_id and b.role = 'benchmark'
     left join figures as l on w.la_code = l.la_code and w.indicator_id = l.indicator_id and l.role = 'latest'
     left join figures as wl on w.la_code = wl.la_code and w.indicator_id = wl.indicator_id and wl.role = 'wales_latest'
     left join urban_rural as ur on w.la_code = ur.la_code and w.indicator_id = ur.indicator_id
     left join most_changed as mc on w.la_code = mc.la_code and w.indicator_id = mc.indicator_id
+),
+
+with_change as (
+    select
+        *,
+        case when has_two_periods and windows_apart and not any_unreliable
+             then latest_value - benchmark_value end as change_since_benchmark
+    from assembled
 )
 
 select
@@ -294,20 +376,44 @@ select
     unit::varchar as unit,
     polarity::varchar as polarity,
     la_periods::integer as la_periods,
+    series_key::varchar as series_key,
     benchmark_period_label::varchar as benchmark_period_label,
     benchmark_value::double as benchmark_value,
     latest_period_label::varchar as latest_period_label,
     latest_value::double as latest_value,
     latest_lci_95::double as latest_lci_95,
     latest_uci_95::double as latest_uci_95,
+    latest_status::varchar as latest_status,
     change_since_benchmark::double as change_since_benchmark,
+    (case
+        when change_since_benchmark is not null and previous_series_label is not null
+            then 'benchmark is the first period of the current series; figures to ' || previous_series_label
+                 || ' belong to an earlier series and are not compared: '
+                 || coalesce(series_break_reason, 'the source changed')
+        when change_since_benchmark is not null then null
+        when any_unreliable
+            then 'change withheld: the source flags the benchmark or latest figure as unreliable'
+        when not has_two_periods and previous_series_label is not null
+            then 'change withheld: series break (' || previous_series_label || ' → ' || latest_period_label || '): '
+                 || coalesce(series_break_reason, 'the source changed')
+        when not has_two_periods
+            then 'first year in this series is the benchmark: later years will show change'
+        when not windows_apart
+            then 'change withheld: needs two 12-month windows that do not overlap (24 months of data)'
+        else 'change withheld: the benchmark or latest window is not covered day for day'
+    end)::varchar as change_note,
+    previous_series_label::varchar as previous_series_label,
+    previous_series_value::double as previous_series_value,
     wales_latest_value::double as wales_latest_value,
-    difference_from_wales::double as difference_from_wales,
+    (latest_value - wales_latest_value)::double as difference_from_wales,
+    materiality_threshold::double as materiality_threshold,
     comparison_with_wales::varchar as comparison_with_wales,
     ({{ polarity_assessment('comparison_with_wales', 'polarity') }})::varchar as assessment_vs_wales,
+    comparison_note::varchar as comparison_note,
     urban_value::double as urban_value,
     rural_value::double as rural_value,
     lsoas_most_changed::varchar as lsoas_most_changed,
+    lsoas_most_changed_names::varchar as lsoas_most_changed_names,
     min_reliable_level::varchar as min_reliable_level,
     caveats::varchar as caveats
-from assembled
+from with_change

@@ -164,7 +164,7 @@ crime_rows as (
            case indicator_id when 'all_crime_rate' then 1 else 3 end as sort_order,
            case indicator_id when 'all_crime_rate' then 'All recorded crime per 1,000 residents'
                 else 'Anti-social behaviour incidents per 1,000 residents' end as measure,
-           1000.0 * crimes / person_years as value, 'per_1000' as unit,
+           1000.0 * crimes / person_years as value, 'per_1000_person_years' as unit,
            'data.police.uk street-level crime (recorded crime and ASB), 4 quarters pooled; Census 2021 residents as person-years' as source,
            'usual residents' as universe, window_end
     from crime_pooled
