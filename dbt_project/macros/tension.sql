@@ -28,29 +28,11 @@
     case {{ level4 }} when 'high' then 2 when 'medium' then 4 when 'low' then 5 when 'none' then 6 end
 {%- endmacro %}
 
-{#- Poisson upper tail P(X >= n | lambda), the survival function, in SQL. 1 when n <= 0; 0 when lambda <= 0
-    (and n > 0); null when lambda is null. Two sums so that neither loses the answer to rounding:
-    - n <= lambda: 1 - sum_{k<n} pmf(k). The tail is then large (about a half or more), so the subtraction
-      is exact enough;
-    - n > lambda: sum_{k=n}^{n+M} pmf(k) directly, M = 50 + ceil(15 sqrt(lambda)). Past n the terms fall by
-      lambda / (k + 1) < 1 each step, so M covers at least 15 standard deviations: the truncation is far below
-      double precision. A tiny tail stays positive (e.g. n = 60, lambda = 0.5: 6.4e-101) down to ~1e-300,
-      where 1 - sum would give 0.0.
-    pmf(k) = exp(k ln lambda - lambda - lgamma(k + 1)). -#}
+{#- Poisson upper tail P(X >= n | lambda): the exception engine's exact cm_poisson_upper_p
+    (orchestration/lib/stats.py, registered on every dbt connection; docs block exception_method). 1 when
+    n <= 0; 0 when lambda <= 0 (and n > 0); null when lambda is null. Tiny tails keep their precision. -#}
 {% macro poisson_upper_tail(n, lam) -%}
-    case
-        when {{ lam }} is null then null
-        when {{ n }} <= 0 then 1.0
-        when {{ lam }} <= 0 then 0.0
-        when {{ n }} <= {{ lam }} then greatest(0.0, 1.0 - list_sum(list_transform(
-            range(0, ({{ n }})::bigint),
-            lambda k: exp(k * ln({{ lam }}) - {{ lam }} - lgamma(k + 1))
-        )))
-        else least(1.0, list_sum(list_transform(
-            range(({{ n }})::bigint, ({{ n }})::bigint + 51 + ceil(15 * sqrt({{ lam }}))::bigint),
-            lambda k: exp(k * ln({{ lam }}) - {{ lam }} - lgamma(k + 1))
-        )))
-    end
+    cm_poisson_upper_p({{ n }}, {{ lam }})
 {%- endmacro %}
 
 {#- The area of a partner row at every level (from int_partner__area_levels aliased as `alias`), typed for
