@@ -55,6 +55,15 @@ def street_rows() -> tuple[dict, ...]:
     return tuple(rows)
 
 
+# the exception report's crime groups, defined here from the police.uk categories, independently of the seeds
+CRIME_GROUPS = {
+    "all_crime": lambda t: t != "Anti-social behaviour",
+    "violence_sexual": lambda t: t == "Violence and sexual offences",
+    "asb": lambda t: t == "Anti-social behaviour",
+    "public_order": lambda t: t == "Public order",
+}
+
+
 def outcome_rank(outcome: str) -> int:
     """How late an outcome is: empty < 'Status update unavailable' < 'Under investigation' < any other."""
     outcome = (outcome or "").strip()

@@ -20,14 +20,8 @@ import pytest
 import scipy.stats
 
 from tests.dbt_build import dbt_build
-from tests.independent import GWENT_LAS, census_population_lsoa21, counted_street_rows, lsoa_to_la, one
+from tests.independent import CRIME_GROUPS, GWENT_LAS, census_population_lsoa21, counted_street_rows, lsoa_to_la, one
 
-GROUPS = {  # defined here from the police.uk categories, independently of the seeds
-    "all_crime": lambda t: t != "Anti-social behaviour",
-    "violence_sexual": lambda t: t == "Violence and sexual offences",
-    "asb": lambda t: t == "Anti-social behaviour",
-    "public_order": lambda t: t == "Public order",
-}
 THRESHOLD = {"all_crime": 10.0, "violence_sexual": 5.0, "asb": 3.0, "public_order": 2.0}  # catalogue, per 1,000 py
 QUARTER = {"2024-04", "2024-05", "2024-06"}
 BASELINE = {f"2023-{m:02d}" for m in range(4, 13)} | {"2024-01", "2024-02", "2024-03"}
@@ -46,7 +40,7 @@ def independent_2024q2(group: str) -> dict[str, dict]:
     k1, k0 = Counter(), Counter()
     for r in counted_street_rows():
         code = r["LSOA code"]
-        if code in lsoas and GROUPS[group](r["Crime type"]):
+        if code in lsoas and CRIME_GROUPS[group](r["Crime type"]):
             if r["Month"] in QUARTER:
                 k1[code] += 1
             elif r["Month"] in BASELINE:
@@ -71,7 +65,7 @@ def independent_2024q2(group: str) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize("group", sorted(GROUPS))
+@pytest.mark.parametrize("group", sorted(CRIME_GROUPS))
 def test_crime_exceptions_recomputed_from_the_raw_files(warehouse, group):
     mine = independent_2024q2(group)
     rows = warehouse.execute(

@@ -11,14 +11,8 @@ from datetime import date
 import pytest
 import scipy.stats
 
-from tests.independent import GWENT_LAS, counted_street_rows, lsoa21_codes, lsoa_to_la, one
+from tests.independent import CRIME_GROUPS, GWENT_LAS, counted_street_rows, lsoa21_codes, lsoa_to_la, one
 
-GROUPS = {  # defined here from the police.uk categories, independently of the seeds
-    "all_crime": lambda t: t != "Anti-social behaviour",
-    "violence_sexual": lambda t: t == "Violence and sexual offences",
-    "asb": lambda t: t == "Anti-social behaviour",
-    "public_order": lambda t: t == "Public order",
-}
 
 
 def months(start: date, n: int) -> set[str]:
@@ -56,7 +50,7 @@ def test_a_flagged_lsoa_statistic_recomputed_from_the_raw_files(warehouse):
     assert all(r["LSOA code"] in lsoa21_codes() for r in counted_street_rows()
                if r["Month"] in current | base and r["LSOA code"].startswith("W01"))
     la = lsoa_to_la()
-    force = [r for r in counted_street_rows() if la.get(r["LSOA code"]) in GWENT_LAS and GROUPS[group](r["Crime type"])]
+    force = [r for r in counted_street_rows() if la.get(r["LSOA code"]) in GWENT_LAS and CRIME_GROUPS[group](r["Crime type"])]
     k = sum(r["Month"] in current and r["LSOA code"] == lsoa for r in force)
     b = sum(r["Month"] in base and r["LSOA code"] == lsoa for r in force)
     f1 = sum(r["Month"] in current for r in force)
@@ -73,7 +67,7 @@ def test_flags_are_benjamini_hochberg_q_below_005_among_the_tested(warehouse):
         "from reports.crime_exceptions order by lsoa21_code, crime_group"
     ).fetchall()
     assert len(rows) == 374 * 4
-    for group in GROUPS:
+    for group in CRIME_GROUPS:
         mine = [r for r in rows if r[0] == group]
         assert all(r[1] == (r[5] >= 10) for r in mine)
         assert all(r[2] is None and r[3] is None and not r[4] for r in mine if not r[1])

@@ -65,10 +65,10 @@ def sample_ctx() -> dict:
                 "p_value": 2.345e-7,
                 "q_value": 0.000512,
                 "population": 12345,
-                "rate_current_per_1000": 99.956,
-                "rate_baseline_per_1000": 60.82,
-                "ci_low_per_1000": 94.44,
-                "ci_high_per_1000": 105.71,
+                "rate_per_1000_py": 99.956,
+                "expected_rate_per_1000_py": 60.82,
+                "rate_lci_per_1000_py": 94.44,
+                "rate_uci_per_1000_py": 105.71,
             },
             {
                 "lsoa21_code": "W01001600",
@@ -85,10 +85,10 @@ def sample_ctx() -> dict:
                 "p_value": 0.0004,
                 "q_value": 0.0213,
                 "population": 1650,
-                "rate_current_per_1000": 8.4848,
-                "rate_baseline_per_1000": 3.0,
-                "ci_low_per_1000": 4.6387,
-                "ci_high_per_1000": 14.236,
+                "rate_per_1000_py": 8.4848,
+                "expected_rate_per_1000_py": 3.0,
+                "rate_lci_per_1000_py": 4.6387,
+                "rate_uci_per_1000_py": 14.236,
             },
         ],
         "area_totals": [
@@ -360,8 +360,8 @@ def test_fmt_prob_edges():
 
 def test_none_values_render_as_dash():
     ctx = sample_ctx()
-    ctx["flags"][1].update(population=None, rate_current_per_1000=None, rate_baseline_per_1000=None,
-                           ci_low_per_1000=None, ci_high_per_1000=None)
+    ctx["flags"][1].update(population=None, rate_per_1000_py=None, expected_rate_per_1000_py=None,
+                           rate_lci_per_1000_py=None, rate_uci_per_1000_py=None)
     cells = _flag_row_cells(render_crime_exception_report(ctx), "W01001600")
     assert cells[8:12] == ["—", "—", "—", "—"]
 

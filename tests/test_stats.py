@@ -11,7 +11,6 @@ import scipy.stats as scipy_stats  # test-only reference implementation
 
 from orchestration.lib.stats import (
     benjamini_hochberg,
-    expected_count,
     poisson_exact_ci,
     poisson_rate_increase_test,
 )
@@ -233,21 +232,6 @@ def test_garwood_invalid():
 
 
 # --------------------------------------------------------------------------------------------
-# expected_count
-# --------------------------------------------------------------------------------------------
-
-
-def test_expected_count():
-    assert expected_count(365, 91, 365) == pytest.approx(91.0)
-    assert expected_count(0, 91, 365) == 0.0
-    assert expected_count(120, 91, 364) == pytest.approx(30.0)
-    with pytest.raises(ValueError):
-        expected_count(10, 91, 0)
-    with pytest.raises(ValueError):
-        expected_count(-1, 91, 365)
-
-
-# --------------------------------------------------------------------------------------------
 # The exception engine's binomial / Poisson tails and the SQL functions dbt uses
 # --------------------------------------------------------------------------------------------
 
@@ -293,7 +277,7 @@ def test_duckdb_functions_are_the_same_statistics():
     register(con)
     register(con)  # idempotent
     row = con.execute(
-        "select cm_binom_upper_p(7, 20, 0.2), cm_binom_two_sided_p(4, 4, 0.5), cm_poisson_upper_p(14, 0.4), "
+        "select cm_poisson_rate_increase_p(7, 13, 1, 4), cm_binom_two_sided_p(4, 4, 0.5), cm_poisson_upper_p(14, 0.4), "
         "cm_poisson_lower_limit(1), cm_poisson_upper_limit(1), cm_normal_two_sided_p(1.959963984540054), "
         "cm_normal_quantile(0.975), cm_normal_quantile(1e-12)"
     ).fetchall()[0]

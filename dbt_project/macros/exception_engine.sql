@@ -1,9 +1,10 @@
 {#- The exception engine's SQL half (method: docs block exception_method). The exact statistics are the
     cm_* functions registered by orchestration/lib/dbt_plugin.py; these macros hold the rules around them. -#}
 
-{#- Significance level after false discovery rate control, and the least number of events a count test needs. -#}
-{% macro fdr_alpha() %}{{ var('exception_fdr_alpha', 0.05) }}{% endmacro %}
-{% macro min_events() %}{{ var('exception_min_events', 10) }}{% endmacro %}
+{#- Significance level after false discovery rate control, and the least number of events a count test needs
+    (vars in dbt_project.yml, which the report reads too). -#}
+{% macro fdr_alpha() %}{{ var('exception_fdr_alpha') }}{% endmacro %}
+{% macro min_events() %}{{ var('exception_min_events') }}{% endmacro %}
 
 {#- `select *, <out>` from `relation` adding Benjamini–Hochberg q-values of column `p` within each family
     (a comma-separated column list). Rows with a null p are not in their family and get a null q.

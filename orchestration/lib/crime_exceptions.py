@@ -24,12 +24,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+import yaml
 
 from orchestration.lib.report_html import write_report
 from orchestration.lib.warehouse import connect, fetch_row, transaction
+from orchestration.settings import DBT_PROJECT_DIR
 
-ALPHA = 0.05
-MIN_EVENTS = 10
+
+
+def engine_rules() -> tuple[float, int]:
+    """(FDR alpha, minimum events) of the exception engine, as the dbt models use them (dbt_project.yml vars)."""
+    with open(DBT_PROJECT_DIR / "dbt_project.yml", encoding="utf-8") as fh:
+        rules = yaml.safe_load(fh)["vars"]
+    return float(rules["exception_fdr_alpha"]), int(rules["exception_min_events"])
+
+
+ALPHA, MIN_EVENTS = engine_rules()
 TEST_NAME = (
     "Exact conditional Poisson test against a force-adjusted expectation (binomial test of the quarter's share "
     "of quarter + baseline, null share taken from the rest of the police force)"
@@ -166,10 +176,10 @@ def build_report(warehouse: Path) -> ExceptionReport:
                 "p_value": r["p_value"],
                 "q_value": r["q_value"],
                 "population": r["population_2021"],
-                "rate_current_per_1000": r["rate_per_1000_person_years"],
-                "rate_baseline_per_1000": r["expected_rate_per_1000_person_years"],
-                "ci_low_per_1000": r["rate_lci_95"],
-                "ci_high_per_1000": r["rate_uci_95"],
+                "rate_per_1000_py": r["rate_per_1000_person_years"],
+                "expected_rate_per_1000_py": r["expected_rate_per_1000_person_years"],
+                "rate_lci_per_1000_py": r["rate_lci_95"],
+                "rate_uci_per_1000_py": r["rate_uci_95"],
             })
 
     summary = []
@@ -309,12 +319,7 @@ def build_report(warehouse: Path) -> ExceptionReport:
 
 def _repeated_crime_ids(con, quarter) -> list[tuple[str, int]]:
     """(month, rows not counted because their Crime ID was already counted that month) for the quarter and its
-    baseline, from fct_crime_monthly_coverage (empty if the column is not there)."""
-    cols = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' "
-        "and table_name = 'fct_crime_monthly_coverage'").fetchall()}
-    if "repeated_crime_id_rows_dropped" not in cols:
-        return []
+    baseline, from fct_crime_monthly_coverage."""
     rows = con.execute(
         """
         select strftime(month, '%Y-%m'), sum(repeated_crime_id_rows_dropped)::bigint
@@ -324,7 +329,7 @@ def _repeated_crime_ids(con, quarter) -> list[tuple[str, int]]:
         """,
         [quarter, quarter],
     ).fetchall()
-    return [(m, int(n or 0)) for m, n in rows]
+    return [(m, int(n)) for m, n in rows]
 
 
 def data_quality_caveats(warehouse: Path) -> list[str]:

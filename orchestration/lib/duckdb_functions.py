@@ -3,7 +3,8 @@ p-values and limits as ``orchestration.lib.stats`` (one implementation, no copy 
 
 ``register(con)`` adds, on a DuckDB connection:
 
-* ``cm_binom_upper_p(k, n, p)``   P(Y >= k), Y ~ Binomial(n, p)
+* ``cm_poisson_rate_increase_p(k1, k0, e1, e0)``  one-sided exact conditional test that the rate of k1 events
+  over exposure e1 exceeds that of k0 over e0 (stats.poisson_rate_increase_test)
 * ``cm_binom_two_sided_p(k, n, p)`` central two-sided exact binomial p-value
 * ``cm_poisson_upper_p(k, mu)``   P(X >= k), X ~ Poisson(mu)
 * ``cm_normal_two_sided_p(z)``    2 P(Z >= |z|), Z standard normal (math.erfc)
@@ -39,8 +40,8 @@ def _limits(k: int) -> tuple[float, float]:
     return stats.poisson_exact_ci(k, 0.95)
 
 
-def _binom_upper(k, n, p):
-    return stats.binomial_upper_p(_count(k), _count(n), min(1.0, max(0.0, p)))
+def _rate_increase(k1, k0, e1, e0):
+    return stats.poisson_rate_increase_test(_count(k1), _count(k0), e1, e0)
 
 
 def _binom_two_sided(k, n, p):
@@ -68,7 +69,7 @@ def _upper(k):
 
 
 FUNCTIONS = {
-    "cm_binom_upper_p": (_binom_upper, [_D, _D, _D]),
+    "cm_poisson_rate_increase_p": (_rate_increase, [_D, _D, _D, _D]),
     "cm_binom_two_sided_p": (_binom_two_sided, [_D, _D, _D]),
     "cm_poisson_upper_p": (_poisson_upper, [_D, _D]),
     "cm_normal_two_sided_p": (_normal_two_sided, [_D]),

@@ -22,8 +22,8 @@ Context dict (``ctx``) - every key is required unless marked optional::
     summary: [{la_name, crime_group_label, lsoas_tested, lsoas_flagged, lsoas_above_own_past}]
     flags: [{lsoa21_code, lsoa21_name, ward_name, la_name, crime_group_label, observed,
              baseline_count, expected_own_past, force_ratio, expected, ratio, p_value, q_value, population,
-             rate_current_per_1000, rate_baseline_per_1000, ci_low_per_1000, ci_high_per_1000}]
-            rates are per 1,000 person-years (the *_per_1000 names are kept for the template)
+             rate_per_1000_py, expected_rate_per_1000_py, rate_lci_per_1000_py, rate_uci_per_1000_py}]
+            rates are per 1,000 person-years (residents × days / 365.25)
             already sorted by the caller; may be empty. Numeric fields other than the counts may
             be None (shown as an em dash), e.g. a rate when population is unknown.
     area_totals: [{area_name, geography_level, crime_group_label, observed, expected_own_past, expected,
@@ -89,10 +89,10 @@ _ROW_KEYS: dict[str, tuple[str, ...]] = {
         "p_value",
         "q_value",
         "population",
-        "rate_current_per_1000",
-        "rate_baseline_per_1000",
-        "ci_low_per_1000",
-        "ci_high_per_1000",
+        "rate_per_1000_py",
+        "expected_rate_per_1000_py",
+        "rate_lci_per_1000_py",
+        "rate_uci_per_1000_py",
     ),
     "area_totals": ("area_name", "geography_level", "crime_group_label", "observed", "expected_own_past", "expected",
                     "ratio", "is_exception"),

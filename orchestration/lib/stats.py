@@ -1,20 +1,23 @@
-"""Exact small-count statistics for the crime exception report (stdlib ``math`` only).
+"""The exception engine's exact statistics (stdlib ``math`` only; method: dbt docs block exception_method).
 
-Recorded-crime counts per LSOA per quarter are small, so normal approximations (z-scores on
-rates) are unreliable. This module uses the exact methods instead:
+Police-recorded crime per LSOA and quarter is a small count, so normal approximations (z-scores on rates) are
+unreliable. These are the exact methods every mart and report uses; dbt models call them as DuckDB functions
+(``orchestration.lib.duckdb_functions``, registered by ``orchestration.lib.dbt_plugin``):
 
-* ``poisson_rate_increase_test`` - the conditional (binomial) test for two Poisson counts
-  (Przyborowski & Wilenski 1940), one-sided for an *increase* over the baseline rate.
-* ``benjamini_hochberg`` - false discovery rate control across the many LSOA x crime-group tests
-  (Benjamini & Hochberg 1995).
+* ``poisson_rate_increase_test`` - the one-sided conditional (binomial) test for two Poisson counts
+  (Przyborowski & Wilenski 1940): the quarterly crime exceptions, own past and force adjusted.
+* ``binomial_upper_p`` / ``binomial_lower_p`` / ``binomial_two_sided_p`` - exact binomial tails; the two-sided
+  central test is the change mart's test of two counts.
+* ``poisson_upper_p`` - P(X >= k) against an expected count (tension evidence exceedance).
+* ``benjamini_hochberg`` - false discovery rate control across many tests (Benjamini & Hochberg 1995);
+  the SQL macro ``select_with_bh_q`` computes the same q-values inside dbt.
 * ``poisson_exact_ci`` - Garwood (1936) exact confidence interval for a Poisson count.
-* ``expected_count`` - the baseline count rescaled to the current period's exposure.
 
 Probabilities are built from Loader's (2000) saddle-point binomial/Poisson densities
 ("Fast and Accurate Computation of Binomial Probabilities", as used in R's ``dbinom``), which keep
 full relative accuracy for n in the hundreds of thousands, where differences of ``lgamma`` values
 would lose digits. Tails are summed from the small end so that tiny p-values keep their relative
-accuracy. No numpy/scipy: this runs inside the production code location.
+accuracy. No numpy/scipy: this runs inside the production code location and inside dbt.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ __all__ = [
     "poisson_upper_p",
     "benjamini_hochberg",
     "poisson_exact_ci",
-    "expected_count",
 ]
 
 _LN_2PI = math.log(2.0 * math.pi)
@@ -328,16 +330,3 @@ def _solve_increasing(f, df, lo: float, hi: float, rtol: float = 1e-13) -> float
             return x_new
         x = x_new
     return x
-
-
-def expected_count(baseline: int, exposure_current: float, exposure_baseline: float) -> float:
-    """Count expected in the current period if the baseline rate held: baseline * e_cur / e_base.
-
-    This is the H0 mean used to report the observed/expected ratio alongside the exact test.
-    """
-    baseline = _check_count("baseline", baseline)
-    e_cur = _check_exposure("exposure_current", exposure_current)
-    e_base = _check_exposure("exposure_baseline", exposure_baseline)
-    if e_base <= 0:
-        raise ValueError("exposure_baseline must be positive to scale the baseline count")
-    return baseline * e_cur / e_base

@@ -116,8 +116,7 @@ crime_groups as (
 ),
 
 crime_indicator as (
-    select * from (values ('all_crime', 'all_crime_rate'), ('violence_sexual', 'violence_against_person_rate'),
-                          ('public_order', 'public_order_rate'), ('asb', 'asb_rate')) as t(crime_group, indicator_id)
+    select crime_group, indicator_id from {{ ref('crime_groups') }}
 ),
 
 crime_rows as (

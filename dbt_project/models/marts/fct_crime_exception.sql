@@ -32,17 +32,12 @@ area_reference as (
     select distinct 'police_force', police_force_code, 'W92000004' from {{ ref('dim_geography') }}
 ),
 
-indicator_for_group as (
-    select * from (values ('all_crime', 'all_crime_rate'), ('violence_sexual', 'violence_against_person_rate'),
-                          ('public_order', 'public_order_rate'), ('asb', 'asb_rate')) as t(crime_group, indicator_id)
-),
-
 catalogue as (
     select indicator_id, change_threshold::double as change_threshold from {{ ref('indicator_catalogue') }}
 ),
 
 reported_groups as (
-    select crime_group from {{ ref('crime_groups') }} where in_exception_report
+    select crime_group, indicator_id from {{ ref('crime_groups') }} where in_exception_report
 ),
 
 -- a force's counts; Wales's counts only over forces whose quarter and baseline are complete (testable)
@@ -63,7 +58,6 @@ lsoa as (
     from quarterly as q
     inner join area_reference as g on q.geography_level = g.geography_level and q.area_code = g.area_code
     where q.is_testable
-      and q.crime_group in (select crime_group from reported_groups)
 ),
 
 expected as (
@@ -87,7 +81,7 @@ expected as (
     inner join reference as f
         on l.reference_code = f.reference_code and l.crime_group = f.crime_group
         and l.quarter_start = f.quarter_start
-    inner join indicator_for_group as i on l.crime_group = i.crime_group
+    inner join reported_groups as i on l.crime_group = i.crime_group
     left join catalogue as c on i.indicator_id = c.indicator_id
 ),
 
@@ -95,12 +89,13 @@ tested as (
     select
         *,
         baseline_count::double * rest_of_force_count / nullif(rest_of_force_baseline, 0) as expected,
-        case when is_tested then cm_binom_upper_p(
-            observed, observed + baseline_count, days_in_quarter::double / (days_in_quarter + baseline_days)) end
+        -- own past: exposures are the days of the quarter and of the baseline
+        case when is_tested then cm_poisson_rate_increase_p(observed, baseline_count, days_in_quarter, baseline_days) end
             as p_value_own_past,
-        case when is_tested and rest_of_force_count + rest_of_force_baseline > 0 then cm_binom_upper_p(
-            observed, observed + baseline_count,
-            rest_of_force_count::double / (rest_of_force_count + rest_of_force_baseline)) end as p_value
+        -- force adjusted: the rest of the force's counts stand in for the exposures, so the null share is
+        -- (F1 - k1) / ((F1 - k1) + (F0 - k0))
+        case when is_tested and rest_of_force_count + rest_of_force_baseline > 0 then cm_poisson_rate_increase_p(
+            observed, baseline_count, rest_of_force_count, rest_of_force_baseline) end as p_value
     from expected
 ),
 

@@ -174,7 +174,7 @@ flagged as (
         abs(a.change) >= cat.change_threshold as is_beyond_threshold,
         case
             when a.geography_level in ('lsoa', 'ward', 'la', 'police_force')
-                 and a.indicator_id in (select indicator_id from {{ ref('fct_crime_exception') }})
+                 and a.indicator_id in (select indicator_id from {{ ref('crime_groups') }} where in_exception_report)
                 then a.comparison = 'force_adjusted'
             when a.is_sub_annual then a.comparison = 'year_earlier'
             else a.comparison = 'previous_period'
