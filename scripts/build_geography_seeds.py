@@ -70,6 +70,10 @@ POLICE_UK = {
     "W15000003": ("south-wales", "South Wales Police"),
     "W15000004": ("dyfed-powys", "Dyfed-Powys Police"),
 }
+# Welsh names of the police force areas (the forces' own Welsh names: Heddlu Gogledd Cymru, Heddlu Gwent,
+# Heddlu De Cymru, Heddlu Dyfed-Powys), for the Welsh monitoring pack
+POLICE_FORCE_NAME_CY = {"W15000001": "Gogledd Cymru", "W15000002": "Gwent", "W15000003": "De Cymru",
+                        "W15000004": "Dyfed-Powys"}
 
 # Distances for the nearest-ward fallback are measured in a local equirectangular
 # projection (longitude scaled by cos of a fixed latitude near the middle of Wales),
@@ -100,7 +104,7 @@ SEED_COLUMNS = {
         "police_force_code", "police_force_name",
     ],
     "police_force.csv": [
-        "police_force_code", "police_force_name", "police_uk_force_id", "police_uk_name",
+        "police_force_code", "police_force_name", "police_uk_force_id", "police_uk_name", "police_force_name_cy",
     ],
     "ward.csv": ["ward_code", "ward_name", "ward_name_cy", "la_code", "lsoa21_count"],
     "msoa21.csv": ["msoa21_code", "msoa21_name", "msoa21_hcl_name", "msoa21_hcl_name_cy", "la_code"],
@@ -252,6 +256,7 @@ def build() -> tuple[dict[str, list[dict[str, str]]], dict[str, object]]:
             "police_force_name": forces[code],
             "police_uk_force_id": POLICE_UK[code][0],
             "police_uk_name": POLICE_UK[code][1],
+            "police_force_name_cy": POLICE_FORCE_NAME_CY[code],
         }
         for code in sorted(forces)
     ]

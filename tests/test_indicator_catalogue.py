@@ -16,7 +16,7 @@ SNAPSHOTS = REPO_ROOT / "data" / "snapshots"
 
 COLUMNS = [
     "indicator_id", "cohesion_factor", "label", "definition", "numerator", "denominator", "unit", "polarity",
-    "source", "publisher", "dataset_id", "owner", "licence", "geography_levels", "min_reliable_level",
+    "source", "publisher", "dataset_id", "owner", "licence", "geography_levels", "min_reliable_level", "collection",
     "frequency", "valid_min", "valid_max", "max_ci_width", "disclosure_threshold", "change_threshold", "in_cohesion_index",
     "index_weight", "caveats", "snapshot_bundled", "snapshot_files",
 ]
