@@ -289,3 +289,12 @@ def test_duckdb_functions_are_the_same_statistics():
     assert row[5] == pytest.approx(0.05, rel=1e-9)
     assert (row[6], row[7]) == (pytest.approx(scipy_stats.norm.ppf(0.975), rel=1e-12),
                                 pytest.approx(scipy_stats.norm.ppf(1e-12), rel=1e-12))
+
+
+@pytest.mark.parametrize("mu", [0.04, 0.38, 1.0, 2.2, 9.5, 14.7, 120.3, 2500.0])
+def test_poisson_interval_is_scipys_central_interval(mu):
+    from orchestration.lib.stats import poisson_interval
+
+    lo, hi = scipy_stats.poisson.interval(0.95, mu)
+    assert poisson_interval(mu) == (int(lo), int(hi))
+    assert poisson_interval(0.0) == (0, 0)

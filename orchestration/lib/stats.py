@@ -247,6 +247,24 @@ def poisson_upper_p(k: int, mu: float) -> float:
     return min(1.0, _poisson_sf(k, mu))
 
 
+def poisson_interval(mu: float, coverage: float = 0.95) -> tuple[int, int]:
+    """Central interval [lo, hi] of X ~ Poisson(mu): the smallest lo with P(X <= lo) > a/2 and the smallest hi
+    with P(X <= hi) >= 1 - a/2 (a = 1 - coverage): the range a count is expected to fall in if nothing
+    changed (the "expected band" of the pack's trend charts)."""
+    mu = _check_exposure("mu", mu)
+    coverage = float(coverage)
+    if not (0.0 < coverage < 1.0):
+        raise ValueError(f"coverage must be strictly between 0 and 1, got {coverage!r}")
+    half = (1.0 - coverage) / 2.0
+    lo = 0
+    while _poisson_cdf(lo, mu) <= half:
+        lo += 1
+    hi = lo
+    while _poisson_cdf(hi, mu) < 1.0 - half:
+        hi += 1
+    return lo, hi
+
+
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg (1995) adjusted p-values (q-values), in the input order.
 
