@@ -157,6 +157,18 @@ def main() -> int:
     finally:
         con.close()
     report = settings.reports_dir / "crime_exception_report_latest.html"
+    from orchestration.lib.pack.archive import current_packs
+
+    packs = current_packs(settings.reports_dir)
+    newest = max((p["quarter"] for p in packs), default=None)
+    packs = [p for p in packs if p["quarter"] == newest]
+    example = next((p for p in packs if p["group"] == "gwent-police-area"), packs[0] if packs else None)
+    pack_lines = (
+        f"{len(packs)} groups for {newest} (3 tiers × Welsh and English × HTML and PDF) in "
+        f"{settings.reports_dir / (newest or '')}\n"
+        f"              e.g. {example['folder']}/{example['gold_silver_en_html']}"
+        if example else "none (no monitoring group in seed monitoring_groups)"
+    )
     print(
         f"""
 Built in {time.monotonic() - started:.0f} s.
@@ -171,6 +183,7 @@ Built in {time.monotonic() - started:.0f} s.
               results in marts.dq_results; Data Docs: {docs_index(settings.gx_dir)}
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests, force-trend adjusted ({flags[2]} above their own past alone)
+  Packs     : {pack_lines}
   Exceptions: marts.fct_indicator_change, LSOA level: {rapid[0]:,} rapid changes, {rapid[1]:,} exceptions (headline comparison) in {rapid[2]:,} comparisons
   Dagster UI: make ui, then open http://127.0.0.1:3000 (instance: {home})
 """

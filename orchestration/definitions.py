@@ -15,7 +15,7 @@ from orchestration.defs.partner_extracts import (
 from orchestration.defs.quality import gx_checks
 from orchestration.defs.police_uk import police_uk_monthly_partitions, police_uk_street_crimes
 from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
-from orchestration.defs.reports import crime_exception_report
+from orchestration.defs.reports import crime_exception_report, monitoring_packs
 from orchestration.defs.resources import partner_store_from_settings, warehouse_from_settings
 
 police_uk_job = dg.define_asset_job(
@@ -42,8 +42,8 @@ warehouse_build_job = dg.define_asset_job(
     - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets),
     description=(
         "Reference datasets, partner files waiting in the landing folder, every dbt model, seed and test, "
-        "and the quarterly crime exception report. Run after police_uk_monthly_ingest and the load_* "
-        "release jobs."
+        "the quarterly crime exception report and the monitoring packs. Run after police_uk_monthly_ingest and "
+        "the load_* release jobs."
     ),
 )
 
@@ -55,6 +55,7 @@ defs = dg.Definitions(
         partner_extracts,
         cohesion_dbt_assets,
         crime_exception_report,
+        monitoring_packs,
     ],
     asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals],

@@ -242,7 +242,10 @@ def changed_by(extract_types: set[str]) -> dg.AssetSelection:
     only its own extract type's current files, so other types' staging models are left alone."""
     keys = [EXTRACT_KEYS[t] for t in sorted(extract_types)]
     selection = dg.AssetSelection.assets(PARTNER_FILES_KEY)
-    return selection | dg.AssetSelection.assets(*keys).downstream() if keys else selection
+    if not keys:
+        return selection
+    # the reports (the monitoring packs) are rebuilt by warehouse_build, not by every partner file's run
+    return (selection | dg.AssetSelection.assets(*keys).downstream()) - dg.AssetSelection.groups("reports")
 
 
 DBT_SCHEMAS = {"ref", "staging", "intermediate", "marts"}

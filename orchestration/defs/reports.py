@@ -57,3 +57,70 @@ def crime_exception_report(context: dg.AssetExecutionContext, warehouse: Warehou
             ),
         }
     )
+
+
+class MonitoringPackConfig(dg.Config):
+    """Which packs to build: by default every monitoring group (seed monitoring_groups) for the latest quarter
+    that has ended by the marts' as-of date. ``quarters`` (e.g. ["2024-Q1", "2024-Q2"]) rebuilds past ones: a
+    quarter whose inputs changed gets a new version that says what changed; one whose content is unchanged
+    keeps its version."""
+
+    quarters: list[str] = []
+    groups: list[str] = []
+    pdf: bool = True
+
+
+@dg.asset(
+    key=["reports", "monitoring_packs"],
+    group_name="reports",
+    description=(
+        "The quarterly monitoring pack per tension monitoring group (seed monitoring_groups) and quarter, "
+        "reported by exception: tension summary table, what needs action, evidence, cohesion indicators by "
+        "exception, crime and ASB exceptions (force-trend adjusted), looking forward, about the data. Three "
+        "tiers (Gold/Silver OFFICIAL-SENSITIVE; Bronze and partner agencies; summary) × Welsh and English × "
+        "HTML and PDF, archived under data/reports/<quarter>/<group>/ with a manifest (orchestration/lib/pack)."
+    ),
+    deps=[
+        dg.AssetKey(["marts", name]) for name in (
+            "fct_tension_assessment", "fct_cia", "fct_risk", "fct_tension_evidence", "fct_incident",
+            "fct_tension_report", "shared_incident_summary", "fct_indicator_change", "fct_indicator_benchmark",
+            "fct_indicator_value", "fct_crime_exception", "fct_crime_quarterly", "fct_crime_monthly_coverage",
+            "dim_geography",
+        )
+    ],
+    kinds={"python", "html", "pdf"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+)
+def monitoring_packs(context: dg.AssetExecutionContext, config: MonitoringPackConfig,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from orchestration.lib.pack.build import build_packs
+
+    result = build_packs(warehouse.warehouse, warehouse.reports, quarters=config.quarters, groups=config.groups,
+                         pdf=config.pdf, log=context.log.info)
+    table = "\n".join(
+        f"| {r['quarter']} | {r['group']} | v{r['version']} | {'new' if r['is_new'] else 'unchanged'} | "
+        + " | ".join(str(r['section_totals'][s]) for s in ("tension", "action", "evidence", "cohesion", "crime", "forward"))
+        + " |"
+        for r in result["packs"]
+    )
+    metadata = {
+        "quarters": ", ".join(result["quarters"]),
+        "packs": len(result["packs"]),
+        "new_versions": sum(r["is_new"] for r in result["packs"]),
+        "files_written": sum(len(r["files"]) for r in result["packs"] if r["is_new"]),
+        "tiers": "gold_silver (OFFICIAL-SENSITIVE), bronze (OFFICIAL), summary (OFFICIAL)",
+        "languages": "cy, en",
+        "archive": dg.MetadataValue.path(str(warehouse.reports)),
+        "packs_table": dg.MetadataValue.md(
+            "| quarter | group | version | | tension | action | evidence | cohesion | crime | forward |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n" + table
+        ),
+    }
+    if result["failed"]:
+        # the other groups' packs are written; this run fails so the data team sees which did not
+        raise dg.Failure(
+            description="Monitoring packs failed for: " + "; ".join(f"{g}: {e}" for g, e in result["failed"]),
+            metadata=metadata,
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,162 @@
+"""The pack archive: ``<reports>/<quarter>/<group>/v<N>/`` with every tier × language × format, and
+``<reports>/<quarter>/<group>/manifest.json`` listing every version (tier, language, sha256 of each file, the
+inputs' load ids and partner file ids, what changed since the version before).
+
+A version is identified by the sha256 of the pack's content (the full, language-neutral dict from
+``model.build_pack``, canonical JSON): the same inputs give the same content and so the same version (a rerun
+writes nothing new); a later change to a past quarter's inputs gives a new version that says what changed.
+The folders are owner-only (the Gold/Silver files are OFFICIAL-SENSITIVE and ``content.json`` holds the
+full pack).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.lib.pack import LANGUAGES, TIERS
+from orchestration.lib.pack.render import EngineRules, VersionInfo, render_html, render_pdf
+from orchestration.lib.pack.tiers import MARKINGS, for_tier, section_counts_by_la
+from orchestration.lib.private_files import private_dir, write_private
+
+MANIFEST = "manifest.json"
+SECTIONS = ("tension", "action", "evidence", "cohesion", "crime", "forward")
+
+
+def canonical(content: dict) -> bytes:
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def content_sha256(content: dict) -> str:
+    return hashlib.sha256(canonical(content)).hexdigest()
+
+
+def section_totals(pack: dict) -> dict[str, int]:
+    counts = section_counts_by_la(pack)
+    return {s: sum(c[s] for c in counts.values()) for s in SECTIONS}
+
+
+def grade_changes(before: dict, after: dict) -> int:
+    """Tension summary cells (area × community × current/potential) whose grade differs between versions."""
+    def cells(pack):
+        out = {}
+        for a in pack["tension"]["areas"]:
+            for r in a["rows"]:
+                for k in ("current", "potential"):
+                    out[(a["area"]["code"], r["community_type"], k)] = (r[k] or {}).get("grade")
+        return out
+    b, a = cells(before), cells(after)
+    return sum(1 for key in set(a) | set(b) if a.get(key) != b.get(key))
+
+
+def describe_changes(before: dict | None, after: dict) -> list[dict]:
+    """Language-neutral list of what changed (the template words it): per-section exception counts, grades,
+    and the inputs (partner files added or superseded, public loads replaced)."""
+    if before is None:
+        return []
+    changes = []
+    tb, ta = section_totals(before), section_totals(after)
+    for s in SECTIONS:
+        if tb[s] != ta[s]:
+            changes.append({"kind": "section", "section": s, "before": tb[s], "after": ta[s]})
+    n = grade_changes(before, after)
+    if n:
+        changes.append({"kind": "grades", "n": n})
+    fb, fa = set(before["inputs"]["partner_files"]), set(after["inputs"]["partner_files"])
+    lb, la = set(before["inputs"]["loads"]), set(after["inputs"]["loads"])
+    if fa - fb or fb - fa:
+        changes.append({"kind": "partner_files", "added": len(fa - fb), "removed": len(fb - fa)})
+    if la - lb:
+        changes.append({"kind": "loads", "n": len(la - lb)})
+    if not changes:
+        changes.append({"kind": "other"})
+    return changes
+
+
+@dataclass
+class Archived:
+    quarter: str
+    group: str
+    version: int
+    is_new: bool
+    folder: Path
+    files: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+    content_sha256: str = ""
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"versions": []}
+
+
+def archive_pack(pack: dict, reports_dir: Path, engine: EngineRules, *, pdf: bool = True,
+                 now: dt.datetime | None = None) -> Archived:
+    """Write (or reuse) the version of this pack's content; return what is current."""
+    quarter, group = pack["quarter"]["key"], pack["group"]["code"]
+    folder = private_dir(reports_dir, reports_dir / quarter / group)
+    manifest = _read_manifest(folder)
+    digest = content_sha256(pack)
+    current = manifest["versions"][-1] if manifest["versions"] else None
+    if current and current["content_sha256"] == digest and all(
+        (folder / f["path"]).exists() for f in current["files"]
+    ):
+        return Archived(quarter, group, current["version"], False, folder, current["files"],
+                        current.get("changes", []), digest)
+
+    number = (current["version"] + 1) if current else 1
+    before = None
+    if current and (folder / current["content"]).exists():
+        before = json.loads((folder / current["content"]).read_text(encoding="utf-8"))
+    changes = describe_changes(before, pack)
+    generated = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    version_dir = private_dir(folder, folder / f"v{number}")
+    files = []
+    for tier in TIERS:
+        tiered = for_tier(pack, tier)
+        tiered["changes"] = changes
+        for language in LANGUAGES:
+            info = VersionInfo(number=number, generated_at=generated.isoformat())
+            html, missing = render_html(tiered, language, info, engine)
+            if missing:
+                raise ValueError(f"{len(missing)} fixed strings have no Welsh (scripts/update_messages.py --check)")
+            outputs = [("html", html.encode("utf-8"))]
+            if pdf:
+                outputs.append(("pdf", render_pdf(html)))
+            for fmt, data in outputs:
+                name = f"pack-{quarter}-{group}-{tier}-{language}.{fmt}"
+                write_private(version_dir / name, data)
+                files.append({"tier": tier, "marking": MARKINGS[tier], "language": language, "format": fmt,
+                              "path": f"v{number}/{name}", "bytes": len(data),
+                              "sha256": hashlib.sha256(data).hexdigest()})
+    write_private(version_dir / "content.json", canonical(pack))
+    entry = {"version": number, "generated_at": generated.isoformat(), "content_sha256": digest,
+             "content": f"v{number}/content.json", "quarter": quarter, "group": group,
+             "inputs": pack["inputs"], "section_totals": section_totals(pack), "changes": changes,
+             "replaces": current["version"] if current else None, "files": files}
+    manifest["versions"].append(entry)
+    manifest.update({"quarter": quarter, "group": group, "current_version": number})
+    write_private(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
+    return Archived(quarter, group, number, True, folder, files, changes, digest)
+
+
+def current_packs(reports_dir: Path) -> list[dict]:
+    """The current version of every archived pack: quarter, group, version, folder and the Gold/Silver English
+    HTML's relative path (for the console and the UI)."""
+    out = []
+    for manifest_path in sorted(Path(reports_dir).glob(f"*/*/{MANIFEST}")):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not manifest.get("versions"):
+            continue
+        current = manifest["versions"][-1]
+        html = next((f["path"] for f in current["files"]
+                     if (f["tier"], f["language"], f["format"]) == ("gold_silver", "en", "html")), None)
+        out.append({"quarter": manifest["quarter"], "group": manifest["group"], "version": current["version"],
+                    "folder": str(manifest_path.parent), "gold_silver_en_html": html,
+                    "section_totals": current["section_totals"]})
+    return out

@@ -1,0 +1,440 @@
+"""The quarterly monitoring pack, built by `make run`'s job on the bundled data and the demo partner files.
+
+Read as the group would read it: the archived HTML in a real headless Chromium (network blocked) and the PDF's
+own text (pypdf). The tension summary table is checked against the ratings files dropped in (read here with
+the csv module, trends worked out independently), the tiers against everything restricted in the full pack,
+the Welsh pack against every English string of the message catalogue.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+QUARTER = "2024-Q2"
+GWENT = "gwent-police-area"
+ARROWS = {"rising": "▲", "falling": "▼", "static": "►"}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (.ci/run installs it)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path):
+    """The page in Chromium with every request other than the file itself refused; returns (page, requests)."""
+    page = browser.new_page(viewport={"width": 1240, "height": 900})
+    requests: list[str] = []
+
+    def route(r):
+        if r.request.url == path.as_uri():
+            r.continue_()
+        else:
+            requests.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    return page, requests
+
+
+def _pdf_pages(path: Path) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(path.read_bytes())).pages]
+
+
+@pytest.fixture(scope="module")
+def archive(built):
+    root = built["settings"].reports_dir / QUARTER
+    assert root.is_dir(), f"no packs under {root}"
+    return root
+
+
+def _file(archive: Path, group: str, tier: str, language: str, fmt: str) -> Path:
+    manifest = json.loads((archive / group / "manifest.json").read_text(encoding="utf-8"))
+    current = manifest["versions"][-1]
+    (entry,) = [f for f in current["files"] if (f["tier"], f["language"], f["format"]) == (tier, language, fmt)]
+    return archive / group / entry["path"]
+
+
+@pytest.fixture(scope="module")
+def full_content(archive) -> dict:
+    manifest = json.loads((archive / GWENT / "manifest.json").read_text(encoding="utf-8"))
+    return json.loads((archive / GWENT / manifest["versions"][-1]["content"]).read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------------------------------ archive
+def test_every_group_has_every_tier_language_and_format_with_a_true_manifest(built, warehouse, archive):
+    groups = [r[0] for r in warehouse.execute("select distinct group_code from ref.monitoring_groups order by 1").fetchall()]
+    assert len(groups) == 22 + 4
+    for group in groups:
+        manifest = json.loads((archive / group / "manifest.json").read_text(encoding="utf-8"))
+        current = manifest["versions"][-1]
+        assert manifest["current_version"] == current["version"]
+        combos = {(f["tier"], f["language"], f["format"]) for f in current["files"]}
+        assert combos == {(t, lang, fmt) for t in ("gold_silver", "bronze", "summary") for lang in ("en", "cy")
+                          for fmt in ("html", "pdf")}, group
+        for f in current["files"]:
+            data = (archive / group / f["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
+            assert f["marking"] == ("OFFICIAL-SENSITIVE" if f["tier"] == "gold_silver" else "OFFICIAL")
+        assert current["inputs"]["partner_files"] and current["inputs"]["loads"]
+        # the archive holds OFFICIAL-SENSITIVE files: owner-only folders and files
+        assert (archive / group).stat().st_mode & 0o077 == 0
+        assert all((archive / group / f["path"]).stat().st_mode & 0o077 == 0 for f in current["files"])
+
+
+def test_same_inputs_give_the_same_version_and_content(built, archive):
+    from orchestration.lib.pack.build import build_packs
+
+    before = json.loads((archive / "newport" / "manifest.json").read_text(encoding="utf-8"))
+    result = build_packs(built["settings"].warehouse_path, built["settings"].reports_dir,
+                         quarters=[QUARTER], groups=["newport"], pdf=False, log=lambda m: None)
+    assert not result["failed"]
+    (pack,) = result["packs"]
+    after = json.loads((archive / "newport" / "manifest.json").read_text(encoding="utf-8"))
+    assert not pack["is_new"] and pack["version"] == before["current_version"]
+    assert after == before
+
+
+def test_a_change_to_a_past_quarters_inputs_makes_a_new_version_that_says_what_changed(built, full_content, tmp_path):
+    """Archive a quarter, then the same quarter after a corrected ratings file (one grade worse, one more
+    partner file): version 2, with the grade, the section totals and the input change named, in both
+    languages; version 1 stays as it was."""
+    from orchestration.lib.pack.archive import archive_pack
+    from orchestration.lib.pack.render import EngineRules
+
+    engine = EngineRules(alpha=0.05, min_events=10)
+    first = archive_pack(full_content, tmp_path, engine, pdf=False)
+    again = archive_pack(json.loads(json.dumps(full_content)), tmp_path, engine, pdf=False)
+    assert (first.version, first.is_new, again.version, again.is_new) == (1, True, 1, False)
+    v1_bytes = {f["path"]: (first.folder / f["path"]).read_bytes() for f in first.files}
+
+    corrected = json.loads(json.dumps(full_content))
+    area = next(a for a in corrected["tension"]["areas"] if a["area"]["name"] == "Torfaen")
+    row = next(r for r in area["rows"] if r["community_type"] == "ethnic")
+    row["current"] = {"scale": "eep6", "grade": "2", "eep": 2, "level4": "high"}
+    row["is_cia_trigger"] = True
+    corrected["inputs"]["partner_files"] = corrected["inputs"]["partner_files"] + ["f" * 64]
+    second = archive_pack(corrected, tmp_path, engine, pdf=False)
+    assert (second.version, second.is_new) == (2, True)
+    kinds = {c["kind"]: c for c in second.changes}
+    assert kinds["grades"]["n"] == 1
+    assert kinds["partner_files"] == {"kind": "partner_files", "added": 1, "removed": 0}
+    assert kinds["section"]["section"] == "tension" and kinds["section"]["after"] == kinds["section"]["before"] + 1
+    manifest = json.loads((tmp_path / QUARTER / GWENT / "manifest.json").read_text(encoding="utf-8"))
+    assert [v["version"] for v in manifest["versions"]] == [1, 2] and manifest["versions"][1]["replaces"] == 1
+    en = (second.folder / "v2" / f"pack-{QUARTER}-{GWENT}-gold_silver-en.html").read_text(encoding="utf-8")
+    cy = (second.folder / "v2" / f"pack-{QUARTER}-{GWENT}-gold_silver-cy.html").read_text(encoding="utf-8")
+    assert "What changed since the previous version" in en and "Tension summary grades changed: 1" in en
+    assert "replaces version 1" in en
+    assert "What changed since the previous version" not in cy
+    for path, data in v1_bytes.items():
+        assert (first.folder / path).read_bytes() == data
+
+
+# ------------------------------------------------------------------------------------------------ tension table
+def _dropped_in_ratings(as_of: dt.date) -> dict:
+    """The latest rating (by the quarter's end) of every area and community in the demo ratings files, with
+    the trend against the previous assessment of the same area and community, worked out here."""
+    import tempfile
+
+    from orchestration.lib.partner_extracts.demo import write_demo_extracts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for path in write_demo_extracts(Path(tmp)):
+            if path.parent.name == "tension_assessments":
+                with open(path, newline="", encoding="utf-8") as fh:
+                    rows.extend(csv.DictReader(fh))
+    rank = {"high": 1, "medium": 2, "low": 3, "none": 4}
+
+    def severity(scale, grade):
+        return int(grade) if scale == "eep6" else rank[grade]
+
+    history: dict[tuple, list] = {}
+    for r in rows:
+        if dt.date.fromisoformat(r["assessment_date"]) <= as_of:
+            history.setdefault((r["area_code"], r["community_type"]), []).append(r)
+    latest = {}
+    for key, items in history.items():
+        items.sort(key=lambda r: r["assessment_date"])
+        now = items[-1]
+        prev = items[-2] if len(items) > 1 else None
+        cell = {}
+        for k in ("current_grade", "potential_grade"):
+            if prev is None:
+                trend = None
+            else:
+                a, b = severity(now["scale"], now[k]), severity(prev["scale"], prev[k])
+                trend = "rising" if a < b else "falling" if a > b else "static"
+            cell[k] = (now[k], trend, now["scale"])
+        latest[key] = cell
+    return latest
+
+
+def _table_rows(page) -> list[dict]:
+    return page.evaluate("""() => {
+        const out = [];
+        for (const table of document.querySelectorAll('#tension table.tension-table')) {
+            const heading = table.previousElementSibling.tagName === 'H3' ? table.previousElementSibling
+                : table.previousElementSibling.previousElementSibling;
+            const area = heading.childNodes[0].textContent.trim();
+            for (const tr of table.querySelectorAll('tbody tr')) {
+                const td = tr.querySelectorAll('td');
+                out.push({area, community: td[0].childNodes[0].textContent.trim(),
+                          current: td[1].innerText.trim(), potential: td[2].innerText.trim()});
+            }
+        }
+        return out;
+    }""")
+
+
+def test_the_tension_summary_table_is_the_ratings_dropped_in(browser, archive, warehouse):
+    from orchestration.lib.pack.i18n import LABELS
+
+    expected = _dropped_in_ratings(dt.date(2024, 6, 30))
+    names = dict(warehouse.execute("select la_code, la_name from ref.local_authority").fetchall())
+    page, requests = _open(browser, _file(archive, GWENT, "gold_silver", "en", "html"))
+    shown = _table_rows(page)
+    page.close()
+    assert not requests
+    assert len(shown) == len(expected) == 5 * 9
+    level4 = LABELS["level4"]
+    for (area_code, community), cell in expected.items():
+        (row,) = [r for r in shown if r["area"] == names[area_code]
+                  and r["community"] == LABELS["community_type"][community]]
+        for column, key in (("current", "current_grade"), ("potential", "potential_grade")):
+            grade, trend, scale = cell[key]
+            text = row[column]
+            if scale == "eep6":
+                assert text.split()[0] == grade, (area_code, community, column, text)
+            else:
+                assert text.startswith(level4[grade]), (area_code, community, column, text)
+            arrows = [a for a in "▲▼►" if a in text]
+            assert arrows == ([ARROWS[trend]] if trend else []), (area_code, community, column, text)
+
+
+def test_the_pack_names_what_the_console_used_to_keep(archive):
+    """The tension findings `make run` printed now reach the group: the missing and overdue CIAs, the risk
+    of 9 without an action plan, the planted hate-incident spike (14 against 0.4 expected), rising ratings."""
+    html = _file(archive, "newport", "gold_silver", "en", "html").read_text(encoding="utf-8")
+    assert "Overdue" in html and "CIA-2024-001" in html
+    assert "RISK-2024-002" in html
+    torfaen = _file(archive, "torfaen", "gold_silver", "en", "html").read_text(encoding="utf-8")
+    assert "Required but missing" in torfaen
+    content = json.loads((archive / "newport" / json.loads(
+        (archive / "newport" / "manifest.json").read_text())["versions"][-1]["content"]).read_text())
+    spike = next(s for s in content["evidence"]["spikes"] if s["area"]["name"] == "Newport 018C"
+                 and s["community_type"] == "ethnic")
+    assert spike["observed"] == 14 and spike["expected"] == pytest.approx(0.381, abs=0.001)
+    assert spike["exceedance_p"] < 1e-15 and spike["trend"][-1]["is_flagged"]
+    assert any(r["current_trend"] == "rising" for a in content["tension"]["areas"] for r in a["rows"])
+
+
+# ------------------------------------------------------------------------------------------------ tiers
+def _restricted(full: dict, warehouse) -> dict:
+    """What must not appear below Gold/Silver: free text, risk descriptions and subjects, LSOA codes and names."""
+    texts = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.endswith("_text") and isinstance(v, str) and v.strip():
+                    texts.add(v.strip())
+                elif k == "narrative_text":
+                    texts.update(n["text"].strip() for n in v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(full)
+    las = [la["code"] for la in full["group"]["las"]]
+    lsoas = warehouse.execute(
+        "select lsoa21_code, lsoa21_name, la_name, la_name_cy from marts.dim_geography where la_code in "
+        "(select unnest(?::varchar[]))", [las]).fetchall()
+    names = {n for _, n, _, _ in lsoas} | {n.replace(la, cy, 1) for _, n, la, cy in lsoas}
+    return {"texts": texts, "codes": {c for c, *_ in lsoas}, "names": names}
+
+
+@pytest.mark.parametrize("tier", ["bronze", "summary"])
+def test_lower_tiers_hold_nothing_restricted(browser, archive, full_content, warehouse, tier):
+    restricted = _restricted(full_content, warehouse)
+    assert len(restricted["texts"]) > 10 and len(restricted["codes"]) == 374
+    for language in ("en", "cy"):
+        html_path = _file(archive, GWENT, tier, language, "html")
+        page, requests = _open(browser, html_path)
+        visible = page.evaluate("document.body.innerText")
+        page.close()
+        assert not requests
+        sources = {"html": html_path.read_text(encoding="utf-8"), "visible": visible,
+                   "pdf": "\n".join(_pdf_pages(_file(archive, GWENT, tier, language, "pdf")))}
+        for where, text in sources.items():
+            flat = " ".join(text.split())
+            assert not re.search(r"W01\d{6}", text), (tier, language, where)
+            assert "SENSITIVE" not in text and "SENSITIF" not in text, (tier, language, where)
+            for name in restricted["names"]:
+                assert not re.search(rf"\b{re.escape(name)}\b", flat), (tier, language, where, name)
+            for snippet in restricted["texts"]:
+                probe = " ".join(snippet.split())[:40]
+                assert probe not in flat, (tier, language, where, probe)
+        if tier == "summary":
+            wards = {w for (w,) in warehouse.execute(
+                "select distinct ward_name from marts.dim_geography where la_code in (select unnest(?::varchar[])) "
+                "and ward_name not in (select la_name from ref.local_authority)",
+                [[la["code"] for la in full_content["group"]["las"]]]).fetchall()}
+            for ward in wards:
+                assert not re.search(rf"\b{re.escape(ward)}\b", " ".join(visible.split())), (language, ward)
+
+
+def test_bronze_shows_partner_counts_only_from_the_shared_tier(archive, full_content, warehouse):
+    from orchestration.lib.pack.tiers import for_tier
+
+    bronze = for_tier(full_content, "bronze")
+    assert bronze["evidence"]["volumes"] == [] and bronze["evidence"]["strands"] == []
+    assert all(set(s) == {"area", "la", "ward", "community_type", "month", "volume_level", "trend"} and not s["trend"]
+               for s in bronze["evidence"]["spikes"])
+    assert all(s["area"]["level"] in ("la", "ward") for s in bronze["evidence"]["spikes"])
+    assert all("observed" not in d and "expected" not in d for d in bronze["evidence"]["disagreements"])
+    assert bronze["forward"]["future_reports"] == []
+    shared = {(r[0], r[1], r[2]): (r[3], r[4]) for r in warehouse.execute(
+        "select la_code, quarter, incident_group, incident_count, is_suppressed from marts.shared_incident_summary"
+    ).fetchall()}
+    for cell in bronze["evidence"]["shared"]:
+        count, suppressed = shared[(cell["la"]["code"], cell["quarter"], cell["incident_group"])]
+        assert (cell["count"], cell["is_suppressed"]) == (count, suppressed)
+        assert cell["count"] is None or cell["count"] == 0 or cell["count"] >= cell["threshold"]
+    assert any(c["is_suppressed"] for c in bronze["evidence"]["shared"])  # the demo has small counts to hide
+    # no suppressed cell can be worked back from what is shown: per LA and quarter, a shown total with
+    # exactly one suppressed group would give it away
+    by_la_quarter: dict[tuple, list] = {}
+    for cell in bronze["evidence"]["shared"]:
+        by_la_quarter.setdefault((cell["la"]["code"], cell["quarter"]), []).append(cell)
+    for cells in by_la_quarter.values():
+        total = next(c for c in cells if c["incident_group"] == "all")
+        hidden = [c for c in cells if c["incident_group"] != "all" and c["is_suppressed"]]
+        assert not (len(hidden) == 1 and not total["is_suppressed"])
+    for count in bronze["forward"]["future_reports_by_la"]:
+        assert count["count"]["value"] is None or count["count"]["value"] == 0 or count["count"]["value"] >= 5
+
+
+# ------------------------------------------------------------------------------------------------ formats
+@pytest.mark.parametrize("tier", ["gold_silver", "bronze", "summary"])
+def test_every_pdf_page_carries_marking_group_quarter_and_page_number(archive, tier):
+    marking = {"gold_silver": ("OFFICIAL-SENSITIVE", "SWYDDOGOL-SENSITIF")}.get(tier, ("OFFICIAL", "SWYDDOGOL"))
+    for language, group_name, quarter in (("en", "Gwent police area", "2024 Q2"),
+                                          ("cy", "Ardal Heddlu Gwent", None)):
+        pages = _pdf_pages(_file(archive, GWENT, tier, language, "pdf"))
+        assert (len(pages) == 1) if tier == "summary" else (len(pages) > 3)
+        for number, text in enumerate(pages, start=1):
+            assert marking[0 if language == "en" else 1] in text, (language, number)
+            assert group_name in text, (language, number)
+            if quarter:
+                assert quarter in text, (language, number)
+            assert f"{number} / {len(pages)}" in text, (language, number)
+
+
+def test_the_pages_render_offline_with_their_maps_and_trend_charts(browser, archive, full_content):
+    flagged_lsoas = {f["area"]["code"] for f in full_content["crime"]["flags"] if f["geography_level"] == "lsoa"}
+    page, requests = _open(browser, _file(archive, GWENT, "gold_silver", "en", "html"))
+    figures = page.evaluate("""() => ({
+        mapAreas: document.querySelectorAll('#crime svg.cm-map path.area').length,
+        marked: [...document.querySelectorAll('#crime svg.cm-map path.area.exception')].map(p => p.dataset.code),
+        markedBox: [...document.querySelectorAll('#crime svg.cm-map path.area.exception')].every(p => {
+            const b = p.getBBox(); return b.width > 0 && b.height > 0; }),
+        charts: document.querySelectorAll('svg.cm-trend').length,
+        crimeRows: document.querySelectorAll('#crime table tbody tr').length,
+    })""")
+    png = page.screenshot(full_page=True)
+    page.close()
+    assert not requests
+    assert figures["mapAreas"] == 374 and set(figures["marked"]) == flagged_lsoas and figures["markedBox"]
+    assert figures["crimeRows"] == len(full_content["crime"]["flags"])
+    assert figures["charts"] == len(full_content["crime"]["flags"]) + len(full_content["evidence"]["spikes"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 100_000
+
+
+# ------------------------------------------------------------------------------------------------ Welsh
+def _english_fragments() -> list[str]:
+    """Literal English pieces (12+ characters) of every catalogue string that has a different Welsh."""
+    from orchestration.lib.pack.i18n import LABELS, welsh_catalogue
+
+    welsh = welsh_catalogue()
+    strings = set(welsh) | {v for kind in LABELS.values() for v in kind.values()}
+    fragments = set()
+    for s in strings:
+        if welsh.get(s) == s:
+            continue
+        for piece in re.split(r"%\(\w+\)s", s.replace("%%", "%")):
+            piece = " ".join(piece.split()).strip(" .,:;()–-")
+            if len(piece) >= 12:
+                fragments.add(piece)
+    return sorted(fragments)
+
+
+def test_no_fixed_english_string_survives_in_the_welsh_pack(browser, archive, full_content):
+    fragments = _english_fragments()
+    assert len(fragments) > 150
+    # free text from partners is what they wrote (redacted), in their language: not a fixed string
+    data_text = " ".join(" ".join(t.split()) for t in _restricted_texts(full_content))
+    for tier in ("gold_silver", "bronze", "summary"):
+        page, requests = _open(browser, _file(archive, GWENT, tier, "cy", "html"))
+        visible = " ".join(page.evaluate("document.body.innerText").split())
+        title = page.title()
+        page.close()
+        assert not requests
+        pdf = " ".join(" ".join(_pdf_pages(_file(archive, GWENT, tier, "cy", "pdf"))).split())
+        for text in (visible + " " + title, pdf):
+            for fragment in fragments:
+                if fragment in text:
+                    assert fragment in data_text, (tier, fragment)
+        assert "Ardal Heddlu Gwent" in visible and "Mehefin 2024" in visible
+        if tier != "summary":
+            assert "Casnewydd" in visible and "Sir Fynwy" in visible
+
+
+def _restricted_texts(full: dict) -> list[str]:
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.endswith("_text") and isinstance(v, str):
+                    out.append(v)
+                elif k == "narrative_text":
+                    out.extend(n["text"] for n in v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(full)
+    return out
