@@ -158,6 +158,65 @@ def test_a_change_to_a_past_quarters_inputs_makes_a_new_version_that_says_what_c
         assert (first.folder / path).read_bytes() == data
 
 
+def test_a_corrected_ratings_file_for_a_past_quarter_gives_its_pack_a_new_version(built, archive, tmp_path):
+    """The real path on a copy of the warehouse: the group re-sends its May 2024 ratings with Newport's ethnic
+    communities at grade 2, the intake supersedes the old file, dbt rebuilds the tension marts, and the
+    2024-Q2 pack for Newport becomes version 2, saying what changed."""
+    import duckdb
+
+    from orchestration.lib.pack.build import build_packs
+    from orchestration.lib.partner_extracts.demo import write_demo_extracts
+    from orchestration.lib.partner_extracts.store import ingest_file
+    from tests.dbt_build import dbt_build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built["settings"].warehouse_path, warehouse)
+    reports = tmp_path / "reports"
+    shutil.copytree(archive / "newport", reports / QUARTER / "newport")
+    before = json.loads((reports / QUARTER / "newport" / "manifest.json").read_text(encoding="utf-8"))
+
+    original = next(p for p in write_demo_extracts(tmp_path / "demo")
+                    if p.name == "demo-tension-group_2024-05.csv")
+    with open(original, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows, fields = list(reader), reader.fieldnames
+    changed = [r for r in rows if r["area_code"] == "W06000022" and r["community_type"] == "ethnic"]
+    assert len(changed) == 1 and changed[0]["current_grade"] != "2"
+    changed[0]["current_grade"] = "2"
+    corrected = tmp_path / "landing" / "tension_assessments" / original.name
+    corrected.parent.mkdir(parents=True)
+    with open(corrected, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    con = duckdb.connect(str(warehouse))
+    try:
+        outcome = ingest_file(corrected, "tension_assessments", con, tmp_path / "restricted",
+                              dt.datetime(2024, 7, 2, 9, 0))
+    finally:
+        con.close()
+    assert outcome.outcome == "accepted", outcome
+    dbt_build(warehouse, "stg_partner__tension_assessments+", tmp_path)
+
+    result = build_packs(warehouse, reports, quarters=[QUARTER], groups=["newport"], pdf=False, log=lambda m: None)
+    assert not result["failed"]
+    (pack,) = result["packs"]
+    assert pack["is_new"] and pack["version"] == before["current_version"] + 1
+    kinds = {c["kind"]: c for c in pack["changes"]}
+    assert kinds["grades"]["n"] == 1
+    assert kinds["partner_files"] == {"kind": "partner_files", "added": 1, "removed": 1}
+    manifest = json.loads((reports / QUARTER / "newport" / "manifest.json").read_text(encoding="utf-8"))
+    assert [v["version"] for v in manifest["versions"]] == [1, 2]
+    assert manifest["versions"][0] == before["versions"][0]  # the first version is kept as it was
+    folder = reports / QUARTER / "newport" / "v2"
+    en = (folder / f"pack-{QUARTER}-newport-gold_silver-en.html").read_text(encoding="utf-8")
+    assert "replaces version 1" in en and "Tension summary grades changed: 1" in en
+    assert "Partner files: 1 new or corrected, 1 superseded" in en
+    assert "2 High ▲" in " ".join(re.sub(r"<[^>]+>", " ", en).split())
+    for f in before["versions"][0]["files"]:
+        assert hashlib.sha256((reports / QUARTER / "newport" / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+
+
 # ------------------------------------------------------------------------------------------------ tension table
 def _dropped_in_ratings(as_of: dt.date) -> dict:
     """The latest rating (by the quarter's end) of every area and community in the demo ratings files, with
@@ -255,6 +314,25 @@ def test_the_pack_names_what_the_console_used_to_keep(archive):
     assert spike["observed"] == 14 and spike["expected"] == pytest.approx(0.381, abs=0.001)
     assert spike["exceedance_p"] < 1e-15 and spike["trend"][-1]["is_flagged"]
     assert any(r["current_trend"] == "rising" for a in content["tension"]["areas"] for r in a["rows"])
+
+
+def test_about_the_data_keeps_only_the_caveats_that_touch_the_figures_shown(warehouse, full_content):
+    """The build has one failing data-quality limit (freshness of the age and Welsh-speaker series); the
+    Gwent pack shows none of those indicators, so it does not carry that caveat; it does carry the force
+    trend and the repeated Crime IDs behind its crime figures."""
+    failing = warehouse.execute("select distinct suite from marts.dq_results where not success").fetchall()
+    assert failing == [("marts_fct_indicator_value__freshness",)]
+    shown = {i["indicator_id"] for f in full_content["cohesion"]["factors"] for i in f["items"]}
+    assert not shown & {"pct_aged_0_15", "pct_aged_16_24", "pct_aged_25_64", "pct_aged_65_plus", "pct_welsh_speakers"}
+    kinds = [c["kind"] for c in full_content["about"]["caveats"]]
+    assert "data_quality" not in kinds
+    assert "force_trend" in kinds and "repeated_crime_ids" in kinds
+    (repeated,) = [c for c in full_content["about"]["caveats"] if c["kind"] == "repeated_crime_ids"]
+    (coverage,) = warehouse.execute(
+        "select sum(repeated_crime_id_rows_dropped) from marts.fct_crime_monthly_coverage where month = '2024-05-01'"
+    ).fetchall()[0:1]
+    assert (repeated["month"], repeated["rows"]) == ("2024-05", coverage[0])
+    assert {i["indicator_id"] for i in full_content["about"]["indicators"]} == shown
 
 
 # ------------------------------------------------------------------------------------------------ tiers

@@ -60,10 +60,10 @@ def crime_exception_report(context: dg.AssetExecutionContext, warehouse: Warehou
 
 
 class MonitoringPackConfig(dg.Config):
-    """Which packs to build: by default every monitoring group (seed monitoring_groups) for the latest quarter
-    that has ended by the marts' as-of date. ``quarters`` (e.g. ["2024-Q1", "2024-Q2"]) rebuilds past ones: a
+    """Which packs to build. By default every monitoring group (seed monitoring_groups) for the latest quarter
+    that has ended by the marts' as-of date and holds data, and for every quarter already archived (a past
     quarter whose inputs changed gets a new version that says what changed; one whose content is unchanged
-    keeps its version."""
+    keeps its version and nothing is written). ``quarters`` (e.g. ["2024-Q1"]) builds those instead."""
 
     quarters: list[str] = []
     groups: list[str] = []

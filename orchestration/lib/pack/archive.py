@@ -30,8 +30,21 @@ def canonical(content: dict) -> bytes:
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
+# Values that move with the clock, not with the inputs: the as-of date and the days a CIA has been open. A new
+# version is made when the content changes, not because a day passed (the version shows its own as-of date).
+VOLATILE_KEYS = frozenset({"as_of", "age_days"})
+
+
+def _without_volatile(node):
+    if isinstance(node, dict):
+        return {k: _without_volatile(v) for k, v in node.items() if k not in VOLATILE_KEYS}
+    if isinstance(node, list):
+        return [_without_volatile(v) for v in node]
+    return node
+
+
 def content_sha256(content: dict) -> str:
-    return hashlib.sha256(canonical(content)).hexdigest()
+    return hashlib.sha256(canonical(_without_volatile(content))).hexdigest()
 
 
 def section_totals(pack: dict) -> dict[str, int]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from orchestration.lib.crime_exceptions import engine_rules
 from orchestration.lib.pack.archive import archive_pack, section_totals
-from orchestration.lib.pack.model import Quarter, build_pack, latest_complete_quarter, monitoring_groups
+from orchestration.lib.pack.model import Quarter, build_pack, latest_quarter_with_data, monitoring_groups
 from orchestration.lib.pack.render import EngineRules
 from orchestration.lib.warehouse import connect
 
@@ -37,7 +38,14 @@ def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | Non
         if unknown:
             raise ValueError(f"unknown monitoring groups {unknown} (seed monitoring_groups has {', '.join(known)})")
         chosen_groups = list(groups) if groups else known
-        chosen_quarters = [Quarter.parse(q) for q in quarters] if quarters else [latest_complete_quarter(con)]
+        if quarters:
+            chosen_quarters = [Quarter.parse(q) for q in quarters]
+        else:
+            # the current quarter, and every quarter already archived: a past quarter whose inputs changed gets
+            # a new version; one whose content did not change costs a query and a hash, nothing is written
+            archived = {Quarter.parse(p.name) for p in Path(reports_dir).glob("*-Q*") if p.is_dir()
+                        and re.fullmatch(r"\d{4}-Q[1-4]", p.name)}
+            chosen_quarters = sorted(archived | {latest_quarter_with_data(con)}, key=lambda q: q.key)
         contents = []
         failed = []
         for quarter in chosen_quarters:

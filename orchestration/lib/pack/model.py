@@ -109,6 +109,19 @@ def latest_complete_quarter(con) -> Quarter:
     return quarter if as_of >= quarter.end else quarter.shift(-1)
 
 
+def latest_quarter_with_data(con) -> Quarter:
+    """The quarter a new pack is for: the latest that has ended by the as-of date and holds data (a tested
+    police.uk quarter, a rating, an incident or a tension report); the latest ended quarter when none does."""
+    ended = latest_complete_quarter(con)
+    starts = [r[0] for r in con.execute("""
+        select max(quarter_start) from marts.fct_crime_exception where geography_level = 'lsoa' and quarter_start <= ?
+        union all select max(date_trunc('quarter', assessment_date))::date from marts.fct_tension_assessment where assessment_date <= ?
+        union all select max(date_trunc('quarter', occurred_on))::date from marts.fct_incident where occurred_on <= ?
+        union all select max(date_trunc('quarter', submitted_on))::date from marts.fct_tension_report where submitted_on <= ?
+    """, [ended.start, ended.end, ended.end, ended.end]).fetchall() if r[0] is not None]
+    return Quarter.containing(max(starts)) if starts else ended
+
+
 # ---------------------------------------------------------------------------------------------------------
 # geography: names in both languages
 _GEO_SQL = """
@@ -164,7 +177,7 @@ def build_pack(con, group_code: str, quarter: Quarter | None = None) -> dict:
         raise NoSuchGroup(f"monitoring group {group_code!r} is not in seed monitoring_groups "
                           f"(known: {', '.join(sorted(groups))})")
     group = groups[group_code]
-    quarter = quarter or latest_complete_quarter(con)
+    quarter = quarter or latest_quarter_with_data(con)
     las = list(group["la_codes"])
     names = Names(con, las)
     la_rows = _rows(con, """
@@ -654,7 +667,9 @@ def _forward(con, las: list[str], quarter: Quarter, names: Names) -> dict:
 def _about(con, las: list[str], quarter: Quarter, pack: dict) -> dict:
     police = _rows(con, """
         select dataset, min(partition_key) as first_month, max(partition_key) as last_month,
-               count(distinct partition_key)::int as months, max(retrieved_at)::date as last_loaded,
+               count(distinct partition_key)::int as months,
+               -- when the data last changed (a rerun that finds the same file logs 'unchanged')
+               max(retrieved_at) filter (where outcome = 'loaded')::date as last_loaded,
                any_value(licence) as licence
         from raw.load_log where source = 'police_uk' and outcome in ('loaded', 'unchanged')
         group by dataset order by dataset
