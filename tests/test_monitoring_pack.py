@@ -338,22 +338,7 @@ def test_about_the_data_keeps_only_the_caveats_that_touch_the_figures_shown(ware
 # ------------------------------------------------------------------------------------------------ tiers
 def _restricted(full: dict, warehouse) -> dict:
     """What must not appear below Gold/Silver: free text, risk descriptions and subjects, LSOA codes and names."""
-    texts = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k.endswith("_text") and isinstance(v, str) and v.strip():
-                    texts.add(v.strip())
-                elif k == "narrative_text":
-                    texts.update(n["text"].strip() for n in v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(full)
+    texts = {t.strip() for t in _restricted_texts(full) if t.strip()}
     las = [la["code"] for la in full["group"]["las"]]
     lsoas = warehouse.execute(
         "select lsoa21_code, lsoa21_name, la_name, la_name_cy from marts.dim_geography where la_code in "
