@@ -154,8 +154,21 @@ def main() -> int:
             """,
             [run_started],
         )
+        has_deliveries = fetch_row(con, "select count(*) from duckdb_tables() where schema_name = 'reports' "
+                                        "and table_name = 'deliveries'")[0]
+        deliveries = fetch_row(
+            con,
+            "select count(*) filter (where kind in ('pack', 'correction')), count(*) filter (where kind = 'flash'), "
+            "count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed') "
+            "from reports.deliveries where created_at >= ?", [run_started.replace(tzinfo=None, microsecond=0)],
+        ) if has_deliveries else (0, 0, 0, 0)
     finally:
         con.close()
+    from orchestration.defs.delivery import outbox_dir
+    from orchestration.lib.delivery import SmtpSettings, default_distribution_list
+
+    smtp_host = SmtpSettings.from_env().host
+    distribution = default_distribution_list()
     report = settings.reports_dir / "crime_exception_report_latest.html"
     from orchestration.lib.pack.archive import current_packs
 
@@ -184,6 +197,8 @@ Built in {time.monotonic() - started:.0f} s.
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests, force-trend adjusted ({flags[2]} above their own past alone)
   Packs     : {pack_lines}
+  Delivery  : {deliveries[0]} pack message(s) and {deliveries[1]} emergency flash(es) this run to {distribution or 'nobody (set COHESION_DISTRIBUTION_LIST)'}
+              {'SMTP ' + smtp_host + f': {deliveries[2]} sent, {deliveries[3]} failed' if smtp_host else 'no SMTP (COHESION_SMTP_HOST): written to'} {outbox_dir()}; ledger reports.deliveries
   Exceptions: marts.fct_indicator_change, LSOA level: {rapid[0]:,} rapid changes, {rapid[1]:,} exceptions (headline comparison) in {rapid[2]:,} comparisons
   Dagster UI: make ui, then open http://127.0.0.1:3000 (instance: {home})
 """

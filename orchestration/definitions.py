@@ -5,6 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+from orchestration.defs.delivery import (
+    emergency_flash,
+    failures_to_data_team,
+    monitoring_packs_job,
+    pack_deliveries,
+    packs_after_partner_files,
+    quarterly_pack_schedule,
+)
 from orchestration.defs.partner_extracts import (
     partner_extracts,
     partner_extracts_job,
@@ -56,11 +64,14 @@ defs = dg.Definitions(
         cohesion_dbt_assets,
         crime_exception_report,
         monitoring_packs,
+        pack_deliveries,
+        emergency_flash,
     ],
     asset_checks=gx_checks,
-    jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals],
-    sensors=[partner_landing_sensor],
-    schedules=[purge_schedule],
+    jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
+          monitoring_packs_job],
+    sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team],
+    schedules=[purge_schedule, quarterly_pack_schedule],
     resources={
         "warehouse": warehouse_from_settings(),
         "partner_store": partner_store_from_settings(),

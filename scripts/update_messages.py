@@ -4,7 +4,7 @@
     uv run python scripts/update_messages.py --check  # exit 1 if a string has no Welsh (what the tests check)
 
 Strings come from ``_()`` / ``gettext()`` in the pack's templates (Jinja2) and ``_()`` / ``N_()`` in its Python
-modules, plus the indicator labels of seeds/indicator_catalogue.csv (reference data the pack shows). Existing
+modules and lib/delivery.py (the messages sent to named officers), plus the indicator labels of seeds/indicator_catalogue.csv (reference data the pack shows). Existing
 translations are kept; strings no longer used are dropped (they stay in git history).
 """
 
@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 PACK = REPO / "orchestration" / "lib" / "pack"
 PO = PACK / "locale" / "cy" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None}
-METHODS = [("templates/**.j2", "jinja2.ext:babel_extract"), ("**.py", "python")]
+LIB = REPO / "orchestration" / "lib"
+METHODS = [("pack/templates/**.j2", "jinja2.ext:babel_extract"), ("pack/**.py", "python"), ("delivery.py", "python")]
 CATALOGUE = REPO / "seeds" / "indicator_catalogue.csv"
 
 
@@ -31,7 +32,7 @@ def extracted() -> dict[str, list[str]]:
     """msgid -> locations."""
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(PACK), METHODS, keywords=KEYWORDS, options_map={"templates/**.j2": {"trimmed": "false"}},
+        str(LIB), METHODS, keywords=KEYWORDS, options_map={"pack/templates/**.j2": {"trimmed": "false"}},
     ):
         if isinstance(message, tuple):
             message = message[0]

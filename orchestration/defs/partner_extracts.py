@@ -131,6 +131,12 @@ def partner_extracts(
                 continue
             outcomes.append(outcome)
             (context.log.warning if outcome.outcome == "quarantined" else context.log.info)(outcome.summary())
+        accepted_ids = [o.file_id for o in outcomes if o.outcome == "accepted"]
+        # the calendar quarters the accepted files' rows can change (their periods): the monitoring packs of
+        # exactly these quarters (and the four after, whose evidence baselines include them) are recomputed
+        span = con.execute(
+            "select min(period_start), max(period_end) from raw.partner_files where file_id in (select unnest(?::varchar[]))",
+            [accepted_ids]).fetchall()[0] if accepted_ids else (None, None)
         purged = purge_expired(con, partner_store.restricted, partner_store.retention_days, utc_now())
         register = con.execute(
             """
@@ -168,6 +174,7 @@ def partner_extracts(
     if PARTNER_FILES_KEY in context.selected_asset_keys:
         metadata = {
             "current_files": register[0],
+            "periods_changed": f"{span[0]}/{span[1]}" if span[0] else "",
             "superseded_files": register[1],
             "originals_held": register[2],
             "originals_purged_this_run": purged.originals,

@@ -1,0 +1,210 @@
+"""Automation and delivery: packs to named officers, the emergency flash to Gold, run failures to the data team,
+the quarterly schedule and the sensor that recomputes the packs of the quarters a partner file changed."""
+
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.defs.partner_extracts import partner_extracts_job
+from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
+from orchestration.lib.delivery import (
+    SmtpSettings,
+    default_distribution_list,
+    deliver_flash,
+    deliver_packs,
+    notify_failure,
+    read_distribution_list,
+)
+from orchestration.settings import get_settings
+
+PACKS_KEY = dg.AssetKey(["reports", "monitoring_packs"])
+PACK_OP = "reports__monitoring_packs"
+
+
+def outbox_dir() -> Path:
+    return Path(os.environ.get("COHESION_OUTBOX_DIR") or get_settings().data_dir / "outbox")
+
+
+def _recipients(log):
+    path = default_distribution_list()
+    if path is None:
+        log("no distribution list (set COHESION_DISTRIBUTION_LIST): nothing is sent")
+        return []
+    return read_distribution_list(path)
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "Nothing new to send."
+    return "| kind | recipient | tier | language | pack | status | attempts |\n|---|---|---|---|---|---|---|\n" + "\n".join(
+        f"| {r['kind']} | {r['recipient_id']} | {r['tier']} | {r['language']} | "
+        f"{r.get('quarter') or ''} {r.get('group') or ''} {('v' + str(r['version'])) if r.get('version') else ''} | "
+        f"{r['status']} | {r['attempts']} |" for r in rows)
+
+
+@dg.asset(
+    key=["reports", "pack_deliveries"],
+    group_name="reports",
+    description=(
+        "Sends every current monitoring pack version to the named officers on the distribution list "
+        "(COHESION_DISTRIBUTION_LIST; the demo list while the demo is on): one message per recipient with the PDF "
+        "of their tier and language, to the outbox (.eml) and by SMTP when COHESION_SMTP_HOST is set; a later "
+        "version goes out as a correction. Recorded in reports.deliveries; a version is never sent twice."
+    ),
+    deps=[PACKS_KEY],
+    kinds={"python", "email"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+)
+def pack_deliveries(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    recipients = _recipients(context.log.info)
+    smtp = SmtpSettings.from_env()
+    results = deliver_packs(warehouse.warehouse, warehouse.reports, outbox_dir(), recipients, smtp) if recipients else []
+    failed = [r for r in results if r["status"] == "failed"]
+    metadata = {
+        "recipients": len(recipients),
+        "messages": len(results),
+        "corrections": sum(r["kind"] == "correction" for r in results),
+        "failed": len(failed),
+        "smtp": smtp.host or "not configured (outbox only)",
+        "outbox": dg.MetadataValue.path(str(outbox_dir())),
+        "deliveries": dg.MetadataValue.md(_table(results)),
+    }
+    if failed:
+        raise dg.Failure(description=f"{len(failed)} message(s) could not be sent after retries; they are in the "
+                                     "outbox and are tried again on the next run", metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key=["alerts", "emergency_flash"],
+    group_name="alerts",
+    description=(
+        "Emergency flash to Gold (guide Part 3, Next steps: a high risk is rapidly relayed to Gold): a rating of "
+        "1–2 (high on the four-level scale) or an open risk scored 15 or more, flashed once, as soon as the "
+        "partner file is accepted (this asset runs in the partner file's run), to the Gold/Silver recipients of "
+        "the groups covering the area. Archived under data/reports/flash/."
+    ),
+    deps=[dg.AssetKey(["marts", "fct_tension_assessment"]), dg.AssetKey(["marts", "fct_risk"])],
+    kinds={"python", "email"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+)
+def emergency_flash(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    recipients = _recipients(context.log.info)
+    smtp = SmtpSettings.from_env()
+    result = deliver_flash(warehouse.warehouse, warehouse.reports, outbox_dir(), recipients, smtp)
+    if result["items"]:
+        context.log.warning(f"emergency flash {result['flash_id']}: {result['items']} item(s) at the high level, "
+                            f"{len(result['deliveries'])} message(s) to Gold")
+    return dg.MaterializeResult(metadata={
+        "items_flashed": result["items"],
+        "flash_id": result["flash_id"] or "",
+        "messages": len(result["deliveries"]),
+        "deliveries": dg.MetadataValue.md(_table(result["deliveries"])),
+    })
+
+
+# ---------------------------------------------------------------------------------------------- jobs, schedule
+monitoring_packs_job = dg.define_asset_job(
+    "monitoring_packs_refresh",
+    selection=dg.AssetSelection.assets(PACKS_KEY, pack_deliveries.key),
+    description="Recompute the monitoring packs (all groups; the quarters in the config, else the current one and "
+                "every archived quarter) and deliver what is new.",
+)
+
+
+def _pack_day() -> int:
+    day = int(os.environ.get("COHESION_PACK_DAY", "10"))
+    if not 1 <= day <= 28:
+        raise ValueError(f"COHESION_PACK_DAY must be 1-28 (the day of the month after a quarter ends), got {day}")
+    return day
+
+
+quarterly_pack_schedule = dg.ScheduleDefinition(
+    name="quarterly_monitoring_packs",
+    job=monitoring_packs_job,
+    # COHESION_PACK_DAY (default the 10th) of the month after each quarter, 07:00 UK time
+    cron_schedule=f"0 7 {_pack_day()} 1,4,7,10 *",
+    execution_timezone="Europe/London",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="The quarterly monitoring pack for every group, delivered to the distribution list.",
+)
+
+
+def quarters_changed(period: str, latest: str | None = None) -> list[str]:
+    """'2024-05-01/2024-06-30' -> the quarters it covers and the four after (their evidence baselines include
+    it), up to the quarter that ended last."""
+    from orchestration.lib.pack.model import Quarter
+
+    start, _, end = period.partition("/")
+    first = Quarter.containing(dt.date.fromisoformat(start))
+    last = Quarter.containing(dt.date.fromisoformat(end)).shift(4)
+    today = Quarter.containing(dt.date.today()).shift(-1)
+    limit = Quarter.parse(latest) if latest else today
+    out, q = [], first
+    while q.key <= min(last.key, limit.key):
+        out.append(q.key)
+        q = q.shift(1)
+    return out
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[partner_extracts_job],
+    request_job=monitoring_packs_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a partner file run that accepted files, recompute the packs of exactly the quarters its "
+                "files cover (and the four after) and deliver new versions as corrections.",
+)
+def packs_after_partner_files(context: dg.RunStatusSensorContext):
+    events = context.instance.get_records_for_run(
+        run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    periods = []
+    for record in events:
+        materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
+        if materialization.asset_key == dg.AssetKey(["raw", "partner_files"]):
+            value = materialization.metadata.get("periods_changed")
+            if value is not None and getattr(value, "value", ""):
+                periods.append(value.value)
+    as_of = get_settings().as_of_date
+    latest = None
+    if as_of:
+        from orchestration.lib.pack.model import Quarter
+
+        day = dt.date.fromisoformat(as_of)
+        q = Quarter.containing(day)
+        latest = (q if day >= q.end else q.shift(-1)).key
+    quarters = sorted({k for p in periods for k in quarters_changed(p, latest)})
+    if not quarters:
+        return dg.SkipReason("the run accepted no partner file")
+    return dg.RunRequest(
+        run_key=f"packs-after-{context.dagster_run.run_id}",
+        run_config={"ops": {PACK_OP: {"config": {"quarters": quarters}}}},
+        tags={"cohesion/quarters": ",".join(quarters)},
+    )
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Tells the data team (distribution list role data_team) when a run fails: what failed, which "
+                "step, and that the last good data is kept; to the outbox and by SMTP when configured.",
+)
+def failures_to_data_team(context: dg.RunFailureSensorContext):
+    steps, errors = [], []
+    for event in context.get_step_failure_events():
+        steps.append(event.step_key or "")
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        while error is not None and error.cause is not None:  # Dagster wraps the op's own exception
+            error = error.cause
+        if error is not None:
+            errors.append(error.cls_name or "error")
+    if not steps:
+        errors.append((context.failure_event.message or "run failure")[:80])
+    recipients = _recipients(context.log.info)
+    notify_failure(outbox_dir(), recipients, SmtpSettings.from_env(), job=context.dagster_run.job_name,
+                   run_id=context.dagster_run.run_id, failed_steps=steps, error_classes=errors)

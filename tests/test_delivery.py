@@ -1,0 +1,369 @@
+"""Delivery to named officers, the emergency flash and failure notices, on real components: a copy of the
+built warehouse and pack archive, a real SMTP server on localhost (aiosmtpd) that the tests read back, the
+real partner intake and dbt for a dropped grade-2 file, and the Dagster sensors evaluated on a real instance."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import email
+import email.policy
+import hashlib
+import json
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestration.lib.delivery import (
+    DistributionListError,
+    SmtpSettings,
+    deliver_flash,
+    deliver_packs,
+    notify_failure,
+    read_distribution_list,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_LIST = REPO / "docs" / "delivery" / "distribution_list.example.csv"
+QUARTER = "2024-Q2"
+RANK = {"summary": 0, "bronze": 1, "gold_silver": 2}
+
+
+class Inbox:
+    """A real SMTP server on a free localhost port; `messages` are the parsed messages it accepted."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.raw: list[bytes] = []
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                inbox.raw.append(envelope.original_content or envelope.content)
+                return "250 OK"
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self):
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+    @property
+    def messages(self):
+        return [email.message_from_bytes(r, policy=email.policy.default) for r in self.raw]
+
+    def smtp(self, retries: int = 2) -> SmtpSettings:
+        return SmtpSettings(host="127.0.0.1", port=self.port, user=None, password=None, starttls=False,
+                            sender="cohesion-monitor@localhost", retries=retries, retry_wait=0.05, timeout=10)
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def copy(built, tmp_path):
+    """A copy of the built warehouse and its pack archive (the tests write deliveries and new versions)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built["settings"].warehouse_path, warehouse)
+    reports = tmp_path / "reports"
+    shutil.copytree(built["settings"].reports_dir / QUARTER, reports / QUARTER)
+    import duckdb
+
+    con = duckdb.connect(str(warehouse))
+    con.execute("drop table if exists reports.deliveries")  # the build's own run delivered to its outbox
+    con.close()
+    return {"warehouse": warehouse, "reports": reports, "outbox": tmp_path / "outbox"}
+
+
+def _body(msg) -> str:
+    parts = [p.get_content() for p in msg.walk() if p.get_content_type() in ("text/plain", "text/html")]
+    return "\n".join(parts)
+
+
+def _attachments(msg) -> list:
+    return [p for p in msg.walk() if p.get_filename()]
+
+
+def _restricted(content: dict) -> list[str]:
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.endswith("_text") and isinstance(v, str) and v.strip():
+                    out.append(" ".join(v.split())[:40])
+                elif k == "narrative_text":
+                    out.extend(" ".join(n["text"].split())[:40] for n in v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(content)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the list
+def test_a_bad_distribution_list_names_file_row_and_column_but_no_value(tmp_path):
+    rows = DEMO_LIST.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "list.csv"
+    bad.write_text("\n".join([rows[0], rows[1].replace(",gold_silver,", ",platinum,")]) + "\n", encoding="utf-8")
+    with pytest.raises(DistributionListError) as err:
+        read_distribution_list(bad)
+    assert str(err.value) == "list.csv, row 2, column tier: expected gold_silver, bronze or summary"
+    bad.write_text("\n".join([rows[0], rows[1].replace("gold.officer@gwent-police.example.invalid", "gold officer")]) + "\n")
+    with pytest.raises(DistributionListError, match=r"row 2, column email: expected one e-mail address") as err:
+        read_distribution_list(bad)
+    assert "gold officer" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------- packs
+def test_each_officer_gets_their_tier_and_language_once_over_real_smtp(copy, inbox):
+    recipients = read_distribution_list(DEMO_LIST)
+    results = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    expected = {r.recipient_id: r for r in recipients if r.role != "data_team"}
+    assert {r["recipient_id"] for r in results} == set(expected)
+    assert all(r["status"] == "sent" and r["attempts"] == 1 for r in results)
+    messages = inbox.messages
+    assert len(messages) == len(expected)
+    for msg in messages:
+        recipient = next(r for r in recipients if r.email in str(msg["To"]))
+        group = recipient.groups[0]
+        manifest = json.loads((copy["reports"] / QUARTER / group / "manifest.json").read_text(encoding="utf-8"))
+        version = manifest["versions"][-1]
+        (attachment,) = _attachments(msg)
+        # their tier and language, never a tier above theirs, the archived bytes
+        assert attachment.get_filename() == f"pack-{QUARTER}-{group}-{recipient.tier}-{recipient.language}.pdf"
+        entry = next(f for f in version["files"] if f["path"].endswith(attachment.get_filename()))
+        assert RANK[entry["tier"]] <= RANK[recipient.tier] and entry["tier"] == recipient.tier
+        assert hashlib.sha256(attachment.get_content()).hexdigest() == entry["sha256"]
+        subject, body = str(msg["Subject"]), _body(msg)
+        marking = {"gold_silver": ("OFFICIAL-SENSITIVE", "SWYDDOGOL-SENSITIF")}.get(recipient.tier, ("OFFICIAL", "SWYDDOGOL"))
+        assert subject.startswith(f"[{marking[0 if recipient.language == 'en' else 1]}]")
+        if recipient.language == "cy":
+            assert "Pecyn monitro tensiynau" in subject and "Tension monitoring pack" not in subject + body
+            assert "Penawdau" in body
+        # no personal data: no officer's name in subject or body, nothing restricted from the pack
+        assert recipient.name not in subject + body and recipient.email not in subject + body
+        content = json.loads((copy["reports"] / QUARTER / group / version["content"]).read_text(encoding="utf-8"))
+        flat = " ".join(body.split())
+        for snippet in _restricted(content):
+            assert snippet not in flat
+        assert not re.search(r"W01\d{6}", body)
+    # rerun: nothing new is sent
+    again = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    assert again == [] and len(inbox.raw) == len(expected)
+    import duckdb
+
+    con = duckdb.connect(str(copy["warehouse"]), read_only=True)
+    rows = con.execute("select recipient_id, tier, language, status, attempts, sha256, version from reports.deliveries "
+                       "where kind = 'pack' order by 1").fetchall()
+    con.close()
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == sorted(
+        (r.recipient_id, r.tier, r.language, "sent", 1) for r in expected.values())
+    assert all(len(r[5]) == 64 for r in rows)
+    assert all(Path(r["eml"]).stat().st_mode & 0o077 == 0 for r in results)
+
+
+def test_a_new_version_goes_out_as_a_correction_saying_what_changed(copy, inbox):
+    from orchestration.lib.pack.archive import archive_pack
+    from orchestration.lib.pack.render import EngineRules
+
+    recipients = read_distribution_list(DEMO_LIST)
+    deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    first = len(inbox.raw)
+    folder = copy["reports"] / QUARTER / "newport"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    content = json.loads((folder / manifest["versions"][-1]["content"]).read_text(encoding="utf-8"))
+    row = next(r for a in content["tension"]["areas"] for r in a["rows"] if r["community_type"] == "faith")
+    row["current"] = {"scale": "eep6", "grade": "2", "eep": 2, "level4": "high"}
+    done = archive_pack(content, copy["reports"], EngineRules(0.05, 10), pdf=True)
+    assert done.is_new
+    results = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    # only Newport's two officers, as corrections; nobody else hears anything
+    assert sorted((r["recipient_id"], r["kind"], r["version"]) for r in results) == [
+        ("newport-bronze", "correction", done.version), ("newport-silver-cy", "correction", done.version)]
+    new = inbox.messages[first:]
+    subjects = sorted(str(m["Subject"]) for m in new)
+    assert subjects[0].startswith("[OFFICIAL] Correction: Tension monitoring pack: Newport")
+    assert subjects[1].startswith("[SWYDDOGOL-SENSITIF] Cywiriad: Pecyn monitro tensiynau: Casnewydd")
+    english = next(m for m in new if "Correction" in str(m["Subject"]))
+    assert "replaces version" in _body(english) and "Tension summary grades changed: 1" in _body(english)
+
+
+def test_an_smtp_server_that_is_down_is_retried_then_sent_on_the_next_run(copy):
+    recipients = [r for r in read_distribution_list(DEMO_LIST) if r.recipient_id == "newport-bronze"]
+    box = Inbox()  # not started yet: the port refuses connections
+    results = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, box.smtp(retries=3))
+    (failed,) = results
+    assert failed["status"] == "failed" and failed["attempts"] == 3 and "ConnectionRefusedError" in failed["error"]
+    assert Path(failed["eml"]).exists()  # the message is in the outbox meanwhile
+    box.start()
+    try:
+        (sent,) = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, box.smtp())
+    finally:
+        box.stop()
+    assert sent["status"] == "sent" and sent["attempts"] == 4 and len(box.raw) == 1
+
+
+def test_without_smtp_the_messages_are_written_to_the_outbox(copy):
+    recipients = read_distribution_list(DEMO_LIST)
+    none = SmtpSettings(host=None, port=25, user=None, password=None, starttls=False, sender="cm@localhost",
+                        retries=1, retry_wait=0, timeout=1)
+    results = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, none)
+    assert results and all(r["status"] == "outbox" for r in results)
+    for r in results:
+        msg = email.message_from_bytes(Path(r["eml"]).read_bytes(), policy=email.policy.default)
+        assert _attachments(msg)[0].get_filename().endswith(f"-{r['tier']}-{r['language']}.pdf")
+    assert deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, none) == []
+
+
+# ---------------------------------------------------------------------------------------------- the flash
+def test_a_grade_2_file_yields_a_flash_to_gold_within_minutes_and_only_once(copy, inbox, tmp_path):
+    import duckdb
+
+    from orchestration.lib.partner_extracts.demo import write_demo_extracts
+    from orchestration.lib.partner_extracts.store import ingest_file
+    from tests.dbt_build import dbt_build
+
+    recipients = read_distribution_list(DEMO_LIST)
+    # what the build already flashed (the demo's open high risk) is not flashed again
+    before = deliver_flash(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    assert before["items"] == 0 and not inbox.raw
+
+    started = time.monotonic()
+    original = next(p for p in write_demo_extracts(tmp_path / "demo") if p.name == "demo-tension-group_2024-05.csv")
+    with open(original, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows, fields = list(reader), reader.fieldnames
+    (row,) = [r for r in rows if r["area_code"] == "W06000020" and r["community_type"] == "faith"]
+    row["current_grade"], row["rationale"] = "2", "Threats made against the mosque after a Facebook post by Mr Jones"
+    dropped = tmp_path / "landing" / "tension_assessments" / original.name
+    dropped.parent.mkdir(parents=True)
+    with open(dropped, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    con = duckdb.connect(str(copy["warehouse"]))
+    try:
+        assert ingest_file(dropped, "tension_assessments", con, tmp_path / "restricted",
+                           dt.datetime(2024, 6, 20, 9, 0)).outcome == "accepted"
+    finally:
+        con.close()
+    dbt_build(copy["warehouse"], "stg_partner__tension_assessments+", tmp_path)
+    result = deliver_flash(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    elapsed = time.monotonic() - started
+    assert elapsed < 300, elapsed  # minutes, not a quarter
+    assert result["items"] == 1
+    # Torfaen is covered by the Gwent Gold officer's group; the Newport and Torfaen lower tiers get nothing
+    assert sorted(d["recipient_id"] for d in result["deliveries"]) == ["gwent-police-gold"]
+    (msg,) = inbox.messages
+    assert str(msg["Subject"]).startswith("[OFFICIAL-SENSITIVE] Emergency flash to Gold: Torfaen")
+    body = _body(msg)
+    assert "Faith or religious: current 2 High" in " ".join(body.split())
+    assert "Jones" not in body and "Mr [name]" not in body  # the rationale stays in the PDF, redacted
+    (pdf,) = _attachments(msg)
+    from pypdf import PdfReader
+    import io
+
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.get_content())).pages)
+    assert "OFFICIAL-SENSITIVE" in text and "Torfaen" in text and "Mr [name]" in text and "Jones" not in text
+    again = deliver_flash(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())
+    assert again["items"] == 0 and len(inbox.raw) == 1
+
+
+# ---------------------------------------------------------------------------------------------- failures
+def test_a_failed_run_reaches_the_data_team_without_partner_data(tmp_path, inbox):
+    recipients = read_distribution_list(DEMO_LIST)
+    sent = notify_failure(tmp_path / "outbox", recipients, inbox.smtp(), job="police_uk_monthly_ingest",
+                          run_id="0123456789abcdef", failed_steps=["raw__police_uk_street_crimes"],
+                          error_classes=["HTTPError"])
+    assert [s["recipient_id"] for s in sent] == ["cohesion-data-team"] and sent[0]["status"] == "sent"
+    (msg,) = inbox.messages
+    assert str(msg["Subject"]) == "Cohesion monitor: run failed: police_uk_monthly_ingest"
+    body = _body(msg)
+    assert "raw__police_uk_street_crimes" in body and "HTTPError" in body and "last good data is kept" in body
+
+
+# ---------------------------------------------------------------------------------------------- Dagster sensors
+def _run_with_failure_event(instance, job):
+    import dagster as dg
+
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    run = instance.get_run_by_id(result.run_id)
+    (event,) = [e.dagster_event for e in instance.all_logs(result.run_id)
+                if e.dagster_event and e.dagster_event.event_type in (dg.DagsterEventType.RUN_FAILURE,
+                                                                      dg.DagsterEventType.RUN_SUCCESS)]
+    return run, event
+
+
+def test_the_run_failure_sensor_tells_the_data_team(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from orchestration.defs.delivery import failures_to_data_team
+
+    monkeypatch.setenv("COHESION_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("COHESION_DISTRIBUTION_LIST", str(DEMO_LIST))
+    monkeypatch.delenv("COHESION_SMTP_HOST", raising=False)
+
+    @dg.op
+    def load_statswales():
+        raise ConnectionError("statswales.gov.wales refused the connection")
+
+    @dg.job
+    def load_releases():
+        load_statswales()
+
+    instance = dg.DagsterInstance.ephemeral()
+    run, event = _run_with_failure_event(instance, load_releases)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="failures_to_data_team", dagster_event=event, dagster_instance=instance, dagster_run=run,
+    ).for_run_failure()
+    failures_to_data_team(context)
+    (eml,) = (tmp_path / "outbox").rglob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert "data.team@cohesion.example.invalid" in str(msg["To"])
+    body = _body(msg)
+    assert "load_releases" in str(msg["Subject"]) and "load_statswales" in body and "ConnectionError" in body
+    assert "refused the connection" not in body  # error classes only: messages may quote data
+
+
+def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed():
+    import dagster as dg
+
+    from orchestration.defs.delivery import PACK_OP, packs_after_partner_files
+
+    @dg.op
+    def ingest(context):
+        context.log_event(dg.AssetMaterialization(
+            asset_key=["raw", "partner_files"], metadata={"periods_changed": "2023-11-01/2023-12-31"}))
+
+    @dg.job
+    def partner_run():
+        ingest()
+
+    instance = dg.DagsterInstance.ephemeral()
+    run, event = _run_with_failure_event(instance, partner_run)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="packs_after_partner_files", dagster_event=event, dagster_instance=instance, dagster_run=run)
+    request = packs_after_partner_files(context)
+    assert isinstance(request, dg.RunRequest)
+    # the file's quarter and the four after it (their baselines include it), up to the demo's last quarter
+    assert request.run_config["ops"][PACK_OP]["config"]["quarters"] == [
+        "2023-Q4", "2024-Q1", "2024-Q2"]
