@@ -20,6 +20,7 @@ import pytest
 
 from orchestration.defs import partner_extracts as partner_defs
 from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+from orchestration.defs.delivery import emergency_flash
 from orchestration.defs.partner_extracts import JOB_NAME, PARTNER_FILES_KEY, QUARANTINE_CHECK, partner_extracts, partner_landing_sensor
 from orchestration.defs.quality import gx_checks
 from orchestration.defs.resources import PartnerStoreResource, WarehouseResource
@@ -76,7 +77,7 @@ def run(site, request: dg.RunRequest, with_dbt: bool = True):
     assets)."""
     selection = request.asset_selection if with_dbt else [PARTNER_FILES_KEY, *partner_defs.EXTRACT_KEYS.values()]
     return dg.materialize(
-        [partner_extracts, cohesion_dbt_assets, *gx_checks],
+        [partner_extracts, cohesion_dbt_assets, emergency_flash, *gx_checks],
         selection=selection, run_config=request.run_config, resources=site["resources"], instance=site["instance"],
         tags=request.tags, raise_on_error=False,
     )
@@ -273,7 +274,7 @@ def test_personal_data_in_every_free_text_field_never_reaches_the_warehouse(site
         paths.append(str(path))
     job = defs.resolve_job_def("partner_extracts_ingest")
     result = dg.materialize(
-        [partner_extracts, cohesion_dbt_assets],
+        [partner_extracts, cohesion_dbt_assets, emergency_flash],
         selection=list(job.asset_layer.selected_asset_keys),
         run_config={"ops": {"partner_extracts": {"config": {"files": paths}}}},
         resources=site["resources"], instance=site["instance"], raise_on_error=False,

@@ -88,7 +88,9 @@ def pack_deliveries(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "partner file is accepted (this asset runs in the partner file's run), to the Gold/Silver recipients of "
         "the groups covering the area. Archived under data/reports/flash/."
     ),
-    deps=[dg.AssetKey(["marts", "fct_tension_assessment"]), dg.AssetKey(["marts", "fct_risk"])],
+    # the seeds it reads are deps too, so a partner run on a fresh warehouse builds them first
+    deps=[dg.AssetKey(["marts", "fct_tension_assessment"]), dg.AssetKey(["marts", "fct_risk"]),
+          dg.AssetKey(["ref", "monitoring_groups"]), dg.AssetKey(["ref", "local_authority"]), dg.AssetKey(["ref", "ward"])],
     kinds={"python", "email"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
