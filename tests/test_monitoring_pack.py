@@ -173,6 +173,7 @@ def test_a_corrected_ratings_file_for_a_past_quarter_gives_its_pack_a_new_versio
     shutil.copyfile(built["settings"].warehouse_path, warehouse)
     reports = tmp_path / "reports"
     shutil.copytree(archive / "newport", reports / QUARTER / "newport")
+    shutil.copytree(archive / "torfaen", reports / QUARTER / "torfaen")
     before = json.loads((reports / QUARTER / "newport" / "manifest.json").read_text(encoding="utf-8"))
 
     original = next(p for p in write_demo_extracts(tmp_path / "demo")
@@ -198,9 +199,12 @@ def test_a_corrected_ratings_file_for_a_past_quarter_gives_its_pack_a_new_versio
     assert outcome.outcome == "accepted", outcome
     dbt_build(warehouse, "stg_partner__tension_assessments+", tmp_path)
 
-    result = build_packs(warehouse, reports, quarters=[QUARTER], groups=["newport"], pdf=False, log=lambda m: None)
+    result = build_packs(warehouse, reports, quarters=[QUARTER], groups=["newport", "torfaen"], pdf=False,
+                         log=lambda m: None)
     assert not result["failed"]
-    (pack,) = result["packs"]
+    pack, other = result["packs"]
+    # Torfaen's pack says nothing different (only the list of current files changed): no new version
+    assert other["group"] == "torfaen" and not other["is_new"]
     assert pack["is_new"] and pack["version"] == before["current_version"] + 1
     kinds = {c["kind"]: c for c in pack["changes"]}
     assert kinds["grades"]["n"] == 1

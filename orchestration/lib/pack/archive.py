@@ -30,9 +30,10 @@ def canonical(content: dict) -> bytes:
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
-# Values that move with the clock, not with the inputs: the as-of date and the days a CIA has been open. A new
-# version is made when the content changes, not because a day passed (the version shows its own as-of date).
-VOLATILE_KEYS = frozenset({"as_of", "age_days"})
+# Not part of what a reader sees change: the as-of date and the days a CIA has been open move with the clock, and
+# `inputs` (every current partner file and load id) is provenance, recorded in the manifest. A new version is
+# made when what the pack says changes, not because a day passed or a file for another area was corrected.
+VOLATILE_KEYS = frozenset({"as_of", "age_days", "inputs"})
 
 
 def _without_volatile(node):
