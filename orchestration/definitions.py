@@ -8,6 +8,7 @@ from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
 from orchestration.defs.delivery import (
     emergency_flash,
     failures_to_data_team,
+    live_schedules_and_sensors,
     monitoring_packs_job,
     pack_deliveries,
     packs_after_partner_files,
@@ -55,6 +56,10 @@ warehouse_build_job = dg.define_asset_job(
     ),
 )
 
+police_uk_schedule, rebuild_after_public_loads = live_schedules_and_sensors(
+    police_uk_job, release_jobs, warehouse_build_job
+)
+
 defs = dg.Definitions(
     assets=[
         *snapshot_assets,
@@ -70,8 +75,8 @@ defs = dg.Definitions(
     asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
           monitoring_packs_job],
-    sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team],
-    schedules=[purge_schedule, quarterly_pack_schedule],
+    sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads],
+    schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule],
     resources={
         "warehouse": warehouse_from_settings(),
         "partner_store": partner_store_from_settings(),

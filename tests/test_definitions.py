@@ -100,3 +100,22 @@ def test_the_partner_job_rebuilds_only_what_depends_on_partner_data():
     assert "marts/fct_tension_evidence" in keys and "raw/partner_incidents" in keys
     assert not {k for k in keys if k.startswith("raw/") and not k.startswith("raw/partner")}
     assert "marts/fct_crime_monthly" not in keys and "reports/crime_exception_report" not in keys
+
+
+def test_delivery_automation_is_on_by_default_and_live_only_pulls_are_off_in_snapshot_mode():
+    import dagster as dg
+
+    quarterly = defs.resolve_schedule_def("quarterly_monitoring_packs")
+    assert quarterly.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert quarterly.execution_timezone == "Europe/London" and quarterly.cron_schedule == "0 7 10 1,4,7,10 *"
+    assert quarterly.job_name == "monitoring_packs_refresh"
+    for name in ("packs_after_partner_files", "failures_to_data_team"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_schedule_def("police_uk_monthly_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert defs.resolve_sensor_def("rebuild_after_public_loads").default_status == dg.DefaultSensorStatus.STOPPED
+    refresh = defs.resolve_job_def("monitoring_packs_refresh")
+    assert {k.to_user_string() for k in refresh.asset_layer.selected_asset_keys} == {
+        "reports/monitoring_packs", "reports/pack_deliveries"}
+    # the flash runs in the partner file's own run (minutes, not the quarter)
+    partner = defs.resolve_job_def("partner_extracts_ingest")
+    assert "alerts/emergency_flash" in {k.to_user_string() for k in partner.asset_layer.selected_asset_keys}

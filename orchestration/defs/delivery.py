@@ -210,3 +210,30 @@ def failures_to_data_team(context: dg.RunFailureSensorContext):
     recipients = _recipients(context.log.info)
     notify_failure(outbox_dir(), recipients, SmtpSettings.from_env(), job=context.dagster_run.job_name,
                    run_id=context.dagster_run.run_id, failed_steps=steps, error_classes=errors)
+
+
+# ---------------------------------------------------------------------------------------------- live mode
+def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job):
+    """In live mode: police.uk monthly (the newest partition is two months back: it publishes about two months
+    in arrears) and, after any public load, a warehouse build so the new data reaches the marts and the packs.
+    Defined in snapshot mode too (so the UI shows them) but stopped: the bundled data never changes."""
+    live = get_settings().mode == "live"
+    schedule = dg.build_schedule_from_partitioned_job(
+        police_uk_job, day_of_month=20, hour_of_day=6, name="police_uk_monthly_schedule",
+        default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
+    )
+
+    @dg.run_status_sensor(
+        name="rebuild_after_public_loads",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[police_uk_job, *release_jobs],
+        request_job=warehouse_build_job,
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="After a police.uk month or a public release loads (live mode), rebuild the marts, checks, "
+                    "packs and deliveries so the new data reaches the group.",
+    )
+    def rebuild_after_public_loads(context: dg.RunStatusSensorContext):
+        return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}",
+                             tags={"cohesion/after": context.dagster_run.job_name})
+
+    return schedule, rebuild_after_public_loads
