@@ -154,6 +154,17 @@ def test_a_change_to_a_past_quarters_inputs_makes_a_new_version_that_says_what_c
     assert "What changed since the previous version" in en and "Tension summary grades changed: 1" in en
     assert "replaces version 1" in en
     assert "What changed since the previous version" not in cy
+    # the restricted-circulation summary stays one page with its list of changes, in the longer Welsh too
+    from orchestration.lib.pack.render import VersionInfo, render_html, render_pdf
+    from orchestration.lib.pack.tiers import for_tier
+
+    summary = for_tier(corrected, "summary") | {"changes": second.changes}
+    for language in ("en", "cy"):
+        html, missing = render_html(summary, language, VersionInfo(2, "2024-07-01T00:00:00"), engine)
+        assert not missing
+        pdf = tmp_path / f"summary-{language}.pdf"
+        pdf.write_bytes(render_pdf(html))
+        assert len(_pdf_pages(pdf)) == 1, language
     for path, data in v1_bytes.items():
         assert (first.folder / path).read_bytes() == data
 
