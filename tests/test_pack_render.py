@@ -1,0 +1,45 @@
+"""The pack's renderer on its own: what WeasyPrint drops is an error, and nothing outside the page is fetched."""
+
+import pytest
+
+from orchestration.lib.pack.render import _css_string, render_pdf
+
+
+def test_a_css_rule_weasyprint_drops_is_an_error_not_a_silently_missing_marking():
+    # the bug this guards against: the page-margin marking HTML-escaped into the stylesheet and lost
+    broken = "<html><head><style>@page { @top-left { content: &#34;OFFICIAL&#34;; } }</style></head><body>x</body></html>"
+    with pytest.raises(ValueError, match="could not use part of the pack"):
+        render_pdf(broken)
+    good = f"<html><head><style>@page {{ @top-left {{ content: {_css_string('OFFICIAL')}; }} }}</style></head><body>x</body></html>"
+    assert render_pdf(good).startswith(b"%PDF")
+
+
+def test_nothing_outside_the_page_is_fetched():
+    """A real local HTTP server: an image or stylesheet link in the page is never requested."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        pdf = render_pdf(f'<html><head><link rel="stylesheet" href="{base}/a.css"></head>'
+                         f'<body><img src="{base}/logo.png">x</body></html>')
+    finally:
+        server.shutdown()
+    assert pdf.startswith(b"%PDF") and hits == []
+
+
+def test_a_name_cannot_close_the_style_element():
+    assert "</style" not in _css_string("Newport </style><script>x</script>")
