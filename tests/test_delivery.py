@@ -344,7 +344,7 @@ def test_the_run_failure_sensor_tells_the_data_team(tmp_path, monkeypatch):
     assert "refused the connection" not in body  # error classes only: messages may quote data
 
 
-def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed():
+def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed(tmp_path, monkeypatch):
     import dagster as dg
 
     from orchestration.defs.delivery import PACK_OP, packs_after_partner_files
@@ -358,12 +358,15 @@ def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed(
     def partner_run():
         ingest()
 
+    monkeypatch.setenv("COHESION_REPORTS_DIR", str(tmp_path / "reports"))
+    for archived in ("2023-Q2", "2024-Q1"):
+        (tmp_path / "reports" / archived).mkdir(parents=True)
     instance = dg.DagsterInstance.ephemeral()
     run, event = _run_with_failure_event(instance, partner_run)
     context = dg.build_run_status_sensor_context(
         sensor_name="packs_after_partner_files", dagster_event=event, dagster_instance=instance, dagster_run=run)
     request = packs_after_partner_files(context)
     assert isinstance(request, dg.RunRequest)
-    # the file's quarter and the four after it (their baselines include it), up to the demo's last quarter
-    assert request.run_config["ops"][PACK_OP]["config"]["quarters"] == [
-        "2023-Q4", "2024-Q1", "2024-Q2"]
+    # of the file's quarter and the four after it (their baselines include it), up to the demo's last quarter
+    # (2023-Q4 ... 2024-Q2): those with packs, and the current one; 2023-Q4 never had a pack
+    assert request.run_config["ops"][PACK_OP]["config"]["quarters"] == ["2024-Q1", "2024-Q2"]

@@ -160,7 +160,7 @@ def quarters_changed(period: str, latest: str | None = None) -> list[str]:
     request_job=monitoring_packs_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a partner file run that accepted files, recompute the packs of exactly the quarters its "
-                "files cover (and the four after) and deliver new versions as corrections.",
+                "files cover (and the four after) that have packs, and deliver new versions as corrections.",
 )
 def packs_after_partner_files(context: dg.RunStatusSensorContext):
     events = context.instance.get_records_for_run(
@@ -180,9 +180,15 @@ def packs_after_partner_files(context: dg.RunStatusSensorContext):
         day = dt.date.fromisoformat(as_of)
         q = Quarter.containing(day)
         latest = (q if day >= q.end else q.shift(-1)).key
-    quarters = sorted({k for p in periods for k in quarters_changed(p, latest)})
-    if not quarters:
+    touched = {k for p in periods for k in quarters_changed(p, latest)}
+    if not touched:
         return dg.SkipReason("the run accepted no partner file")
+    # recompute the quarters that have packs (and the current one): a correction to an old file does not
+    # produce packs for quarters nobody was sent
+    archived = {p.name for p in get_settings().reports_dir.glob("*-Q*") if p.is_dir()}
+    quarters = sorted(q for q in touched if q in archived or q == (latest or max(touched)))
+    if not quarters:
+        return dg.SkipReason(f"no archived pack covers {', '.join(sorted(touched))}")
     return dg.RunRequest(
         run_key=f"packs-after-{context.dagster_run.run_id}",
         run_config={"ops": {PACK_OP: {"config": {"quarters": quarters}}}},
