@@ -64,6 +64,20 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
         instance=instance, run_config=build_config, raise_on_error=False
     )
+    if not results["warehouse_build"].success:
+        log("warehouse_build FAILED: the monitoring packs keep their last versions")
+        return results
+    # the packs: one partition per quarter (the current one and every archived one), then delivery
+    from orchestration.defs.reports import pack_quarters
+    from orchestration.lib.pack.build import default_quarters
+
+    quarters = default_quarters(settings.warehouse_path, settings.reports_dir)
+    instance.add_dynamic_partitions(pack_quarters.name, quarters)
+    for quarter in quarters:
+        log(f"monitoring_packs_refresh: {quarter}, every monitoring group, then delivery")
+        results[f"monitoring_packs_refresh[{quarter}]"] = defs.resolve_job_def("monitoring_packs_refresh").execute_in_process(
+            instance=instance, partition_key=quarter, run_config=run_config, raise_on_error=False
+        )
     return results
 
 

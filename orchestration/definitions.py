@@ -47,12 +47,13 @@ release_jobs = [
 
 warehouse_build_job = dg.define_asset_job(
     "warehouse_build",
+    # the packs are partitioned by quarter: build_all runs monitoring_packs_refresh for each quarter after this
     selection=dg.AssetSelection.all()
-    - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets),
+    - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets, monitoring_packs, pack_deliveries),
     description=(
         "Reference datasets, partner files waiting in the landing folder, every dbt model, seed and test, "
-        "the quarterly crime exception report and the monitoring packs. Run after police_uk_monthly_ingest and "
-        "the load_* release jobs."
+        "the quarterly crime exception report and the emergency flash. Run after police_uk_monthly_ingest and "
+        "the load_* release jobs; then monitoring_packs_refresh per quarter."
     ),
 )
 

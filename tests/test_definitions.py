@@ -119,3 +119,18 @@ def test_delivery_automation_is_on_by_default_and_live_only_pulls_are_off_in_sna
     # the flash runs in the partner file's own run (minutes, not the quarter)
     partner = defs.resolve_job_def("partner_extracts_ingest")
     assert "alerts/emergency_flash" in {k.to_user_string() for k in partner.asset_layer.selected_asset_keys}
+
+
+def test_the_quarterly_schedule_builds_the_quarter_just_ended():
+    import datetime as dt
+
+    import dagster as dg
+
+    from orchestration.defs.delivery import quarterly_pack_schedule
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=dt.datetime(2024, 7, 10, 7, 0))
+        request = quarterly_pack_schedule(context)
+        assert request.partition_key == "2024-Q2"
+        assert "2024-Q2" in instance.get_dynamic_partitions("pack_quarters")

@@ -347,7 +347,8 @@ def test_the_run_failure_sensor_tells_the_data_team(tmp_path, monkeypatch):
 def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed(tmp_path, monkeypatch):
     import dagster as dg
 
-    from orchestration.defs.delivery import PACK_OP, packs_after_partner_files
+    from orchestration.defs.delivery import packs_after_partner_files
+    from orchestration.defs.reports import pack_quarters
 
     @dg.op
     def ingest(context):
@@ -365,8 +366,9 @@ def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed(
     run, event = _run_with_failure_event(instance, partner_run)
     context = dg.build_run_status_sensor_context(
         sensor_name="packs_after_partner_files", dagster_event=event, dagster_instance=instance, dagster_run=run)
-    request = packs_after_partner_files(context)
-    assert isinstance(request, dg.RunRequest)
+    requests = packs_after_partner_files(context)
     # of the file's quarter and the four after it (their baselines include it), up to the demo's last quarter
     # (2023-Q4 ... 2024-Q2): those with packs, and the current one; 2023-Q4 never had a pack
-    assert request.run_config["ops"][PACK_OP]["config"]["quarters"] == ["2024-Q1", "2024-Q2"]
+    assert [r.partition_key for r in requests] == ["2024-Q1", "2024-Q2"]
+    assert all(isinstance(r, dg.RunRequest) for r in requests)
+    assert set(instance.get_dynamic_partitions(pack_quarters.name)) >= {"2024-Q1", "2024-Q2"}

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs.partner_extracts import partner_extracts_job
+from orchestration.defs.reports import pack_quarters
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
 from orchestration.lib.delivery import (
     SmtpSettings,
@@ -21,7 +22,6 @@ from orchestration.lib.delivery import (
 from orchestration.settings import get_settings
 
 PACKS_KEY = dg.AssetKey(["reports", "monitoring_packs"])
-PACK_OP = "reports__monitoring_packs"
 
 
 def outbox_dir() -> Path:
@@ -114,8 +114,9 @@ def emergency_flash(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 monitoring_packs_job = dg.define_asset_job(
     "monitoring_packs_refresh",
     selection=dg.AssetSelection.assets(PACKS_KEY, pack_deliveries.key),
-    description="Recompute the monitoring packs (all groups; the quarters in the config, else the current one and "
-                "every archived quarter) and deliver what is new.",
+    partitions_def=pack_quarters,
+    description="Recompute one quarter's monitoring packs (all groups; the partition is the quarter) and deliver "
+                "what is new.",
 )
 
 
@@ -126,15 +127,26 @@ def _pack_day() -> int:
     return day
 
 
-quarterly_pack_schedule = dg.ScheduleDefinition(
+def quarter_just_ended(when: dt.datetime) -> str:
+    from orchestration.lib.pack.model import Quarter
+
+    return Quarter.containing(when.date()).shift(-1).key
+
+
+@dg.schedule(
     name="quarterly_monitoring_packs",
     job=monitoring_packs_job,
     # COHESION_PACK_DAY (default the 10th) of the month after each quarter, 07:00 UK time
     cron_schedule=f"0 7 {_pack_day()} 1,4,7,10 *",
     execution_timezone="Europe/London",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="The quarterly monitoring pack for every group, delivered to the distribution list.",
+    description="The quarterly monitoring pack for every group for the quarter just ended, delivered to the "
+                "distribution list.",
 )
+def quarterly_pack_schedule(context: dg.ScheduleEvaluationContext):
+    quarter = quarter_just_ended(context.scheduled_execution_time)
+    context.instance.add_dynamic_partitions(pack_quarters.name, [quarter])
+    return dg.RunRequest(run_key=f"quarterly-{quarter}", partition_key=quarter)
 
 
 def quarters_changed(period: str, latest: str | None = None) -> list[str]:
@@ -189,11 +201,10 @@ def packs_after_partner_files(context: dg.RunStatusSensorContext):
     quarters = sorted(q for q in touched if q in archived or q == (latest or max(touched)))
     if not quarters:
         return dg.SkipReason(f"no archived pack covers {', '.join(sorted(touched))}")
-    return dg.RunRequest(
-        run_key=f"packs-after-{context.dagster_run.run_id}",
-        run_config={"ops": {PACK_OP: {"config": {"quarters": quarters}}}},
-        tags={"cohesion/quarters": ",".join(quarters)},
-    )
+    context.instance.add_dynamic_partitions(pack_quarters.name, quarters)
+    return [dg.RunRequest(run_key=f"packs-after-{context.dagster_run.run_id}-{q}", partition_key=q,
+                          tags={"cohesion/after_run": context.dagster_run.run_id})
+            for q in quarters]
 
 
 @dg.run_failure_sensor(

@@ -59,13 +59,16 @@ def crime_exception_report(context: dg.AssetExecutionContext, warehouse: Warehou
     )
 
 
-class MonitoringPackConfig(dg.Config):
-    """Which packs to build. By default every monitoring group (seed monitoring_groups) for the latest quarter
-    that has ended by the marts' as-of date and holds data, and for every quarter already archived (a past
-    quarter whose inputs changed gets a new version that says what changed; one whose content is unchanged
-    keeps its version and nothing is written). ``quarters`` (e.g. ["2024-Q1"]) builds those instead."""
+# One partition per quarter ("2024-Q2"): the UI shows which quarters have packs, when each was last built and
+# which failed. Keys are added as quarters get data (make run, the quarterly schedule, the partner sensor).
+pack_quarters = dg.DynamicPartitionsDefinition(name="pack_quarters")
 
-    quarters: list[str] = []
+
+class MonitoringPackConfig(dg.Config):
+    """Which groups (default: every group in seed monitoring_groups) and whether to write PDFs. The quarter is
+    the partition. A quarter whose inputs changed gets a new version that says what changed; one whose content
+    is unchanged keeps its version and nothing is written."""
+
     groups: list[str] = []
     pdf: bool = True
 
@@ -91,12 +94,13 @@ class MonitoringPackConfig(dg.Config):
     kinds={"python", "html", "pdf"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
+    partitions_def=pack_quarters,
 )
 def monitoring_packs(context: dg.AssetExecutionContext, config: MonitoringPackConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     from orchestration.lib.pack.build import build_packs
 
-    result = build_packs(warehouse.warehouse, warehouse.reports, quarters=config.quarters, groups=config.groups,
+    result = build_packs(warehouse.warehouse, warehouse.reports, quarters=[context.partition_key], groups=config.groups,
                          pdf=config.pdf, log=context.log.info)
     table = "\n".join(
         f"| {r['quarter']} | {r['group']} | v{r['version']} | {'new' if r['is_new'] else 'unchanged'} | "

@@ -27,6 +27,22 @@ def _archive_one(pack: dict, reports_dir: Path, engine: EngineRules, pdf: bool):
         return None, f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+def _default_quarters(con, reports_dir: Path) -> list[str]:
+    # the current quarter, and every quarter already archived: a past quarter whose inputs changed gets a new
+    # version; one whose content did not change costs a query and a hash, nothing is written
+    archived = {p.name for p in Path(reports_dir).glob("*-Q*") if p.is_dir() and re.fullmatch(r"\d{4}-Q[1-4]", p.name)}
+    return sorted(archived | {latest_quarter_with_data(con).key})
+
+
+def default_quarters(warehouse: Path, reports_dir: Path) -> list[str]:
+    """The quarters a full build makes packs for (the pack_quarters partitions `make run` materializes)."""
+    con = connect(warehouse, read_only=True)
+    try:
+        return _default_quarters(con, reports_dir)
+    finally:
+        con.close()
+
+
 def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | None = None,
                 groups: list[str] | None = None, pdf: bool = True, log=print, workers: int | None = None) -> dict:
     alpha, min_events = engine_rules()
@@ -38,14 +54,8 @@ def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | Non
         if unknown:
             raise ValueError(f"unknown monitoring groups {unknown} (seed monitoring_groups has {', '.join(known)})")
         chosen_groups = list(groups) if groups else known
-        if quarters:
-            chosen_quarters = [Quarter.parse(q) for q in quarters]
-        else:
-            # the current quarter, and every quarter already archived: a past quarter whose inputs changed gets
-            # a new version; one whose content did not change costs a query and a hash, nothing is written
-            archived = {Quarter.parse(p.name) for p in Path(reports_dir).glob("*-Q*") if p.is_dir()
-                        and re.fullmatch(r"\d{4}-Q[1-4]", p.name)}
-            chosen_quarters = sorted(archived | {latest_quarter_with_data(con)}, key=lambda q: q.key)
+        chosen_quarters = ([Quarter.parse(q) for q in quarters] if quarters
+                           else [Quarter.parse(q) for q in _default_quarters(con, reports_dir)])
         contents = []
         failed = []
         for quarter in chosen_quarters:
