@@ -133,6 +133,17 @@ def test_a_change_to_a_past_quarters_inputs_makes_a_new_version_that_says_what_c
     first = archive_pack(full_content, tmp_path, engine, pdf=False)
     again = archive_pack(json.loads(json.dumps(full_content)), tmp_path, engine, pdf=False)
     assert (first.version, first.is_new, again.version, again.is_new) == (1, True, 1, False)
+    # a file about another area (one more current file, another partner), a later as-of date, older CIAs: the
+    # pack says nothing new about this group, so no new version and nobody gets a correction
+    elsewhere = json.loads(json.dumps(full_content))
+    elsewhere["inputs"]["partner_files"].append("e" * 64)
+    elsewhere["about"]["partner_files"][0]["files"] += 1
+    elsewhere["about"]["partner_files"][0]["partners"] += 1
+    elsewhere["as_of"] = "2024-07-31"
+    for c in elsewhere["action"]["cias"]:
+        c["age_days"] = (c["age_days"] or 0) + 31
+    unchanged = archive_pack(elsewhere, tmp_path, engine, pdf=False)
+    assert (unchanged.version, unchanged.is_new) == (1, False)
     v1_bytes = {f["path"]: (first.folder / f["path"]).read_bytes() for f in first.files}
 
     corrected = json.loads(json.dumps(full_content))

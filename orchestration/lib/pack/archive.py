@@ -30,10 +30,11 @@ def canonical(content: dict) -> bytes:
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
-# Not part of what a reader sees change: the as-of date and the days a CIA has been open move with the clock, and
-# `inputs` (every current partner file and load id) is provenance, recorded in the manifest. A new version is
-# made when what the pack says changes, not because a day passed or a file for another area was corrected.
-VOLATILE_KEYS = frozenset({"as_of", "age_days", "inputs"})
+# Not what the pack says about the group's area: the as-of date and the days a CIA has been open move with the
+# clock; `inputs` (every current partner file and load id) and the partner-file counts in "about the data" are
+# provenance for all of Wales, recorded in the manifest. A new version is made when what the pack says changes,
+# not because a day passed or a file about another area arrived or was corrected.
+VOLATILE_KEYS = frozenset({"as_of", "age_days", "inputs", "partner_files"})
 
 
 def _without_volatile(node):
