@@ -9,6 +9,7 @@ from orchestration.defs.delivery import (
     emergency_flash,
     failures_to_data_team,
     live_schedules_and_sensors,
+    release_schedules,
     monitoring_packs_job,
     pack_deliveries,
     packs_after_partner_files,
@@ -77,7 +78,8 @@ defs = dg.Definitions(
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
           monitoring_packs_job],
     sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads],
-    schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule],
+    schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
+               *release_schedules(release_jobs, partitioned_assets)],
     resources={
         "warehouse": warehouse_from_settings(),
         "partner_store": partner_store_from_settings(),

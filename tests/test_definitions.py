@@ -134,3 +134,25 @@ def test_the_quarterly_schedule_builds_the_quarter_just_ended():
         request = quarterly_pack_schedule(context)
         assert request.partition_key == "2024-Q2"
         assert "2024-Q2" in instance.get_dynamic_partitions("pack_quarters")
+
+
+def test_every_public_release_has_a_schedule_at_its_frequency_stopped_in_snapshot_mode():
+    import datetime as dt
+
+    import dagster as dg
+
+    from orchestration.definitions import release_jobs
+    from orchestration.defs.delivery import DEFAULT_RELEASE_CRON, RELEASE_CRON
+    from orchestration.defs.raw_public import partitioned_assets
+
+    for job, asset in zip(release_jobs, partitioned_assets):
+        schedule = defs.resolve_schedule_def(f"{job.name}_schedule")
+        frequency = asset.metadata_by_key[asset.key]["frequency"]
+        assert schedule.cron_schedule == RELEASE_CRON.get(frequency, DEFAULT_RELEASE_CRON)
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED and schedule.job_name == job.name
+        with dg.instance_for_test() as instance:
+            request = schedule(dg.build_schedule_context(instance=instance,
+                                                         scheduled_execution_time=dt.datetime(2025, 3, 1, 5)))
+        keys = asset.partitions_def.get_partition_keys()
+        assert request.tags["dagster/asset_partition_range_start"] == keys[0]
+        assert request.tags["dagster/asset_partition_range_end"] == keys[-1]

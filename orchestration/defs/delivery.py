@@ -254,3 +254,39 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                              tags={"cohesion/after": context.dagster_run.job_name})
 
     return schedule, rebuild_after_public_loads
+
+
+# How often a public release is looked for, by the catalogue's publication frequency: new releases come out on
+# dates that move, so each is checked at least as often as it publishes (and a reload of an unchanged release is
+# logged 'unchanged' and changes nothing downstream).
+RELEASE_CRON = {"monthly": "0 5 25 * *", "quarterly": "0 5 25 * *", "annual": "0 5 1 * *"}
+DEFAULT_RELEASE_CRON = "0 5 1 1,4,7,10 *"  # decennial, irregular: once a quarter
+
+
+def release_schedules(release_jobs, partitioned_assets) -> list[dg.ScheduleDefinition]:
+    """Live mode: one schedule per public release job at its publication frequency (asset metadata
+    `frequency`), loading every release of the dataset in one run (as make run does). Stopped in snapshot mode."""
+    live = get_settings().mode == "live"
+    out = []
+    for job, asset in zip(release_jobs, partitioned_assets):
+        frequency = str(asset.metadata_by_key[asset.key].get("frequency", "annual"))
+        keys = asset.partitions_def.get_partition_keys()
+
+        def _make(job=job, keys=keys, frequency=frequency):
+            @dg.schedule(
+                name=f"{job.name}_schedule",
+                job=job,
+                cron_schedule=RELEASE_CRON.get(frequency, DEFAULT_RELEASE_CRON),
+                execution_timezone="Europe/London",
+                default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
+                description=f"Live mode: look for new releases of this {frequency} dataset (every release, one run).",
+            )
+            def _schedule(context: dg.ScheduleEvaluationContext):
+                return dg.RunRequest(
+                    run_key=f"{job.name}-{context.scheduled_execution_time:%Y-%m-%d}",
+                    tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+                )
+            return _schedule
+
+        out.append(_make())
+    return out
