@@ -58,7 +58,7 @@ warehouse_build_job = dg.define_asset_job(
     ),
 )
 
-police_uk_schedule, rebuild_after_public_loads = live_schedules_and_sensors(
+police_uk_schedule, rebuild_after_public_loads, packs_after_warehouse_build = live_schedules_and_sensors(
     police_uk_job, release_jobs, warehouse_build_job
 )
 
@@ -77,7 +77,8 @@ defs = dg.Definitions(
     asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
           monitoring_packs_job],
-    sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads],
+    sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads,
+             packs_after_warehouse_build],
     schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
                *release_schedules(release_jobs, partitioned_assets)],
     resources={

@@ -372,3 +372,28 @@ def test_the_pack_sensor_recomputes_exactly_the_quarters_a_partner_file_changed(
     assert [r.partition_key for r in requests] == ["2024-Q1", "2024-Q2"]
     assert all(isinstance(r, dg.RunRequest) for r in requests)
     assert set(instance.get_dynamic_partitions(pack_quarters.name)) >= {"2024-Q1", "2024-Q2"}
+
+
+def test_after_a_daemon_warehouse_build_the_current_and_archived_quarters_are_recomputed(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    monkeypatch.setenv("COHESION_REPORTS_DIR", str(tmp_path / "reports"))
+    (tmp_path / "reports" / "2023-Q4").mkdir(parents=True)
+
+    @dg.op
+    def build():
+        pass
+
+    @dg.job
+    def warehouse_build():
+        build()
+
+    instance = dg.DagsterInstance.ephemeral()
+    run, event = _run_with_failure_event(instance, warehouse_build)
+    sensor = defs.resolve_sensor_def("packs_after_warehouse_build")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # live mode only; make run does it in-process
+    requests = sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run))
+    assert [r.partition_key for r in requests] == ["2023-Q4", "2024-Q2"]  # archived + the demo's current quarter

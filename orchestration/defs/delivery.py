@@ -184,14 +184,7 @@ def packs_after_partner_files(context: dg.RunStatusSensorContext):
             value = materialization.metadata.get("periods_changed")
             if value is not None and getattr(value, "value", ""):
                 periods.append(value.value)
-    as_of = get_settings().as_of_date
-    latest = None
-    if as_of:
-        from orchestration.lib.pack.model import Quarter
-
-        day = dt.date.fromisoformat(as_of)
-        q = Quarter.containing(day)
-        latest = (q if day >= q.end else q.shift(-1)).key
+    latest = _latest_ended_quarter()
     touched = {k for p in periods for k in quarters_changed(p, latest)}
     if not touched:
         return dg.SkipReason("the run accepted no partner file")
@@ -253,7 +246,33 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}",
                              tags={"cohesion/after": context.dagster_run.job_name})
 
-    return schedule, rebuild_after_public_loads
+    @dg.run_status_sensor(
+        name="packs_after_warehouse_build",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[warehouse_build_job],
+        request_job=monitoring_packs_job,
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="After a warehouse build launched by the daemon (live mode), recompute the packs of the last "
+                    "ended quarter and every archived quarter; unchanged ones keep their version.",
+    )
+    def packs_after_warehouse_build(context: dg.RunStatusSensorContext):
+        latest = _latest_ended_quarter()
+        archived = {p.name for p in get_settings().reports_dir.glob("*-Q*") if p.is_dir()}
+        quarters = sorted(archived | {latest})
+        context.instance.add_dynamic_partitions(pack_quarters.name, quarters)
+        return [dg.RunRequest(run_key=f"packs-after-{context.dagster_run.run_id}-{q}", partition_key=q)
+                for q in quarters]
+
+    return schedule, rebuild_after_public_loads, packs_after_warehouse_build
+
+
+def _latest_ended_quarter() -> str:
+    from orchestration.lib.pack.model import Quarter
+
+    as_of = get_settings().as_of_date
+    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    q = Quarter.containing(day)
+    return (q if day >= q.end else q.shift(-1)).key
 
 
 # How often a public release is looked for, by the catalogue's publication frequency: new releases come out on
