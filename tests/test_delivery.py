@@ -397,3 +397,29 @@ def test_after_a_daemon_warehouse_build_the_current_and_archived_quarters_are_re
     requests = sensor(dg.build_run_status_sensor_context(
         sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run))
     assert [r.partition_key for r in requests] == ["2023-Q4", "2024-Q2"]  # archived + the demo's current quarter
+
+
+def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    @dg.op
+    def load(context):
+        context.log_event(dg.AssetMaterialization(asset_key=["raw", "police_uk_street_crimes"], partition="2024-06"))
+
+    @dg.job
+    def police_uk_monthly_ingest():
+        load()
+
+    instance = dg.DagsterInstance.ephemeral()
+    run, event = _run_with_failure_event(instance, police_uk_monthly_ingest)
+    sensor = defs.resolve_sensor_def("rebuild_after_public_loads")
+    request = sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run))
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert {"staging/stg_police_uk__street_crimes", "marts/fct_crime_monthly", "marts/fct_crime_exception",
+            "reports/crime_exception_report"} <= keys
+    # nothing upstream or beside it: no raw load, no partner or Census models, no tension marts
+    assert not {k for k in keys if k.startswith("raw/")}
+    assert "marts/fct_tension_assessment" not in keys and "staging/stg_census2021__population_lsoa21" not in keys

@@ -239,11 +239,25 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         monitored_jobs=[police_uk_job, *release_jobs],
         request_job=warehouse_build_job,
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
-        description="After a police.uk month or a public release loads (live mode), rebuild the marts, checks, "
-                    "packs and deliveries so the new data reaches the group.",
+        description="After a police.uk month or a public release loads (live mode), rebuild only the dbt models, "
+                    "checks and reports downstream of what was loaded; the packs follow "
+                    "(packs_after_warehouse_build).",
     )
     def rebuild_after_public_loads(context: dg.RunStatusSensorContext):
-        return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}",
+        from orchestration.definitions import defs  # the assembled graph (imports this module)
+
+        records = context.instance.get_records_for_run(
+            run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        loaded = {r.event_log_entry.dagster_event.asset_key for r in records}
+        if not loaded:
+            return dg.SkipReason("the run loaded nothing new")
+        # only what is downstream of the loaded datasets: their dbt models, checks and reports
+        in_build = defs.resolve_job_def(warehouse_build_job.name).asset_layer.selected_asset_keys
+        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(defs.resolve_asset_graph())
+        keys = sorted((downstream - loaded) & set(in_build), key=lambda k: k.to_user_string())
+        if not keys:
+            return dg.SkipReason("nothing in the warehouse build depends on what was loaded")
+        return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}", asset_selection=keys,
                              tags={"cohesion/after": context.dagster_run.job_name})
 
     @dg.run_status_sensor(
