@@ -134,3 +134,24 @@ def one(con, query: str, params: list | None = None) -> tuple:
     rows = con.execute(query, params or []).fetchall()
     assert len(rows) == 1, f"expected one row, got {len(rows)}"
     return rows[0]
+
+
+def restricted_texts(full: dict) -> list[str]:
+    """Every partner free text (``*_text`` fields and the tension narrative) in a full pack."""
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.endswith("_text") and isinstance(v, str):
+                    out.append(v)
+                elif k == "narrative_text":
+                    out.extend(n["text"] for n in v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(full)
+    return out

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.independent import restricted_texts
 from orchestration.lib.delivery import (
     DistributionListError,
     SmtpSettings,
@@ -99,26 +100,6 @@ def _attachments(msg) -> list:
     return [p for p in msg.walk() if p.get_filename()]
 
 
-def _restricted(content: dict) -> list[str]:
-    out = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k.endswith("_text") and isinstance(v, str) and v.strip():
-                    out.append(" ".join(v.split())[:40])
-                elif k == "narrative_text":
-                    out.extend(" ".join(n["text"].split())[:40] for n in v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(content)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- the list
 def test_a_bad_distribution_list_names_file_row_and_column_but_no_value(tmp_path):
     rows = DEMO_LIST.read_text(encoding="utf-8").splitlines()
@@ -163,8 +144,8 @@ def test_each_officer_gets_their_tier_and_language_once_over_real_smtp(copy, inb
         assert recipient.name not in subject + body and recipient.email not in subject + body
         content = json.loads((copy["reports"] / QUARTER / group / version["content"]).read_text(encoding="utf-8"))
         flat = " ".join(body.split())
-        for snippet in _restricted(content):
-            assert snippet not in flat
+        for text in restricted_texts(content):
+            assert " ".join(text.split())[:40] not in flat
         assert not re.search(r"W01\d{6}", body)
     # rerun: nothing new is sent
     again = deliver_packs(copy["warehouse"], copy["reports"], copy["outbox"], recipients, inbox.smtp())

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.independent import restricted_texts
+
 QUARTER = "2024-Q2"
 GWENT = "gwent-police-area"
 ARROWS = {"rising": "▲", "falling": "▼", "static": "►"}
@@ -364,7 +366,7 @@ def test_about_the_data_keeps_only_the_caveats_that_touch_the_figures_shown(ware
 # ------------------------------------------------------------------------------------------------ tiers
 def _restricted(full: dict, warehouse) -> dict:
     """What must not appear below Gold/Silver: free text, risk descriptions and subjects, LSOA codes and names."""
-    texts = {t.strip() for t in _restricted_texts(full) if t.strip()}
+    texts = {t.strip() for t in restricted_texts(full) if t.strip()}
     las = [la["code"] for la in full["group"]["las"]]
     lsoas = warehouse.execute(
         "select lsoa21_code, lsoa21_name, la_name, la_name_cy from marts.dim_geography where la_code in "
@@ -492,7 +494,7 @@ def test_no_fixed_english_string_survives_in_the_welsh_pack(browser, archive, fu
     fragments = _english_fragments()
     assert len(fragments) > 150
     # free text from partners is what they wrote (redacted), in their language: not a fixed string
-    data_text = " ".join(" ".join(t.split()) for t in _restricted_texts(full_content))
+    data_text = " ".join(" ".join(t.split()) for t in restricted_texts(full_content))
     for tier in ("gold_silver", "bronze", "summary"):
         page, requests = _open(browser, _file(archive, GWENT, tier, "cy", "html"))
         visible = " ".join(page.evaluate("document.body.innerText").split())
@@ -507,23 +509,3 @@ def test_no_fixed_english_string_survives_in_the_welsh_pack(browser, archive, fu
         assert "Ardal Heddlu Gwent" in visible and "Mehefin 2024" in visible
         if tier != "summary":
             assert "Casnewydd" in visible and "Sir Fynwy" in visible
-
-
-def _restricted_texts(full: dict) -> list[str]:
-    out = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k.endswith("_text") and isinstance(v, str):
-                    out.append(v)
-                elif k == "narrative_text":
-                    out.extend(n["text"] for n in v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(full)
-    return out
