@@ -48,7 +48,7 @@ test: manifest
 	@$(UV) run --frozen pytest
 
 ui: manifest
-	@$(UV) run --frozen python -c "from orchestration.build import prepare_instance; prepare_instance()"
+	@$(UV) run --frozen python -c "from orchestration.build import prepare_ui; prepare_ui()"
 	@echo "Dagster UI: http://127.0.0.1:3000  (instance: $(DAGSTER_HOME))"
 	@$(UV) run --frozen dagster dev -h 127.0.0.1 -p 3000 -m orchestration.definitions
 

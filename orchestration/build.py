@@ -29,6 +29,70 @@ def prepare_instance() -> Path:
     return home
 
 
+RUN_TAG = "cohesion/launched_by"
+PID_TAG = "cohesion/pid"
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance, log=print) -> list[str]:
+    """Runs that `make run` started in a process that is gone (killed, the machine restarted) stay 'started'
+    for ever and keep their `duckdb_warehouse` pool slot, so every later run would wait without end. Mark them
+    failed and free their slots. Runs launched by the daemon are left to Dagster's run monitoring."""
+    import dagster as dg
+
+    released = []
+    records = instance.get_run_records(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING],
+        tags={RUN_TAG: "make-run"}))
+    for record in records:
+        run = record.dagster_run
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and _alive(pid):
+            continue
+        instance.report_run_failed(run, message=f"the process that ran it ({pid}) is gone (killed?): marked failed "
+                                                "and its pool slots freed by the next make run")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+        log(f"released run {run.run_id[:8]} ({run.job_name}): its process {pid} is gone; its "
+            f"{WAREHOUSE_POOL} slot is free again")
+    return released
+
+
+def report_slot_holders(instance, log=print) -> list[str]:
+    """Say who holds the warehouse's pool slot, so a run that has to wait says what it waits for."""
+    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    holders = []
+    for slot in info.claimed_slots:
+        run = instance.get_run_by_id(slot.run_id)
+        name = run.job_name if run else "an unknown run"
+        holders.append(slot.run_id)
+        log(f"waiting: the {WAREHOUSE_POOL} slot is held by run {slot.run_id[:8]} ({name}, step {slot.step_key}); "
+            "this build starts when it finishes (see it in the Dagster UI)")
+    return holders
+
+
+def prepare_ui() -> None:
+    """`make ui`: the instance's config, and runs left 'started' by a killed make run released first."""
+    prepare_instance()
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    try:
+        release_dead_runs(instance)
+    finally:
+        instance.dispose()
+
+
 def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     """Run every job in order, as `make run` does: police.uk months, the partitioned public releases,
     then reference datasets + dbt + report. Returns {job name: result}. A failed source does not stop
@@ -36,6 +100,9 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     from orchestration.definitions import defs, police_uk_monthly_partitions, release_jobs
 
     settings = get_settings()
+    release_dead_runs(instance, log)
+    report_slot_holders(instance, log)
+    ours = {RUN_TAG: "make-run", PID_TAG: str(os.getpid())}
     if settings.demo_extracts:
         from orchestration.lib.partner_extracts.demo import write_demo_extracts
 
@@ -50,7 +117,7 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
         log(f"{name}: {len(keys)} partitions ({keys[0]} to {keys[-1]}) in one run")
         results[name] = defs.resolve_job_def(name).execute_in_process(
             instance=instance,
-            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+            tags={**ours, "dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
             run_config=run_config,
             raise_on_error=False,
         )
@@ -62,7 +129,7 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     build_config["ops"] = {**build_config.get("ops", {}),
                            "partner_extracts": {"config": {"materialize_unchanged": True}}}
     results["warehouse_build"] = defs.resolve_job_def("warehouse_build").execute_in_process(
-        instance=instance, run_config=build_config, raise_on_error=False
+        instance=instance, run_config=build_config, raise_on_error=False, tags=ours
     )
     if not results["warehouse_build"].success:
         log("warehouse_build FAILED: the monitoring packs keep their last versions")
@@ -76,7 +143,7 @@ def build_all(instance, run_config: dict | None = None, log=print) -> dict:
     for quarter in quarters:
         log(f"monitoring_packs_refresh: {quarter}, every monitoring group, then delivery")
         results[f"monitoring_packs_refresh[{quarter}]"] = defs.resolve_job_def("monitoring_packs_refresh").execute_in_process(
-            instance=instance, partition_key=quarter, run_config=run_config, raise_on_error=False
+            instance=instance, partition_key=quarter, run_config=run_config, raise_on_error=False, tags=ours
         )
     return results
 

@@ -1,0 +1,97 @@
+"""A build killed with kill -9 must not make every later build wait for ever (issue 14, "failures stay local").
+
+Reproduced for real: a process materializes an asset in the `duckdb_warehouse` pool on an instance configured
+like the project's (orchestration/dagster.yaml: one step per pool), and is killed while it holds the slot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.build import PID_TAG, RUN_TAG, release_dead_runs, report_slot_holders
+
+REPO = Path(__file__).resolve().parents[1]
+
+HOLD = f"""
+import os, sys, time
+import dagster as dg
+
+@dg.asset(pool="duckdb_warehouse")
+def slow():
+    print("holding", flush=True)
+    time.sleep(300)
+
+dg.materialize([slow], instance=dg.DagsterInstance.get(),
+               tags={{"{RUN_TAG}": "make-run", "{PID_TAG}": str(os.getpid())}})
+"""
+
+NEXT = """
+import dagster as dg
+
+@dg.asset(pool="duckdb_warehouse")
+def quick():
+    return 1
+
+print("success" if dg.materialize([quick], instance=dg.DagsterInstance.get()).success else "failure", flush=True)
+"""
+
+
+def _instance_home(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def test_a_killed_build_frees_its_pool_slot_and_the_next_build_does_not_hang(tmp_path):
+    home = _instance_home(tmp_path)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        (slot,) = instance.event_log_storage.get_concurrency_info("duckdb_warehouse").claimed_slots
+        # before the fix the next build waited here for ever, printing nothing
+        said = []
+        assert report_slot_holders(instance, said.append) == [slot.run_id]
+        assert "held by run" in said[0] and slot.run_id[:8] in said[0]
+        assert release_dead_runs(instance, said.append) == [slot.run_id]
+        assert instance.get_run_by_id(slot.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").claimed_slots == []
+        assert release_dead_runs(instance, said.append) == []  # idempotent
+    finally:
+        instance.dispose()
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", NEXT], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().endswith("success"), out.stderr[-2000:]
+    assert time.monotonic() - started < 120
+
+
+def test_a_live_build_is_not_released(tmp_path):
+    """A run whose process is still alive (another make run) keeps its slot: this build waits and says so."""
+    home = _instance_home(tmp_path)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        instance = dg.DagsterInstance.from_config(str(home))
+        try:
+            assert release_dead_runs(instance, lambda m: None) == []
+            assert len(report_slot_holders(instance, lambda m: None)) == 1
+        finally:
+            instance.dispose()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
