@@ -155,3 +155,29 @@ def restricted_texts(full: dict) -> list[str]:
 
     walk(full)
     return out
+
+
+def corrected_demo_ratings(work_dir, area_code: str, community_type: str, **fields):
+    """The demo group's May 2024 ratings file re-sent with one row changed (as a partner corrects a file): written
+    to work_dir/landing/tension_assessments/ under the original name; returns its path. Fails if the row is
+    missing or already says that."""
+    import csv
+    from pathlib import Path
+
+    from orchestration.lib.partner_extracts.demo import write_demo_extracts
+
+    work_dir = Path(work_dir)
+    original = next(p for p in write_demo_extracts(work_dir / "demo") if p.name == "demo-tension-group_2024-05.csv")
+    with open(original, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows, header = list(reader), reader.fieldnames
+    (row,) = [r for r in rows if r["area_code"] == area_code and r["community_type"] == community_type]
+    assert any(row[k] != v for k, v in fields.items()), "the correction must change something"
+    row.update(fields)
+    corrected = work_dir / "landing" / "tension_assessments" / original.name
+    corrected.parent.mkdir(parents=True, exist_ok=True)
+    with open(corrected, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return corrected

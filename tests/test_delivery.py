@@ -4,7 +4,6 @@ real partner intake and dbt for a dropped grade-2 file, and the Dagster sensors 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import email
 import email.policy
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.independent import restricted_texts
+from tests.independent import corrected_demo_ratings, restricted_texts
 from orchestration.lib.delivery import (
     DistributionListError,
     SmtpSettings,
@@ -219,7 +218,6 @@ def test_without_smtp_the_messages_are_written_to_the_outbox(copy):
 def test_a_grade_2_file_yields_a_flash_to_gold_within_minutes_and_only_once(copy, inbox, tmp_path):
     import duckdb
 
-    from orchestration.lib.partner_extracts.demo import write_demo_extracts
     from orchestration.lib.partner_extracts.store import ingest_file
     from tests.dbt_build import dbt_build
 
@@ -229,18 +227,8 @@ def test_a_grade_2_file_yields_a_flash_to_gold_within_minutes_and_only_once(copy
     assert before["items"] == 0 and not inbox.raw
 
     started = time.monotonic()
-    original = next(p for p in write_demo_extracts(tmp_path / "demo") if p.name == "demo-tension-group_2024-05.csv")
-    with open(original, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows, fields = list(reader), reader.fieldnames
-    (row,) = [r for r in rows if r["area_code"] == "W06000020" and r["community_type"] == "faith"]
-    row["current_grade"], row["rationale"] = "2", "Threats made against the mosque after a Facebook post by Mr Jones"
-    dropped = tmp_path / "landing" / "tension_assessments" / original.name
-    dropped.parent.mkdir(parents=True)
-    with open(dropped, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    dropped = corrected_demo_ratings(tmp_path, "W06000020", "faith", current_grade="2",
+                                     rationale="Threats made against the mosque after a Facebook post by Mr Jones")
     con = duckdb.connect(str(copy["warehouse"]))
     try:
         assert ingest_file(dropped, "tension_assessments", con, tmp_path / "restricted",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.independent import restricted_texts
+from tests.independent import corrected_demo_ratings, restricted_texts
 
 QUARTER = "2024-Q2"
 GWENT = "gwent-police-area"
@@ -189,7 +189,6 @@ def test_a_corrected_ratings_file_for_a_past_quarter_gives_its_pack_a_new_versio
     import duckdb
 
     from orchestration.lib.pack.build import build_packs
-    from orchestration.lib.partner_extracts.demo import write_demo_extracts
     from orchestration.lib.partner_extracts.store import ingest_file
     from tests.dbt_build import dbt_build
 
@@ -200,20 +199,7 @@ def test_a_corrected_ratings_file_for_a_past_quarter_gives_its_pack_a_new_versio
     shutil.copytree(archive / "torfaen", reports / QUARTER / "torfaen")
     before = json.loads((reports / QUARTER / "newport" / "manifest.json").read_text(encoding="utf-8"))
 
-    original = next(p for p in write_demo_extracts(tmp_path / "demo")
-                    if p.name == "demo-tension-group_2024-05.csv")
-    with open(original, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows, fields = list(reader), reader.fieldnames
-    changed = [r for r in rows if r["area_code"] == "W06000022" and r["community_type"] == "ethnic"]
-    assert len(changed) == 1 and changed[0]["current_grade"] != "2"
-    changed[0]["current_grade"] = "2"
-    corrected = tmp_path / "landing" / "tension_assessments" / original.name
-    corrected.parent.mkdir(parents=True)
-    with open(corrected, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    corrected = corrected_demo_ratings(tmp_path, "W06000022", "ethnic", current_grade="2")
     con = duckdb.connect(str(warehouse))
     try:
         outcome = ingest_file(corrected, "tension_assessments", con, tmp_path / "restricted",
@@ -361,6 +347,37 @@ def test_about_the_data_keeps_only_the_caveats_that_touch_the_figures_shown(ware
     ).fetchall()[0:1]
     assert (repeated["month"], repeated["rows"]) == ("2024-05", coverage[0])
     assert {i["indicator_id"] for i in full_content["about"]["indicators"]} == shown
+
+
+def test_the_evidence_figures_are_recomputed_from_the_marts_with_scipy(archive, warehouse):
+    """Section 3's own statistics: quarterly incidents and expectation per community (sums of the monthly
+    evidence rows) and per hate strand (counted here from fct_incident), exceedance probabilities by scipy."""
+    import scipy.stats
+
+    manifest = json.loads((archive / "newport" / "manifest.json").read_text(encoding="utf-8"))
+    content = json.loads((archive / "newport" / manifest["versions"][-1]["content"]).read_text(encoding="utf-8"))
+    volumes = content["evidence"]["volumes"]
+    assert len(volumes) == 9  # eight community types and the overall row
+    for v in volumes:
+        observed, expected = warehouse.execute(
+            "select sum(incident_count), sum(expected) from marts.fct_tension_evidence where area_level = 'la' "
+            "and area_code = 'W06000022' and community_type = ? and month between '2024-04-01' and '2024-06-30'",
+            [v["community_type"]]).fetchall()[0]
+        assert v["observed"] == observed and v["expected"] == pytest.approx(expected, rel=1e-12)
+        assert v["exceedance_p"] == pytest.approx(scipy.stats.poisson.sf(observed - 1, expected), rel=1e-9)
+    strands = {s["hate_strand"]: s for s in content["evidence"]["strands"]}
+    counts = warehouse.execute("""
+        select s, count(*) filter (where occurred_on >= '2024-04-01'), count(*) filter (where occurred_on < '2024-04-01')
+        from marts.fct_incident, unnest(hate_strands) as t(s)
+        where is_hate and la_code = 'W06000022' and occurred_on between '2023-04-01' and '2024-06-30' group by 1
+    """).fetchall()
+    assert {c[0] for c in counts} == set(strands)
+    for strand, observed, baseline in counts:
+        expected = (baseline + 0.5) / 366 * 91  # 2023-04-01..2024-03-31 is 366 days; the quarter 91
+        s = strands[strand]
+        assert (s["observed"], s["baseline_count"]) == (observed, baseline)
+        assert s["expected"] == pytest.approx(expected, rel=1e-12)
+        assert s["exceedance_p"] == pytest.approx(scipy.stats.poisson.sf(observed - 1, expected), rel=1e-9)
 
 
 # ------------------------------------------------------------------------------------------------ tiers

@@ -43,3 +43,18 @@ def test_nothing_outside_the_page_is_fetched():
 
 def test_a_name_cannot_close_the_style_element():
     assert "</style" not in _css_string("Newport </style><script>x</script>")
+
+
+def test_a_failed_pack_tells_the_run_only_the_error_class(tmp_path):
+    """The run's failure message names the error's class and where its details are; the details (which could
+    quote partner free text) are only in an owner-only file."""
+    from orchestration.lib.pack.build import _failure
+
+    try:
+        raise ValueError("rationale quoted: Mr Jones of 1 High Street")
+    except ValueError as exc:
+        shown = _failure(tmp_path, "2024-Q2/newport", exc)
+    assert shown.startswith("ValueError (details in ") and "Jones" not in shown
+    (kept,) = (tmp_path / "errors").iterdir()
+    assert "Mr Jones" in kept.read_text() and kept.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "errors").stat().st_mode & 0o077 == 0

@@ -19,6 +19,8 @@ from orchestration.lib.delivery import (
     notify_failure,
     read_distribution_list,
 )
+from orchestration.lib.pack.archive import archived_quarters
+from orchestration.lib.pack.model import Quarter, quarters_affected
 from orchestration.settings import get_settings
 
 PACKS_KEY = dg.AssetKey(["reports", "monitoring_packs"])
@@ -127,12 +129,6 @@ def _pack_day() -> int:
     return day
 
 
-def quarter_just_ended(when: dt.datetime) -> str:
-    from orchestration.lib.pack.model import Quarter
-
-    return Quarter.containing(when.date()).shift(-1).key
-
-
 @dg.schedule(
     name="quarterly_monitoring_packs",
     job=monitoring_packs_job,
@@ -144,26 +140,9 @@ def quarter_just_ended(when: dt.datetime) -> str:
                 "distribution list.",
 )
 def quarterly_pack_schedule(context: dg.ScheduleEvaluationContext):
-    quarter = quarter_just_ended(context.scheduled_execution_time)
+    quarter = Quarter.containing(context.scheduled_execution_time.date()).shift(-1).key  # the quarter just ended
     context.instance.add_dynamic_partitions(pack_quarters.name, [quarter])
     return dg.RunRequest(run_key=f"quarterly-{quarter}", partition_key=quarter)
-
-
-def quarters_changed(period: str, latest: str | None = None) -> list[str]:
-    """'2024-05-01/2024-06-30' -> the quarters it covers and the four after (their evidence baselines include
-    it), up to the quarter that ended last."""
-    from orchestration.lib.pack.model import Quarter
-
-    start, _, end = period.partition("/")
-    first = Quarter.containing(dt.date.fromisoformat(start))
-    last = Quarter.containing(dt.date.fromisoformat(end)).shift(4)
-    today = Quarter.containing(dt.date.today()).shift(-1)
-    limit = Quarter.parse(latest) if latest else today
-    out, q = [], first
-    while q.key <= min(last.key, limit.key):
-        out.append(q.key)
-        q = q.shift(1)
-    return out
 
 
 @dg.run_status_sensor(
@@ -185,13 +164,13 @@ def packs_after_partner_files(context: dg.RunStatusSensorContext):
             if value is not None and getattr(value, "value", ""):
                 periods.append(value.value)
     latest = _latest_ended_quarter()
-    touched = {k for p in periods for k in quarters_changed(p, latest)}
+    touched = {k for p in periods for k in quarters_affected(p, latest)}
     if not touched:
         return dg.SkipReason("the run accepted no partner file")
     # recompute the quarters that have packs (and the current one): a correction to an old file does not
     # produce packs for quarters nobody was sent
-    archived = {p.name for p in get_settings().reports_dir.glob("*-Q*") if p.is_dir()}
-    quarters = sorted(q for q in touched if q in archived or q == (latest or max(touched)))
+    archived = archived_quarters(get_settings().reports_dir)
+    quarters = sorted(q for q in touched if q in archived or q == latest)
     if not quarters:
         return dg.SkipReason(f"no archived pack covers {', '.join(sorted(touched))}")
     context.instance.add_dynamic_partitions(pack_quarters.name, quarters)
@@ -271,8 +250,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
     )
     def packs_after_warehouse_build(context: dg.RunStatusSensorContext):
         latest = _latest_ended_quarter()
-        archived = {p.name for p in get_settings().reports_dir.glob("*-Q*") if p.is_dir()}
-        quarters = sorted(archived | {latest})
+        quarters = sorted(archived_quarters(get_settings().reports_dir) | {latest})
         context.instance.add_dynamic_partitions(pack_quarters.name, quarters)
         return [dg.RunRequest(run_key=f"packs-after-{context.dagster_run.run_id}-{q}", partition_key=q)
                 for q in quarters]
@@ -281,12 +259,9 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 
 
 def _latest_ended_quarter() -> str:
-    from orchestration.lib.pack.model import Quarter
-
+    """The last quarter ended by the as-of date (COHESION_AS_OF_DATE, the demo's date, else today)."""
     as_of = get_settings().as_of_date
-    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
-    q = Quarter.containing(day)
-    return (q if day >= q.end else q.shift(-1)).key
+    return Quarter.last_ended(dt.date.fromisoformat(as_of) if as_of else dt.date.today()).key
 
 
 # How often a public release is looked for, by the catalogue's publication frequency: new releases come out on

@@ -30,8 +30,9 @@ from email.message import EmailMessage
 from email.utils import formataddr, format_datetime, make_msgid
 from pathlib import Path
 
-from orchestration.lib.pack import LANGUAGES, TIERS
+from orchestration.lib.pack import LANGUAGES
 from orchestration.lib.pack.i18n import Lang
+from orchestration.lib.pack.render import describe_change
 from orchestration.lib.pack.tiers import MARKINGS, for_tier
 from orchestration.lib.private_files import private_dir, write_private
 from orchestration.lib.warehouse import transaction
@@ -253,21 +254,6 @@ def compose_pack_message(recipient: Recipient, manifest: dict, version: dict, co
     return _message(sender, recipient, subject, text, html, [(pdf_path.name, pdf_path.read_bytes(), "application/pdf")], key)
 
 
-def describe_change(change: dict, L: Lang) -> str:
-    _ = L.gettext
-    if change["kind"] == "section":
-        return _("%(section)s: %(before)s exceptions before, %(after)s now", section=L.label("section", change["section"]),
-                 before=L.int(change["before"]), after=L.int(change["after"]))
-    if change["kind"] == "grades":
-        return _("Tension summary grades changed: %(n)s", n=L.int(change["n"]))
-    if change["kind"] == "partner_files":
-        return _("Partner files: %(added)s new or corrected, %(removed)s superseded",
-                 added=L.int(change["added"]), removed=L.int(change["removed"]))
-    if change["kind"] == "loads":
-        return _("Public data releases reloaded: %(n)s", n=L.int(change["n"]))
-    return _("Figures revised without a change in the number of exceptions")
-
-
 # ---------------------------------------------------------------------------------------------- the ledger
 def _delivery_id(kind: str, quarter: str | None, group: str | None, version: int | None, recipient_id: str,
                  extra: str = "") -> str:
@@ -376,7 +362,7 @@ def default_distribution_list() -> Path | None:
 
 
 __all__ = ["Recipient", "SmtpSettings", "read_distribution_list", "deliver_packs", "dispatch", "send_smtp",
-           "TIER_RANK", "TIERS", "DELIVERIES_DDL", "default_distribution_list", "describe_change", "headlines"]
+           "TIER_RANK", "DELIVERIES_DDL", "default_distribution_list", "headlines"]
 
 
 # ---------------------------------------------------------------------------------------------- the flash

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,11 @@ def archive_pack(pack: dict, reports_dir: Path, engine: EngineRules, *, pdf: boo
     manifest.update({"quarter": quarter, "group": group, "current_version": number})
     write_private(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
     return Archived(quarter, group, number, True, folder, files, changes, digest)
+
+
+def archived_quarters(reports_dir: Path) -> set[str]:
+    """Quarters that have a pack folder under the archive ('2024-Q2')."""
+    return {p.name for p in Path(reports_dir).glob("*-Q*") if p.is_dir() and re.fullmatch(r"\d{4}-Q[1-4]", p.name)}
 
 
 def current_packs(reports_dir: Path) -> list[dict]:

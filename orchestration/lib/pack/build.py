@@ -1,37 +1,48 @@
 """Build and archive the monitoring packs for a set of groups and quarters (what the Dagster asset calls).
 
-One group failing does not stop the others: its error is returned (type and message only; no value from a
-partner file is put in a message here) and the caller fails the run after the rest are written.
+One group failing does not stop the others: its error's class is returned (the details go to an owner-only file
+under <reports>/errors/, as a traceback may quote partner text) and the caller fails the run after the rest are
+written.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import traceback
 import os
-import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from orchestration.lib.crime_exceptions import engine_rules
-from orchestration.lib.pack.archive import archive_pack, section_totals
+from orchestration.lib.pack.archive import archive_pack, archived_quarters, section_totals
 from orchestration.lib.pack.model import Quarter, build_pack, latest_quarter_with_data, monitoring_groups
 from orchestration.lib.pack.render import EngineRules
-from orchestration.lib.warehouse import connect
+from orchestration.lib.private_files import private_dir, write_private
+from orchestration.lib.warehouse import connect, utc_now
+
+
+def _failure(reports_dir: Path, key: str, exc: BaseException) -> str:
+    """What a failed pack tells the run: the exception's class and where its details are. The message and
+    traceback (which could quote a value from the pack, partner free text included) go only to an owner-only
+    file beside the archive, never to the run's logs or metadata."""
+    folder = private_dir(reports_dir, Path(reports_dir) / "errors")
+    name = f"{utc_now():%Y%m%dT%H%M%S}_{key.replace('/', '_')}.txt"
+    write_private(folder / name, "".join(traceback.format_exception(exc)))
+    return f"{type(exc).__name__} (details in {folder / name})"
 
 
 def _archive_one(pack: dict, reports_dir: Path, engine: EngineRules, pdf: bool):
-    """(Archived, None) or (None, error text): type and message only, never a traceback."""
+    """(Archived, None) or (None, what failed): the error's class and where its details are kept privately."""
     try:
         return archive_pack(pack, reports_dir, engine, pdf=pdf), None
     except Exception as exc:  # noqa: BLE001 - one group's failure stays with that group
-        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
+        return None, _failure(reports_dir, f"{pack['quarter']['key']}/{pack['group']['code']}", exc)
 
 
 def _default_quarters(con, reports_dir: Path) -> list[str]:
     # the current quarter, and every quarter already archived: a past quarter whose inputs changed gets a new
     # version; one whose content did not change costs a query and a hash, nothing is written
-    archived = {p.name for p in Path(reports_dir).glob("*-Q*") if p.is_dir() and re.fullmatch(r"\d{4}-Q[1-4]", p.name)}
-    return sorted(archived | {latest_quarter_with_data(con).key})
+    return sorted(archived_quarters(reports_dir) | {latest_quarter_with_data(con).key})
 
 
 def default_quarters(warehouse: Path, reports_dir: Path) -> list[str]:
@@ -63,7 +74,7 @@ def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | Non
                 try:
                     contents.append(build_pack(con, group, quarter))
                 except Exception as exc:  # noqa: BLE001 - one group's failure stays with that group
-                    failed.append((f"{quarter.key}/{group}", f"{type(exc).__name__}: {str(exc)[:200]}"))
+                    failed.append((f"{quarter.key}/{group}", _failure(reports_dir, f"{quarter.key}/{group}", exc)))
     finally:
         con.close()
 

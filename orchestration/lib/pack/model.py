@@ -21,7 +21,6 @@ from orchestration.lib.stats import poisson_interval, poisson_upper_p
 
 SCHEMA_VERSION = 1
 TREND_QUARTERS = 8
-SPIKE_LEVELS = ("raised", "substantially_raised")
 # Guide Part 3 "Next steps": the level of a rating is its higher tension of current and potential, on the
 # four-level scale (EEP 1-2 high, 3-4 medium, 5 low, 6 none); risks use the seed risk_score_bands.
 LEVEL_BY_LEVEL4 = {"high": "high", "medium": "medium", "low": "low", "none": "low"}
@@ -48,6 +47,12 @@ class Quarter:
     @classmethod
     def containing(cls, day: dt.date) -> "Quarter":
         return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @classmethod
+    def last_ended(cls, day: dt.date) -> "Quarter":
+        """The latest quarter that has ended by `day` (the quarter itself when `day` is its last day)."""
+        quarter = cls.containing(day)
+        return quarter if day >= quarter.end else quarter.shift(-1)
 
     @property
     def key(self) -> str:
@@ -113,9 +118,20 @@ def as_of_date(con) -> dt.date:
 
 def latest_complete_quarter(con) -> Quarter:
     """The latest quarter that has ended by the as-of date."""
-    as_of = as_of_date(con)
-    quarter = Quarter.containing(as_of)
-    return quarter if as_of >= quarter.end else quarter.shift(-1)
+    return Quarter.last_ended(as_of_date(con))
+
+
+def quarters_affected(period: str, latest: str) -> list[str]:
+    """'2024-05-01/2024-06-30' -> the quarters a change to that period can alter: those it covers and the four
+    after (their evidence and crime baselines include it), up to `latest`."""
+    start, _, end = period.partition("/")
+    first = Quarter.containing(dt.date.fromisoformat(start))
+    last = min(Quarter.containing(dt.date.fromisoformat(end)).shift(4).key, latest)
+    out, q = [], first
+    while q.key <= last:
+        out.append(q.key)
+        q = q.shift(1)
+    return out
 
 
 def latest_quarter_with_data(con) -> Quarter:

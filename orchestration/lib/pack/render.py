@@ -87,6 +87,21 @@ def _points(L: Lang, trend: list[dict]) -> list[dict]:
              "observed_text": L.int(t["observed"]) if t["observed"] is not None else "—"} for t in trend]
 
 
+def describe_change(change: dict, L: Lang) -> str:
+    _ = L.gettext
+    if change["kind"] == "section":
+        return _("%(section)s: %(before)s exceptions before, %(after)s now", section=L.label("section", change["section"]),
+                 before=L.int(change["before"]), after=L.int(change["after"]))
+    if change["kind"] == "grades":
+        return _("Tension summary grades changed: %(n)s", n=L.int(change["n"]))
+    if change["kind"] == "partner_files":
+        return _("Partner files: %(added)s new or corrected, %(removed)s superseded",
+                 added=L.int(change["added"]), removed=L.int(change["removed"]))
+    if change["kind"] == "loads":
+        return _("Public data releases reloaded: %(n)s", n=L.int(change["n"]))
+    return _("Figures revised without a change in the number of exceptions")
+
+
 def figures(p: dict, L: Lang) -> tuple[dict, dict]:
     """(maps, charts) as SVG strings for the template."""
     _ = L.gettext
@@ -125,7 +140,7 @@ def render_html(p: dict, language: str, version: VersionInfo, engine: EngineRule
     maps, charts = figures(p, L)
     template = _ENV.get_template("pack.html.j2")
     html = template.render(p=p, L=L, version=version, engine=engine, maps=maps, charts=charts,
-                           gettext=L.gettext, _=L.gettext)
+                           gettext=L.gettext, _=L.gettext, describe_change=describe_change)
     return html, L.missing
 
 
