@@ -107,7 +107,8 @@ def test_ons_els_live_renamed_column_is_rejected_and_last_good_kept(fake_server,
 # --- Nomis: a Census 2021 table in Nomis' layout lands exactly like the bundled copy ------------------
 
 def nomis_layout(snapshot: pl.DataFrame) -> bytes:
-    """The bundled TS021 rewritten as a Nomis API CSV: a Total row and categories with sub-categories."""
+    """The bundled TS021 rewritten as a Nomis API CSV: a Total row and categories with sub-categories, and, as in
+    Nomis' default output, RECORD_OFFSET and RECORD_COUNT (the size of the whole answer) on every row."""
     totals = snapshot.group_by("area_code").agg(pl.col("total").first()).with_columns(
         pl.lit("Total: All usual residents").alias("category"), pl.col("total").alias("n"))
     detail = snapshot.filter(pl.col("category") == "White").with_columns(
@@ -118,7 +119,9 @@ def nomis_layout(snapshot: pl.DataFrame) -> bytes:
         pl.lit("2021").alias("DATE_NAME"), pl.col("area_code").alias("GEOGRAPHY_CODE"),
         pl.col("category").alias("C2021_ETH_20_NAME"), pl.lit("Value").alias("MEASURES_NAME"),
         pl.col("n").cast(pl.Float64).alias("OBS_VALUE"),
-    ).write_csv().encode()
+    ).with_row_index("RECORD_OFFSET").with_columns(
+        pl.col("RECORD_OFFSET").cast(pl.String), pl.lit(str(rows.height)).alias("RECORD_COUNT"),
+    ).select(pl.exclude("RECORD_OFFSET", "RECORD_COUNT"), "RECORD_OFFSET", "RECORD_COUNT").write_csv().encode()
 
 
 def test_nomis_census_live_equals_the_bundled_table(fake_server, live, monkeypatch, tmp_path):
@@ -136,6 +139,52 @@ def test_nomis_census_live_equals_the_bundled_table(fake_server, live, monkeypat
     assert loaded.equals(bundled)
     (request,) = fake_server.requests
     assert request.query["geography"][0].startswith("2092957700TYPE") and request.query["measures"] == ["20100"]
+
+
+def test_nomis_census_live_short_or_missing_answer_names_the_url_and_keeps_last_good(fake_server, live, monkeypatch):
+    """A server capping pages at 1,000 rows is paged through; one that serves fewer rows than its RECORD_COUNT, or
+    a 404, fails the asset with the dataset, URL and reason, and the table keeps its last good data."""
+    from orchestration.lib.snapshots import read_census_topic
+
+    bundled = read_census_topic(SNAPSHOTS / "population" / "census2021_ts021_ethnicity21_lsoa21_wales.csv",
+                                code_column="lsoa21_code", total_column="total_residents", category_column="ethnic_group")
+    table = pl.read_csv(nomis_layout(bundled), infer_schema=False)
+    path = "/api/v01/dataset/NM_2041_1.data.csv"
+    url = fake_server.url(path)
+    monkeypatch.setenv("NOMIS_API_URL", fake_server.url("/api/v01"))
+
+    def capped(record_count: int, rows: int):
+        """At most 1,000 rows a reply whatever recordlimit asks for; RECORD_COUNT says ``record_count``."""
+        body = table.head(rows).with_columns(pl.lit(str(record_count)).alias("RECORD_COUNT"))
+
+        def handler(request):
+            offset = int(request.query["RecordOffset"][0])
+            return Reply(200, body=body.slice(offset, 1_000).write_csv().encode(), content_type="text/csv")
+        return handler
+
+    fake_server.route("GET", path, capped(table.height, table.height))
+    result = run(asset("raw/census2021_ethnicity_lsoa21"), live)
+    assert result.success, error_of(result) if not result.success else ""
+    assert table.height > 1_000 and fake_server.count("GET", path) == -(-table.height // 1_000)
+    before = query(live, "select count(*), sum(n) from raw.census2021_ethnicity_lsoa21")
+    assert before[0][0] == bundled.height
+
+    fake_server.route("GET", path, capped(table.height, table.height - 1_500))  # says every row, serves fewer
+    result = run(asset("raw/census2021_ethnicity_lsoa21"), live)
+    assert not result.success
+    message = error_of(result)
+    assert "raw.census2021_ethnicity_lsoa21 (ons_census TS021, live) failed" in message
+    assert f"received {table.height - 1_500} rows" in message and f"RECORD_COUNT is {table.height}" in message
+    assert url in message and "kept its last good data" in message
+    assert query(live, "select count(*), sum(n) from raw.census2021_ethnicity_lsoa21") == before
+    outcome, mode, location, _ = last_log(live, "ons_census")
+    assert (outcome, mode) == ("rejected", "live") and location.startswith(url)
+
+    fake_server.route("GET", path, Reply(404, body="Not Found", content_type="text/plain"))
+    result = run(asset("raw/census2021_ethnicity_lsoa21"), live)
+    message = error_of(result)
+    assert not result.success and "HTTP 404" in message and url in message and "kept its last good data" in message
+    assert query(live, "select count(*), sum(n) from raw.census2021_ethnicity_lsoa21") == before
 
 
 # --- WIMD 2019: the original ODS; the rank computed from the score equals the official rank -----------

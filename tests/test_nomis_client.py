@@ -51,6 +51,14 @@ def synthetic_rows(n: int) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def nomis_rows(n: int, record_count: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """n rows as Nomis' default output has them: the fixture's columns, then RECORD_OFFSET and RECORD_COUNT (the
+    size of the whole answer, on every row). ``record_count`` lets a server claim another total."""
+    header, rows = synthetic_rows(n)
+    total = str(n if record_count is None else record_count)
+    return header + ["RECORD_OFFSET", "RECORD_COUNT"], [row + [str(i), total] for i, row in enumerate(rows)]
+
+
 def to_csv(header: list[str], rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -67,18 +75,24 @@ def query(request, name: str) -> str | None:
     return None
 
 
-def paging_handler(header, rows, *, header_for=lambda offset: None):
+def paging_handler(header, rows, *, header_for=lambda offset: None, cap: int | None = None):
+    """Serves rows[RecordOffset:RecordOffset + recordlimit], at most ``cap`` rows a reply whatever was asked."""
     def handler(request):
         offset, limit = int(query(request, "RecordOffset")), int(query(request, "recordlimit"))
-        return Reply(200, body=to_csv(header_for(offset) or header, rows[offset:offset + limit]),
+        size = limit if cap is None else min(limit, cap)
+        return Reply(200, body=to_csv(header_for(offset) or header, rows[offset:offset + size]),
                      content_type="text/csv")
     return handler
 
 
-@pytest.mark.parametrize("n_rows, offsets", [(51_234, [0, 25_000, 50_000]),
-                                             (50_000, [0, 25_000, 50_000])])  # exact multiple: empty last page
-def test_csv_pages_with_record_offset_until_a_short_page(fake_server, n_rows, offsets):
-    header, rows = synthetic_rows(n_rows)
+@pytest.mark.parametrize("n_rows, with_count, offsets", [
+    (51_234, True, [0, 25_000, 50_000]),  # RECORD_COUNT reached on the short page: no extra request
+    (50_000, True, [0, 25_000]),  # exact multiple: RECORD_COUNT says it is complete
+    (51_234, False, [0, 25_000, 50_000, 51_234]),  # no RECORD_COUNT (a select= without it): until an empty page
+    (50_000, False, [0, 25_000, 50_000]),
+])
+def test_csv_pages_with_record_offset_until_complete(fake_server, n_rows, with_count, offsets):
+    header, rows = nomis_rows(n_rows) if with_count else synthetic_rows(n_rows)
     fake_server.route("GET", CSV_PATH, paging_handler(header, rows))
     pull = make_client(fake_server).fetch_csv(DATASET, PARAMS)
 
@@ -99,10 +113,12 @@ def test_csv_pages_with_record_offset_until_a_short_page(fake_server, n_rows, of
     assert all(frame[c].dtype == pl.String for c in header if c != "OBS_VALUE")
     assert pull.source == "nomis" and pull.dataset == DATASET and pull.mode == "live"
     assert len(pull.sha256) == 64
+    assert ("RECORD_COUNT 51234 matched" if with_count and n_rows == 51_234 else
+            "RECORD_COUNT 50000 matched" if with_count else "paged until an empty page") in pull.notes[0]
 
 
 def test_caller_paging_params_are_replaced_not_duplicated(fake_server):
-    header, rows = synthetic_rows(10)
+    header, rows = nomis_rows(10)
     fake_server.route("GET", CSV_PATH, paging_handler(header, rows))
     make_client(fake_server).fetch_csv(DATASET, {**PARAMS, "RecordLimit": "5", "recordoffset": "7"})
     (request,) = fake_server.requests
@@ -154,14 +170,17 @@ def test_a_server_ignoring_record_offset_is_caught(fake_server):
     assert fake_server.count("GET", CSV_PATH) == 2
 
 
-def obs(code: str, value) -> dict:
-    return {"dataset": {"value": DATASET, "description": "Claimant count by sex and age"},
+def obs(code: str, value, record_count: int | None = None) -> dict:
+    item = {"dataset": {"value": DATASET, "description": "Claimant count by sex and age"},
             "geography": {"value": 1249934985, "description": f"Area {code}", "geogcode": code},
             "date": {"value": "2024-06", "description": "June 2024"},
             "measures": {"value": 20100, "description": "Value"},
             "obs_value": {"value": value},
             "obs_status": {"value": "A" if value not in ("..", None) else "Q",
                            "description": "Normal Value" if value not in ("..", None) else "Suppressed"}}
+    if record_count is not None:
+        item["record_count"] = record_count
+    return item
 
 
 def test_json_values_as_numbers_strings_and_markers_and_paging(fake_server):
@@ -174,7 +193,8 @@ def test_json_values_as_numbers_strings_and_markers_and_paging(fake_server):
 
     fake_server.route("GET", JSON_PATH, handler)
     pull = make_client(fake_server, page_size=2).fetch_json(DATASET, PARAMS)
-    assert [int(query(r, "RecordOffset")) for r in fake_server.requests] == [0, 2, 4]
+    # no record_count in these items: a short page is not trusted as the end, an empty one is
+    assert [int(query(r, "RecordOffset")) for r in fake_server.requests] == [0, 2, 4, 5]
     frame = pull.frame
     assert frame["GEOGRAPHY_CODE"].to_list() == [f"W0100000{i}" for i in range(1, 6)]
     assert frame["OBS_VALUE"].dtype == pl.Float64
@@ -183,6 +203,97 @@ def test_json_values_as_numbers_strings_and_markers_and_paging(fake_server):
     assert frame["OBS_STATUS"].to_list() == ["A", "A", "Q", "A", "Q"]
     assert frame["GEOGRAPHY_NAME"][0] == "Area W01000001" and frame["DATE_NAME"][0] == "June 2024"
     assert frame["MEASURES"][0] == "20100"
+
+
+# --- a server whose page cap is below the page size asked for (seen: 1,000 of 11,502 rows came back) ---------
+
+def test_csv_a_page_cap_below_the_page_size_is_paged_through_to_record_count(fake_server):
+    header, rows = nomis_rows(11_502)
+    fake_server.route("GET", CSV_PATH, paging_handler(header, rows, cap=1_000))
+    pull = make_client(fake_server).fetch_csv(DATASET, PARAMS)
+
+    # the next offset is what arrived, not page * 25,000; it stops at RECORD_COUNT, with no extra request
+    assert [int(query(r, "RecordOffset")) for r in fake_server.requests] == list(range(0, 11_502, 1_000))
+    assert {query(r, "recordlimit") for r in fake_server.requests} == {"25000"}
+    frame = pull.frame
+    assert frame.height == 11_502 and pull.pages == 12
+    assert frame["GEOGRAPHY_CODE"].n_unique() == 11_502
+    assert frame["OBS_VALUE"].to_list() == [float(i) for i in range(11_502)]  # every row once, in order
+    assert frame["RECORD_OFFSET"].to_list() == [str(i) for i in range(11_502)]
+    assert "11502 rows in 12 page(s)" in pull.notes[0] and "RECORD_COUNT 11502 matched" in pull.notes[0]
+
+
+def test_json_a_page_cap_below_the_page_size_is_paged_through_to_record_count(fake_server):
+    header, rows = fixture_table()
+    value_at = header.index("OBS_VALUE")  # the fixture's published values; every 7th suppressed
+    items = [obs(f"W01{i:06d}", rows[i % len(rows)][value_at] if i % 7 else "..", record_count=2_345)
+             for i in range(2_345)]
+
+    def handler(request):
+        offset, limit = int(query(request, "RecordOffset")), int(query(request, "recordlimit"))
+        return Reply(200, body=json.dumps({"obs": items[offset:offset + min(limit, 1_000)]}),
+                     content_type="application/json")
+
+    fake_server.route("GET", JSON_PATH, handler)
+    pull = make_client(fake_server).fetch_json(DATASET, PARAMS)
+    assert [int(query(r, "RecordOffset")) for r in fake_server.requests] == [0, 1_000, 2_000]
+    assert pull.frame.height == 2_345 and pull.frame["GEOGRAPHY_CODE"].n_unique() == 2_345
+    assert pull.frame["status"].to_list().count("..") == len(range(0, 2_345, 7))
+
+
+def test_csv_a_server_that_runs_out_before_record_count_is_an_error_and_returns_nothing(fake_server):
+    header, rows = nomis_rows(9_000, record_count=11_502)  # says 11,502 on every row, has 9,000
+    fake_server.route("GET", CSV_PATH, paging_handler(header, rows, cap=1_000))
+    pull = None
+    with pytest.raises(SourceFormatError) as caught:
+        pull = make_client(fake_server).fetch_csv(DATASET, PARAMS)
+    assert pull is None
+    message = str(caught.value)
+    assert "received 9000 rows" in message and "RECORD_COUNT is 11502" in message and "short" in message
+    assert fake_server.url(CSV_PATH) in message and DATASET in message
+    assert caught.value.url.startswith(fake_server.url(CSV_PATH))
+    # it stopped at the first empty page: nothing loops
+    assert [int(query(r, "RecordOffset")) for r in fake_server.requests] == list(range(0, 9_001, 1_000))
+
+
+def test_json_a_server_that_lies_about_record_count_is_an_error(fake_server):
+    items = [obs(f"W01{i:06d}", i, record_count=50) for i in range(30)]
+
+    def handler(request):
+        offset = int(query(request, "RecordOffset"))
+        return Reply(200, body=json.dumps({"obs": items[offset:offset + 20]}), content_type="application/json")
+
+    fake_server.route("GET", JSON_PATH, handler)
+    with pytest.raises(SourceFormatError, match=r"received 30 rows in 3 page\(s\).*RECORD_COUNT is 50"):
+        make_client(fake_server).fetch_json(DATASET, PARAMS)
+
+
+def test_a_capped_server_that_ignores_record_offset_is_caught(fake_server):
+    header, rows = nomis_rows(11_502)
+    fake_server.route("GET", CSV_PATH, Reply(200, body=to_csv(header, rows[:1_000]), content_type="text/csv"))
+    with pytest.raises(SourceFormatError, match="identical to the previous page"):
+        make_client(fake_server).fetch_csv(DATASET, PARAMS)
+    assert fake_server.count("GET", CSV_PATH) == 2
+
+
+def test_record_count_that_changes_between_pages_is_an_error(fake_server):
+    header, rows = nomis_rows(3_000)
+    changed = [row[:-1] + ["3100"] for row in rows[1_000:]]  # the dataset was re-issued mid-pull
+    fake_server.route("GET", CSV_PATH, paging_handler(header, rows[:1_000] + changed, cap=1_000))
+    with pytest.raises(SourceFormatError, match="RECORD_COUNT changed from 3000 to 3100 on page 2"):
+        make_client(fake_server).fetch_csv(DATASET, PARAMS)
+
+
+def test_a_server_that_never_runs_out_stops_at_max_pages(fake_server):
+    def handler(request):  # new rows at every offset, no RECORD_COUNT, never an empty page
+        offset = int(query(request, "RecordOffset"))
+        header, rows = synthetic_rows(offset + 10)
+        return Reply(200, body=to_csv(header, rows[offset:offset + 10]), content_type="text/csv")
+
+    fake_server.route("GET", CSV_PATH, handler)
+    with pytest.raises(SourceFormatError, match=r"still rows after 5 pages \(50 rows so far\)"):
+        make_client(fake_server, max_pages=5).fetch_csv(DATASET, PARAMS)
+    assert fake_server.count("GET", CSV_PATH) == 5
 
 
 def test_json_error_document_is_a_format_error(fake_server):

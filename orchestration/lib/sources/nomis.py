@@ -2,8 +2,15 @@
 
 Live: ``NomisClient.fetch_csv`` / ``fetch_json`` call ``{base}/dataset/{id}.data.csv|json`` and page with
 ``recordlimit`` + ``RecordOffset``. Nomis serves guests at most 25,000 rows per call and *silently*
-cuts a bigger answer at 25,000 rows, so every query is paged: keep asking at ``RecordOffset = n *
-25,000`` until a page holds fewer rows than the page size (or none).
+cuts a bigger answer, and a server (or a proxy, or Nomis on a bad day) can cap a page *below* the
+``recordlimit`` asked for. So paging goes by what actually arrives: the next ``RecordOffset`` is the
+number of rows received so far, and paging stops when the total in the ``RECORD_COUNT`` column (on
+every row of Nomis' default output) is reached, or a page comes back empty. A short page is not taken
+as the end. At the end the rows received must equal ``RECORD_COUNT``: a pull that is short (or long)
+is a ``SourceFormatError`` naming the URL, the rows received and ``RECORD_COUNT``, so nothing short is
+ever returned. Without a ``RECORD_COUNT`` column (a ``select=`` that leaves it out) paging continues
+until an empty page. A page identical to the one before (offset ignored), a ``RECORD_COUNT`` that
+changes between pages and more than ``max_pages`` pages are errors too, so paging cannot loop.
 
 Every page is validated (an HTML page, an empty body, a header that changes between pages or a
 missing required column is a ``SourceFormatError`` naming the dataset, URL and what was expected) and
@@ -38,6 +45,7 @@ BASE_DEFAULT = "https://www.nomisweb.co.uk/api/v01"
 PAGE_SIZE = 25_000  # the guest (no uid) row cap per call
 MAX_PAGES = 400  # 10 million rows: far beyond any Welsh query; stops a server that never ends
 REQUIRED_COLUMNS = ("GEOGRAPHY_CODE", "OBS_VALUE")
+RECORD_COUNT = "RECORD_COUNT"  # rows in the whole answer, repeated on every row (JSON: obs[].record_count)
 _PAGING_KEYS = {"recordlimit", "recordoffset"}
 
 # --- Welsh geography -------------------------------------------------------------------------------
@@ -98,6 +106,24 @@ def _require_columns(header: list[str], required: tuple[str, ...], dataset_id: s
         raise SourceFormatError(SOURCE, location,
                                 f"{dataset_id}: missing required column(s) {missing}; expected {list(required)} "
                                 f"among the columns, found {header}")
+
+
+def record_count(values, dataset_id: str, location: str) -> int | None:
+    """The one ``RECORD_COUNT`` of a page's rows (None for a page without rows or without the column)."""
+    distinct = {str(v).strip() for v in values if v is not None and str(v).strip() != ""}
+    if not distinct:
+        return None
+    if len(distinct) > 1:
+        raise SourceFormatError(SOURCE, location, f"{dataset_id}: rows of one page disagree on {RECORD_COUNT}: "
+                                                  f"{sorted(distinct)[:5]}")
+    (text,) = distinct
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer() or number < 0:
+        raise SourceFormatError(SOURCE, location, f"{dataset_id}: {RECORD_COUNT} {text!r} is not a row count")
+    return int(number)
 
 
 def parse_csv_page(content: bytes, dataset_id: str, location: str,
@@ -234,25 +260,53 @@ class NomisClient:
         return f"{self.base}/dataset/{dataset_id}.data.{fmt}"
 
     def _page_through(self, dataset_id: str, fmt: str, params: Mapping,
-                      parse: Callable[[bytes, str, int], tuple[object, int]]) -> tuple[list, list[str], list[bytes]]:
+                      parse: Callable[[bytes, str, int], tuple[object, int, int | None]]
+                      ) -> tuple[list, list[str], list[bytes], int | None]:
+        """Every page of one query: (parsed pages, page URLs, page bodies, RECORD_COUNT or None).
+
+        ``parse(content, url, page)`` gives (parsed page, rows on it, the page's RECORD_COUNT or None).
+        """
         # We own the paging parameters, whatever case the caller wrote them in.
         base_params = {k: v for k, v in params.items() if k.lower() not in _PAGING_KEYS}
+        url = self.url(dataset_id, fmt)
         parsed, urls, bodies = [], [], []
+        received, expected = 0, None
         for page in range(self.max_pages):
-            offset = page * self.page_size
-            fetched = self.http.get(self.url(dataset_id, fmt),
-                                    params={**base_params, "recordlimit": self.page_size, "RecordOffset": offset})
+            # the next offset is what has arrived, not page * page_size: a server may cap a page below it
+            fetched = self.http.get(url, params={**base_params, "recordlimit": self.page_size,
+                                                 "RecordOffset": received})
             if bodies and fetched.content == bodies[-1]:
-                raise SourceFormatError(SOURCE, fetched.url, f"{dataset_id}: page at RecordOffset={offset} is "
+                raise SourceFormatError(SOURCE, fetched.url, f"{dataset_id}: page at RecordOffset={received} is "
                                                              "identical to the previous page (offset ignored?)")
-            result, n_rows = parse(fetched.content, fetched.url, page)
+            result, n_rows, count = parse(fetched.content, fetched.url, page)
             parsed.append(result)
             urls.append(fetched.url)
             bodies.append(fetched.content)
-            if n_rows < self.page_size:  # a short (or empty) page is the last one
-                return parsed, urls, bodies
-        raise SourceFormatError(SOURCE, self.url(dataset_id, fmt),
-                                f"{dataset_id}: still full pages after {self.max_pages} pages of {self.page_size}")
+            if count is not None:
+                if expected is not None and count != expected:
+                    raise SourceFormatError(SOURCE, fetched.url,
+                                            f"{dataset_id}: {RECORD_COUNT} changed from {expected} to {count} on "
+                                            f"page {page + 1} (the dataset changed while it was being read?)")
+                expected = count
+            received += n_rows
+            if n_rows == 0 or (expected is not None and received >= expected):
+                break
+        else:
+            so_far = f"{received} rows so far" + (f" of {RECORD_COUNT} {expected}" if expected is not None else "")
+            raise SourceFormatError(SOURCE, url, f"{dataset_id}: still rows after {self.max_pages} pages ({so_far})")
+        if expected is not None and received != expected:
+            raise SourceFormatError(
+                SOURCE, urls[0],
+                f"{dataset_id}: received {received} rows in {len(urls)} page(s) (last {urls[-1]}) but "
+                f"{RECORD_COUNT} is {expected}: the answer is {'short' if received < expected else 'too long'} "
+                "(a server row cap, or the data changed while paging); nothing returned")
+        return parsed, urls, bodies, expected
+
+    @staticmethod
+    def _notes(height: int, pages: int, page_size: int, expected: int | None) -> list[str]:
+        check = (f"{RECORD_COUNT} {expected} matched" if expected is not None
+                 else f"no {RECORD_COUNT} in the answer: paged until an empty page")
+        return [f"{height} rows in {pages} page(s) (asked for up to {page_size} a page); {check}"]
 
     def fetch_csv(self, dataset_id: str, params: Mapping,
                   required_columns: tuple[str, ...] = REQUIRED_COLUMNS) -> Pull:
@@ -265,12 +319,15 @@ class NomisClient:
                 raise SourceFormatError(SOURCE, url, f"{dataset_id}: header changed on page {page + 1}: "
                                                      f"expected {header}, got {page_header}")
             header = page_header
-            return rows, len(rows)
+            upper = [c.upper() for c in page_header]
+            count = (record_count([row[upper.index(RECORD_COUNT)] for row in rows], dataset_id, url)
+                     if RECORD_COUNT in upper else None)
+            return rows, len(rows), count
 
-        pages, urls, bodies = self._page_through(dataset_id, "csv", params, parse)
+        pages, urls, bodies, expected = self._page_through(dataset_id, "csv", params, parse)
         frame = type_obs_value(_frame(header, [row for rows in pages for row in rows]))
         return Pull(SOURCE, dataset_id, urls, sha256_chunks(bodies), frame, "live", pages=len(urls),
-                    notes=[f"{frame.height} rows in {len(urls)} page(s) of up to {self.page_size}"])
+                    notes=self._notes(frame.height, len(urls), self.page_size, expected))
 
     def fetch_json(self, dataset_id: str, params: Mapping,
                    required_columns: tuple[str, ...] = REQUIRED_COLUMNS) -> Pull:
@@ -285,13 +342,15 @@ class NomisClient:
                 if not names:
                     _require_columns(page_names, required_columns, dataset_id, url)
                     names.extend(page_names)
-            return rows, len(rows)
+            count = (record_count([row.get(RECORD_COUNT) for row in rows], dataset_id, url)
+                     if RECORD_COUNT in page_names else None)
+            return rows, len(rows), count
 
-        pages, urls, bodies = self._page_through(dataset_id, "json", params, parse)
+        pages, urls, bodies, expected = self._page_through(dataset_id, "json", params, parse)
         columns = names or [*required_columns, "status"]
         frame = _json_frame(columns, [row for rows in pages for row in rows])
         return Pull(SOURCE, dataset_id, urls, sha256_chunks(bodies), frame, "live", pages=len(urls),
-                    notes=[f"{frame.height} rows in {len(urls)} page(s) of up to {self.page_size}"])
+                    notes=self._notes(frame.height, len(urls), self.page_size, expected))
 
 
 # --- bundled files -----------------------------------------------------------------------------------
