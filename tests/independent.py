@@ -43,7 +43,8 @@ def census_population_lsoa21() -> dict[str, int]:
 
 
 def street_files() -> list[Path]:
-    return [Path(p) for p in sorted(glob.glob(str(SNAPSHOTS / "police_uk" / "gwent" / "*-street.csv")))]
+    """Every bundled street-level file: all four Welsh forces 2022-01..11, Gwent on to 2024-06."""
+    return [Path(p) for p in sorted(glob.glob(str(SNAPSHOTS / "police_uk" / "*" / "*-street.csv")))]
 
 
 @cache

@@ -15,14 +15,16 @@ EXPECTED_ASSETS = {
     "raw/census2011_welsh_speakers_lsoa11", "raw/census2021_country_of_birth_la",
     "raw/census2021_la_topic_percentages", "raw/ons_els_indicators", "raw/statswales",
     "raw/census2011_tenure_la", "raw/census2021_household_deprivation_msoa21", "raw/census2021_ethnicity_la",
-    "raw/statswales_wimd2019_la_summary",
+    "raw/statswales_wimd2019_la_summary", "raw/census2021_migrant_indicator_msoa21",
+    "raw/census2021_english_proficiency_msoa21",
     "staging/stg_police_uk__street_crimes", "staging/stg_census2021__population_lsoa21",
     "staging/stg_wimd__wimd2019_lsoa11", "staging/stg_wimd__wimd2025_lsoa21",
     "staging/stg_ons__sape2019_population_lsoa11",
     "intermediate/int_population__lsoa21", "intermediate/int_wimd2019__bridged_to_lsoa21",
     "intermediate/int_geography__area_membership", "intermediate/int_police_uk__force_months",
     "intermediate/int_indicator__lsoa_counts", "intermediate/int_indicator__published_values",
-    "intermediate/int_indicator__twelve_months",
+    "intermediate/int_indicator__twelve_months", "intermediate/int_indicator__msoa_counts",
+    "intermediate/int_geography__msoa_membership",
     "marts/fct_indicator_value", "marts/fct_indicator_change", "marts/fct_indicator_benchmark",
     "marts/fct_cohesion_index", "marts/mart_cohesion_profile", "marts/mart_community_profile",
     "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",
@@ -81,7 +83,8 @@ def test_police_uk_is_monthly_over_the_bundled_months():
     from orchestration.defs.police_uk import police_uk_monthly_partitions
 
     keys = police_uk_monthly_partitions.get_partition_keys()
-    assert len(keys) == 24 and keys[0] == "2022-07-01" and keys[-1] == "2024-06-01"
+    # all four forces 2022-01..11, Gwent on to 2024-06: one partition per bundled month
+    assert len(keys) == 30 and keys[0] == "2022-01-01" and keys[-1] == "2024-06-01"
 
 
 def test_the_landing_sensor_and_the_purge_schedule_run_by_default():

@@ -32,7 +32,7 @@ def test_latest_complete_quarter_is_reported(built, warehouse):
     assert "2024 Q2" in html and "Exact conditional Poisson test" in html and "Benjamini" in html
     assert "rest of the police force" in html and "Force-wide change this quarter" in html
     assert "per 1,000 person-years" in html and "exception_method" in html
-    assert "data.police.uk" in html and "2022-07 to 2024-06" in html and "Census 2021" in html
+    assert "data.police.uk" in html and "2022-01 to 2024-06" in html and "Census 2021" in html
     assert "Open Government Licence v3.0" in html
     assert not re.search(r"""(src|href)\s*=\s*["']https?:""", html)
 

@@ -32,7 +32,7 @@ GUIDE_FACTORS = {"age", "ethnicity", "migration", "economic_disadvantage", "crim
                  "disability"}
 FACTORS = GUIDE_FACTORS | {"local_extra"}
 POLARITIES = {"risk", "protective", "context"}
-LEVELS = ["lsoa", "ward", "la", "police_force", "wales"]  # smallest to largest
+LEVELS = ["lsoa", "ward", "msoa", "la", "police_force", "wales"]  # smallest to largest (typical population)
 FREQUENCIES = {"decennial", "annual", "quarterly", "monthly", "irregular"}
 UNITS = {"percent", "per_1000_person_years", "per_million", "ratio", "rank_share_percent", "gbp", "score"}
 LICENCES = {"Open Government Licence v3.0", "partner data sharing agreement"}
@@ -221,7 +221,7 @@ def test_fixtures_from_outside_wales_feed_no_indicator():
 
 
 def test_all_bundled_police_uk_months_feed_the_crime_indicators():
-    months = {f"police_uk/gwent/{p.name}" for p in (SNAPSHOTS / "police_uk" / "gwent").glob("*-gwent-street.csv")}
+    months = {f"police_uk/{p.parent.name}/{p.name}" for p in (SNAPSHOTS / "police_uk").glob("*/*-street.csv")}
     assert months
     for ident in ("all_crime_rate", "violence_against_person_rate", "asb_rate"):
         assert months <= set(split(BY_ID[ident]["snapshot_files"])), ident

@@ -336,12 +336,14 @@ def test_la_against_wales_the_fingertips_way(warehouse):
 
 
 def test_benchmarks_follow_the_guide(warehouse):
-    """LAs only against Wales; LSOAs against LA, Wales and similar areas; no benchmark of a ward or force."""
+    """LAs only against Wales; LSOAs against LA, Wales and similar areas; MSOAs (indicators bundled only per
+    MSOA) against their LA and Wales; no benchmark of a ward or force."""
     kinds = {
         (r["geography_level"], r["benchmark_type"])
         for r in records(warehouse, "select distinct geography_level, benchmark_type from marts.fct_indicator_benchmark")
     }
-    assert kinds == {("la", "wales"), ("lsoa", "la"), ("lsoa", "wales"), ("lsoa", "similar_areas")}
+    assert kinds == {("la", "wales"), ("lsoa", "la"), ("lsoa", "wales"), ("lsoa", "similar_areas"),
+                     ("msoa", "la"), ("msoa", "wales")}
     # similar areas only for count-based indicators, never for the WIMD share that defines the groups
     (methods,) = warehouse.execute(
         "select list(distinct v.ci_method order by v.ci_method) from marts.fct_indicator_benchmark as b "

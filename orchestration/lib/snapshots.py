@@ -447,6 +447,97 @@ def read_statswales_wimd2019_la_summary(paths: list[Path]) -> pl.DataFrame:
     return df
 
 
+MSOA21_CODE = r"^W02\d{6}$"
+
+# TS019 (demographr's column names → the ONS / Nomis category names) and TS029 (ONS names as published)
+TS019_CATEGORIES = {
+    "address_one_year_ago_is_the_same": "Address one year ago is the same as the address of enumeration",
+    "address_one_year_ago_is_student_or_boarding":
+        "Address one year ago is student term-time or boarding school address in the UK",
+    "migrant_from_within_uk": "Migrant from within the UK: Address one year ago was in the UK",
+    "migrant_from_outside_uk": "Migrant from outside the UK: Address one year ago was outside the UK",
+}
+TS029_ENGLISH = "Main language is English (English or Welsh in Wales)"
+TS029_NOT_ENGLISH = "Main language is not English (English or Welsh in Wales)"
+TS029_PROFICIENCY = [f"{TS029_NOT_ENGLISH}: {p}" for p in (
+    "Can speak English very well", "Can speak English well", "Cannot speak English well", "Cannot speak English")]
+
+
+def _require_sum(df: pl.DataFrame, path: Path, column: str, parts: list[str]) -> None:
+    failing = df.with_row_index("_line", offset=2).filter(pl.col(column) != pl.sum_horizontal(parts))
+    if failing.height:
+        line, value, summed = failing.select("_line", column, pl.sum_horizontal(parts)).row(0)
+        raise SnapshotError(
+            f"{path.name}: row {line}, column {column!r}: got {value}, but its parts {parts} sum to {summed}"
+            f" ({failing.height} rows fail)"
+        )
+
+
+def read_census_msoa_wide(path: Path, *, parts: list[str], total: str | None, subtotals: dict[str, list[str]],
+                          categories: dict[str, str], areas: int = 408) -> pl.DataFrame:
+    """A bundled Census 2021 table, one wide row per 2021 MSOA → (area_code, category, n, total), checked.
+
+    parts: the count columns that partition the table's population; total: the column they must sum to
+    (None: the population is their sum, as in TS029, which has no total column); subtotals: a published
+    column → the parts it must equal the sum of; categories: column → category name in the long table.
+    Every failure names the file, the first failing row (file line) and the column.
+    """
+    nested = [c for cs in subtotals.values() for c in cs]
+    counts = list(dict.fromkeys([*([total] if total else []), *parts, *subtotals, *nested]))
+    df = _read_csv(path, ["msoa21_code", *counts])
+    _require(df, path, "msoa21_code", ~pl.col("msoa21_code").str.contains(MSOA21_CODE), "a Welsh 2021 MSOA code (W02)")
+    for column in counts:
+        # a blank, a decimal or text casts to null, which _require counts as failing
+        _require(df, path, column, pl.col(column).cast(pl.Int64, strict=False) < 0, "a non-negative whole number")
+    df = df.with_columns(pl.col(counts).cast(pl.Int64))
+    for subtotal, members in [*subtotals.items(), *([(total, parts)] if total else [])]:
+        _require_sum(df, path, subtotal, members)
+    duplicated = df.filter(pl.col("msoa21_code").is_duplicated())
+    if duplicated.height:
+        raise SnapshotError(f"{path.name}: MSOA {duplicated['msoa21_code'][0]} appears more than once "
+                            f"({duplicated.height} rows are repeats)")
+    _require_rows(df, path, areas, "MSOAs")
+    long = df.select(
+        pl.col("msoa21_code").alias("area_code"),
+        pl.sum_horizontal(parts).alias("total") if total is None else pl.col(total).alias("total"),
+        *[pl.col(c) for c in parts],
+    ).unpivot(index=["area_code", "total"], on=parts, variable_name="category", value_name="n")
+    long = long.with_columns(pl.col("category").replace_strict(categories)).select("area_code", "category", "n", "total")
+    return check_census_topic(long, path.name, areas=areas, categories=len(parts))
+
+
+def read_migrant_indicator_msoa(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    return read_census_msoa_wide(path, parts=list(TS019_CATEGORIES), total="all_usual_residents", subtotals={},
+                                 categories=TS019_CATEGORIES)
+
+
+def read_english_proficiency_msoa(paths: list[Path]) -> pl.DataFrame:
+    (path,) = paths
+    parts = [TS029_ENGLISH, *TS029_PROFICIENCY]
+    return read_census_msoa_wide(path, parts=parts, total=None, subtotals={TS029_NOT_ENGLISH: TS029_PROFICIENCY},
+                                 categories={c: c for c in parts})
+
+
+DATASETS = DATASETS + (
+    DatasetSpec(table="census2021_migrant_indicator_msoa21", source="ons_census", dataset="TS019_msoa",
+                release="Census 2021 (21 March 2021)",
+                files=("population/census2021_ts019_migrant_indicator_msoa21_wales.csv",),
+                reader=read_migrant_indicator_msoa,
+                description="Census 2021 TS019 migrant indicator (usual address one year before Census Day) per Welsh "
+                "2021 MSOA: usual residents aged 1 and over in four categories (same address; student term-time or "
+                "boarding-school address in the UK; migrant from within the UK; migrant from outside the UK), long, "
+                "with the table's total. Counts only (demographr's proportions are not loaded)."),
+    DatasetSpec(table="census2021_english_proficiency_msoa21", source="ons_census", dataset="TS029_msoa",
+                release="Census 2021 (21 March 2021)",
+                files=("population/census2021_ts029_english_proficiency_msoa21_wales.csv",),
+                reader=read_english_proficiency_msoa,
+                description="Census 2021 TS029 proficiency in English ('English or Welsh in Wales') per Welsh 2021 MSOA: "
+                "usual residents aged 3 and over in five categories (main language English or Welsh; main language "
+                "not English or Welsh by how well they speak English), long; total = the population aged 3+."),
+)
+
+
 DATASETS = DATASETS + (
     DatasetSpec(table="census2011_tenure_la", source="nomis", dataset="QS405EW",
                 release="Census 2011 (27 March 2011)",

@@ -1,6 +1,11 @@
--- One row per 2021 LSOA with every level above it and the context used for benchmarking.
+-- One row per 2021 LSOA with every level above it and the context used for benchmarking. MSOA names come
+-- from seed msoa21 (the 408 Welsh 2021 MSOAs), the same names fct_indicator_value gives its MSOA rows.
 with geography as (
     select * from {{ ref('lsoa21_geography') }}
+),
+
+msoa as (
+    select * from {{ ref('msoa21') }}
 ),
 
 population as (
@@ -19,8 +24,8 @@ select
     g.lsoa21_code::varchar as lsoa21_code,
     g.lsoa21_name::varchar as lsoa21_name,
     g.msoa21_code::varchar as msoa21_code,
-    g.msoa21_name::varchar as msoa21_name,
-    g.msoa21_hcl_name::varchar as msoa21_hcl_name,
+    m.msoa21_name::varchar as msoa21_name,
+    m.msoa21_hcl_name::varchar as msoa21_hcl_name,
     g.ward_code::varchar as ward_code,
     g.ward_name::varchar as ward_name,
     g.ward_name_cy::varchar as ward_name_cy,
@@ -44,6 +49,7 @@ select
     w25.wimd2025_rank::integer as wimd2025_rank,
     w25.wimd2025_decile::integer as wimd2025_decile
 from geography as g
+left join msoa as m on g.msoa21_code = m.msoa21_code
 left join population as p on g.lsoa21_code = p.lsoa21_code
 left join wimd2019 as w19 on g.lsoa21_code = w19.lsoa21_code
 left join wimd2025 as w25 on g.lsoa21_code = w25.lsoa21_code

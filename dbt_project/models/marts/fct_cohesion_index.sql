@@ -9,7 +9,7 @@
   2. One value per LSOA and member: point-in-time indicators (Census, WIMD) take the member's latest LSOA
      period; sub-annual indicators (police.uk quarters) pool the latest 12 months by SUMMING numerators and
      denominators (int_indicator__twelve_months). Values with status 'unreliable' are left out.
-  3. Scope: LSOAs with a usable value for every member (with only Gwent's police.uk files bundled: Gwent).
+  3. Scope: LSOAs with a usable value for every member (the latest 12 police.uk months are bundled for Gwent only: Gwent).
   4. Per member: rank the LSOAs in scope (ties averaged; protective members reversed, so a higher rank always
      means more risk) and turn the rank into a normal score, probit(rank / (N + 1)): outliers count as one
      rank step, however extreme the rate.

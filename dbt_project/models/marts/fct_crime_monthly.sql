@@ -9,7 +9,7 @@
   LSOA where a loaded force recorded something. Ward, LA, police force and Wales rows SUM the LSOA
   counts and the LSOA populations; rates are never averaged. A rate is published only when the area's
   figures are complete, i.e. every LSOA in it belongs to a force whose file for that month is loaded
-  (with only Gwent bundled, the Wales rows carry counts but no rate). Rows with no location and rows
+  (all four forces are bundled for 2022-01..11; from 2022-12 only Gwent, so Wales then carries counts but no rate). Rows with no location and rows
   in English LSOAs cannot be placed in a Welsh area; they are counted in fct_crime_monthly_coverage.
 -#}
 with crimes as (

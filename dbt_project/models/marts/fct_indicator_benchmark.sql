@@ -11,6 +11,8 @@
                                 benchmark when fewer than 3 other LSOAs (min_similar_others) have a value.
                                 Only for count-based proportions and rates (ci_method wilson / poisson_exact);
                                 the WIMD most-deprived share is left out because the grouping is WIMD itself.
+    MSOA rows:  'la' (the MSOA's local authority, seed msoa21) and 'wales', for indicators published at MSOA
+                (Census tables bundled only per MSOA); no similar-areas pool (the groups are of LSOAs).
     LA rows:    'wales'.
   A benchmark with no value for the period gives no row.
 
@@ -82,6 +84,14 @@ similar_pool as (
     where others_lsoas >= {{ min_similar_others }} and others_denominator > 0
 ),
 
+-- MSOAs (indicators that exist only per MSOA) with their LA
+msoa as (
+    select v.*, m.la_code
+    from indicator_value as v
+    inner join {{ ref('msoa21') }} as m on v.area_code = m.msoa21_code
+    where v.geography_level = 'msoa'
+),
+
 wales as (
     select * from indicator_value where geography_level = 'wales'
 ),
@@ -110,6 +120,19 @@ benchmarked as (
     inner join similar_pool as s
         on l.indicator_id = s.indicator_id and l.area_code = s.area_code
         and l.period_start = s.period_start and l.period_end = s.period_end
+    union all by name
+    select m.*, 'la' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
+           null::integer as benchmark_lsoa_count
+    from msoa as m
+    inner join la as b
+        on m.indicator_id = b.indicator_id and m.la_code = b.area_code
+        and m.period_start = b.period_start and m.period_end = b.period_end
+    union all by name
+    select m.*, 'wales' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
+           null::integer as benchmark_lsoa_count
+    from msoa as m
+    inner join wales as b
+        on m.indicator_id = b.indicator_id and m.period_start = b.period_start and m.period_end = b.period_end
     union all by name
     select a.*, 'wales' as benchmark_type, b.area_code as benchmark_area_code, b.value as benchmark_value,
            null::integer as benchmark_lsoa_count

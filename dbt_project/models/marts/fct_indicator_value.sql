@@ -5,8 +5,12 @@
   Count-based indicators are built per 2021 LSOA (int_indicator__lsoa_counts) and summed to ward, LA,
   police force and Wales by adding NUMERATORS and DENOMINATORS, never averaging values. An area is
   published only when every one of its LSOAs has data for the period (crime: only forces whose files
-  are loaded). LA-level counts (country of birth, 2011 tenure) sum to police force and Wales the same
-  way. WIMD 2019 shares come from the 2011 LSOAs it was published on (as StatsWales publishes them).
+  are loaded). Census tables bundled only per 2021 MSOA (TS019 migrant indicator, TS029 proficiency in
+  English; int_indicator__msoa_counts) are published at MSOA and summed the same way to LA, police force
+  and Wales (int_geography__msoa_membership; an area only when all its MSOAs have data); MSOAs do not
+  nest in wards and contain several LSOAs, so those indicators have no ward or LSOA values. LA-level
+  counts (country of birth, 2011 tenure) sum to police force and Wales the same way. WIMD 2019 shares
+  come from the 2011 LSOAs it was published on (as StatsWales publishes them).
   Published values (ONS ELS, Census LA percentages, 2011 Welsh speakers) keep the source's figure and
   interval.
 
@@ -45,6 +49,40 @@ complete_lsoa as (
     from rolled_lsoa as r
     inner join area_size as s using (geography_level, area_code)
     where r.lsoas_with_data = s.lsoas_in_area
+),
+
+-- indicators that exist only per 2021 MSOA, summed to every level the MSOAs nest in
+msoa_counts as (
+    select * from {{ ref('int_indicator__msoa_counts') }}
+),
+
+msoa_membership as (
+    select * from {{ ref('int_geography__msoa_membership') }}
+),
+
+msoa_area_size as (
+    select geography_level, area_code, any_value(area_name) as area_name, count(*) as msoas_in_area
+    from msoa_membership group by 1, 2
+),
+
+rolled_msoa as (
+    select
+        c.indicator_id, m.geography_level, m.area_code, c.period_start, c.period_end,
+        any_value(c.period_label) as period_label, any_value(c.value_kind) as value_kind,
+        sum(c.numerator) as numerator, sum(c.denominator) as denominator, count(*) as msoas_with_data,
+        case when bool_or(c.status = 'estimated') and m.geography_level = 'msoa' then 'estimated'
+             else 'actual' end as status,
+        any_value(c.source_release) as source_release
+    from msoa_counts as c
+    inner join msoa_membership as m on c.msoa21_code = m.msoa21_code
+    group by c.indicator_id, m.geography_level, m.area_code, c.period_start, c.period_end
+),
+
+complete_msoa as (
+    select r.* exclude (msoas_with_data), s.area_name
+    from rolled_msoa as r
+    inner join msoa_area_size as s using (geography_level, area_code)
+    where r.msoas_with_data = s.msoas_in_area
 ),
 
 la as (
@@ -99,6 +137,10 @@ counted as (
     select indicator_id, geography_level, area_code, area_name, period_start, period_end, period_label,
            numerator, denominator, value_kind, status, source_release
     from complete_lsoa
+    union all
+    select indicator_id, geography_level, area_code, area_name, period_start, period_end, period_label,
+           numerator, denominator, value_kind, status, source_release
+    from complete_msoa
     union all
     select indicator_id, geography_level, area_code, area_name, period_start, period_start, period_label,
            numerator::double, denominator::double,

@@ -120,6 +120,9 @@ la_windows as (
         case when is_pooled then last_end else latest_point_end end as latest_end,
         bench_point_label, latest_point_label
     from la_series
+    -- a 12-month figure needs 12 months: an LA whose police.uk months cover less than a year (South Wales,
+    -- North Wales, Dyfed-Powys: 2022-01..11 bundled) has no profile row for the pooled crime indicators
+    where not is_pooled or last_end >= (first_start + interval 1 year - interval 1 day)::date
 ),
 
 la_windows_labelled as (

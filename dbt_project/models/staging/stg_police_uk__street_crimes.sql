@@ -150,7 +150,9 @@ left join {{ ref('police_uk_crime_types') }} as ct
 left join lsoa11_only as o
     on t.lsoa_code_reported = o.lsoa11_code
 left join split_points as sp
-    on sp.month = t.month_raw
+    -- one row per force, month, 2011 code and snap point: two forces can record crimes at the same point
+    on sp.force_id = t.force_id
+    and sp.month = t.month_raw
     and sp.lsoa11_code = t.lsoa_code_reported
     and sp.longitude = t.longitude
     and sp.latitude = t.latitude

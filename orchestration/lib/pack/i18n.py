@@ -74,7 +74,7 @@ LABELS: dict[str, dict[str, str]] = {
     "collection": {"census": N_("Census count"), "count": N_("Administrative or recorded count"),
                    "survey": N_("Sample survey estimate"), "model": N_("Modelled estimate"),
                    "index": N_("Composite index"), "election": N_("Election results")},
-    "level": {"lsoa": N_("LSOA"), "lsoa21": N_("LSOA"), "ward": N_("Ward"), "la": N_("Local authority"),
+    "level": {"lsoa": N_("LSOA"), "lsoa21": N_("LSOA"), "ward": N_("Ward"), "msoa": N_("MSOA"), "la": N_("Local authority"),
               "police_force": N_("Police force area"), "wales": N_("Wales")},
     "reason": {"rapid_change": N_("Rapid change"), "worse_than_benchmark": N_("Worse than benchmark")},
     "direction": {"worsening": N_("worsening"), "improving": N_("improving"), "increase": N_("increase"),

@@ -531,7 +531,7 @@ def _cohesion(con, las: list[str], quarter: Quarter, names: Names) -> dict:
     items = []
 
     def meta(r):
-        reliable = ["lsoa", "ward", "la", "police_force", "wales"]
+        reliable = ["lsoa", "ward", "msoa", "la", "police_force", "wales"]  # smallest to largest (typical population)
         return {"collection": r["collection"], "min_reliable_level": r["min_reliable_level"],
                 "is_reliable_here": reliable.index(r["geography_level"]) >= reliable.index(r["min_reliable_level"]),
                 "frequency": r["frequency"], "source": r["source"]}
@@ -741,6 +741,20 @@ def _about(con, las: list[str], quarter: Quarter, pack: dict) -> dict:
     """, [quarter.shift(-4).start, quarter.end]) if pack["crime"]["flags"] else []
     for r in repeated:
         caveats.append({"kind": "repeated_crime_ids", "month": r["month"], "rows": r["rows"]})
+    # stale sources: the latest attempt to refresh a dataset (or one of its partitions) was rejected, so its
+    # figures are those of the last good load (the reason is in raw.load_log and the run's failure message)
+    for r in _rows(con, """
+        select source, dataset, partition_key,
+               max(retrieved_at) filter (where outcome = 'rejected')::date as failed_on,
+               max(retrieved_at) filter (where outcome in ('loaded', 'unchanged'))::date as good_on
+        from raw.load_log group by all
+        having max(retrieved_at) filter (where outcome = 'rejected')
+               > coalesce(max(retrieved_at) filter (where outcome in ('loaded', 'unchanged')), '1900-01-01'::timestamp)
+        order by 1, 2, 3
+    """):
+        caveats.append({"kind": "stale_source", "dataset": f"{r['source']} {r['dataset']}"
+                        + (f" {r['partition_key']}" if r["partition_key"] else ""),
+                        "failed_on": r["failed_on"], "good_on": r["good_on"]})
     for f in pack["crime"]["force_ratios"]:
         if f["ratio"] and abs(f["ratio"] - 1) >= 0.05:
             caveats.append({"kind": "force_trend", "force": f["force"], "crime_group": f["crime_group"], "ratio": f["ratio"]})

@@ -190,9 +190,10 @@ def _geography() -> dict:
 
 @cache
 def _police_uk_counts() -> dict[tuple[str, str], int]:
-    """(police.uk crime type, Gwent 2021 LSOA) -> records over the 24 bundled months."""
+    """(police.uk crime type, Gwent 2021 LSOA) -> records over the 24 months 2022-07..2024-06 (the demo was drawn
+    from those; the earlier-vintage 2022-01..06 files bundled later are left out so the demo stays the same)."""
     lsoas = _geography()["lsoas"]
-    files = sorted(POLICE_UK_DIR.glob("*-gwent-street.csv"))
+    files = sorted(p for p in POLICE_UK_DIR.glob("*-gwent-street.csv") if p.name[:7] >= "2022-07")
     if not files:
         raise FileNotFoundError(f"no bundled police.uk Gwent files in {POLICE_UK_DIR}")
     counts: dict[tuple[str, str], int] = {}

@@ -32,7 +32,7 @@ from orchestration.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 CRITICAL, WARNING = "critical", "warning"
-LEVEL_ORDER = ["lsoa", "ward", "la", "police_force", "wales"]  # finest to coarsest
+LEVEL_ORDER = ["lsoa", "ward", "msoa", "la", "police_force", "wales"]  # finest to coarsest (typical population)
 # Days after a period ends by which the next release should be out: the period length plus the usual
 # publication lag (police.uk ~2 months; annual ONS/StatsWales series up to ~18 months; census ~2 years).
 REFRESH_DAYS = {"monthly": 31 + 62, "quarterly": 92 + 92, "annual": 365 + 548, "decennial": 3653 + 730}
@@ -149,8 +149,11 @@ def raw_public_suites(schema: dict[str, list[tuple[str, str]]]) -> list[Suite]:
         # (unpartitioned), so a failure blocks what is built after it in the same run.
         asset_key=["staging", "stg_police_uk__street_crimes"],
         description="raw.police_uk_street_crimes (checked where staging reads it): columns and types, forces, "
-                    "months, crime categories, LSOA code shape, one row per file row.",
-        query="select * from raw.police_uk_street_crimes",
+                    "months, crime categories, LSOA code shape, one row per file row. Only the rows loaded since the "
+                    "suite last passed are checked: a month that did not change is not validated again.",
+        # {last_passed}: when every expectation of this suite last passed (runner.last_passed); a month's rows are
+        # replaced whole when it reloads, so every row is checked once after each load of its month
+        query="select * from raw.police_uk_street_crimes where loaded_at > {last_passed}",
     )
     _schema_expectations(police, schema["police_uk_street_crimes"])
     police.expect("expect_column_values_to_be_in_set", column="force_id",
@@ -220,8 +223,9 @@ def indicator_value_suite() -> Suite:
 
 def coverage_suite() -> Suite:
     query = """
--- For each indicator and level: the areas expected are every area of that level in the local authorities
--- the indicator has any data for (so Gwent-only crime expects all Gwent LSOAs); each period must have them all.
+-- For each indicator, level and period: the areas expected are every area of that level in the local
+-- authorities the indicator has any data for; for police.uk indicators only those LAs whose force's files
+-- cover every month of the period (all of Wales in 2022-Q1..Q3, Gwent after). Each must be present.
 with values_ as (
     select indicator_id, geography_level, area_code, period_start from marts.fct_indicator_value
 ),
@@ -234,9 +238,35 @@ covered_las as (
     select distinct v.indicator_id, v.geography_level, m.la_code
     from values_ v join membership m using (geography_level, area_code)
 ),
+-- police.uk indicators: a period expects only the LAs whose force's file is loaded for every month of it
+-- (a force missing a month leaves its LSOAs counted but rate-less: no value, by design)
+police_indicators as (
+    select indicator_id from ref.indicator_catalogue where source like 'data.police.uk%'
+),
+periods as (
+    select distinct indicator_id, geography_level, period_start, period_end from marts.fct_indicator_value
+),
+force_complete as (
+    select p.indicator_id, p.geography_level, p.period_start, la.la_code
+    from periods p
+    join police_indicators using (indicator_id)
+    cross join ref.local_authority la
+    join intermediate.int_police_uk__force_months fm
+      on fm.police_force_code = la.police_force_code and fm.month between p.period_start and p.period_end
+    group by p.indicator_id, p.geography_level, p.period_start, p.period_end, la.la_code
+    having count(distinct fm.month) = datediff('month', p.period_start, p.period_end) + 1
+),
+expected_las as (
+    select c.indicator_id, c.geography_level, p.period_start, c.la_code
+    from covered_las c join periods p using (indicator_id, geography_level)
+    where c.indicator_id not in (select indicator_id from police_indicators)
+    union all
+    select c.indicator_id, c.geography_level, f.period_start, c.la_code
+    from covered_las c join force_complete f using (indicator_id, geography_level, la_code)
+),
 expected as (
-    select c.indicator_id, c.geography_level, count(distinct m.area_code) as expected_areas
-    from covered_las c join membership m on m.geography_level = c.geography_level and m.la_code = c.la_code
+    select c.indicator_id, c.geography_level, c.period_start, count(distinct m.area_code) as expected_areas
+    from expected_las c join membership m on m.geography_level = c.geography_level and m.la_code = c.la_code
     group by all
 ),
 present as (
@@ -250,7 +280,7 @@ select p.indicator_id, p.geography_level, p.period_start, p.present_areas, e.exp
             then p.indicator_id || ' ' || p.geography_level || ' ' || strftime(p.period_start, '%Y-%m-%d') || ': '
                  || (e.expected_areas - p.present_areas) || ' of ' || e.expected_areas || ' areas missing'
        end as incomplete_coverage
-from present p join expected e using (indicator_id, geography_level)
+from present p join expected e using (indicator_id, geography_level, period_start)
 order by all
 """
     suite = Suite(
