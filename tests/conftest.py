@@ -26,6 +26,10 @@ os.environ["DAGSTER_HOME"] = str(SESSION_DIR / "dagster_home")
 os.environ["COHESION_MODE"] = "snapshot"
 os.environ.pop("COHESION_SNAPSHOTS_DIR", None)
 os.environ["DO_NOT_TRACK"] = "1"
+# Offline always: a test that forgets to point police.uk's published-months discovery at its local server gets a
+# refused connection on a closed local port, never the real data.police.uk.
+os.environ.setdefault("POLICE_UK_API_URL", "http://127.0.0.1:9/api")
+os.environ.setdefault("POLICE_UK_ARCHIVE_URL", "http://127.0.0.1:9/data/archive")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -52,17 +56,19 @@ def built():
     ingest, build = results["police_uk_monthly_ingest"], results["warehouse_build"]
     keys = police_uk_monthly_partitions.get_partition_keys()
     settings = get_settings()
-    return {"ingest": ingest, "build": build, "settings": settings, "instance": instance, "partition_keys": keys}
+    # the reference datasets load in their own run before the rest of warehouse_build (build.build_all)
+    return {"ingest": ingest, "build": build, "reference": results["reference_loads"], "settings": settings,
+            "instance": instance, "partition_keys": keys}
 
 
 @pytest.fixture(scope="session")
 def warehouse(built):
     """Read-only connection to the built warehouse (closed at the end of the session)."""
-    import duckdb
+    from tests.session_readers import SessionReader
 
-    con = duckdb.connect(str(built["settings"].warehouse_path), read_only=True)
-    yield con
-    con.close()
+    reader = SessionReader(built["settings"].warehouse_path)
+    yield reader
+    reader.release()
 
 
 @pytest.fixture

@@ -327,3 +327,69 @@ def test_a_member_the_parser_rejects_raises_the_parser_error(api_base, tmp_path)
     api_base.route("GET", ARCHIVE, Reply(200, body=archive_zip({"2022-08/2022-08-gwent-street.csv": wrong_month})))
     with pytest.raises(police_uk.PoliceUkParseError, match=r"row 2, column 'Month'"):
         api.fetch_street_month("gwent", "2022-08", tmp_path, client=client())
+
+
+# ------------------------------------------------------------------------------- what is published
+
+DATES = "/api/crimes-street-dates"
+INDEX = "/data/archive/"
+
+
+def street_dates(*months: str) -> str:
+    return json.dumps([{"date": m, "stop-and-search": ["gwent", "south-wales"]} for m in months])
+
+
+def test_published_months_from_crimes_street_dates(api_base):
+    api_base.route("GET", DATES, Reply(502, headers={"Retry-After": "0"}),
+                   Reply(200, body=street_dates("2024-06", "2024-05", "2024-04"), content_type="application/json"))
+    published = api.published_months(client=client())
+    assert published.latest == "2024-06" and published.months == ("2024-04", "2024-05", "2024-06")
+    assert published.source == api_base.url(DATES)
+    assert published.is_published("2022-01") and published.is_published("2024-06")
+    assert not published.is_published("2024-07")
+    assert api_base.count("GET", INDEX) == 0  # the API answered: the index is not needed
+
+
+def test_published_months_falls_back_to_the_archive_index(api_base):
+    api_base.route("GET", DATES, Reply(200, body="<!DOCTYPE html><html><body>Maintenance</body></html>",
+                                       content_type="text/html"))
+    index = ('<html><body><h1>Archive</h1><ul>'
+             '<li><a href="/data/archive/2024-05.zip">May 2024</a></li>'
+             '<li><a href="/data/archive/2024-04.zip">April 2024</a></li>'
+             "<li><a href='2024-06.zip'>June 2024</a></li>"
+             '<li><a href="/data/archive/latest.zip">Latest</a></li></ul></body></html>')
+    api_base.route("GET", INDEX, Reply(200, body=index, content_type="text/html"))
+    published = api.published_months(client=client())
+    assert published.latest == "2024-06" and published.months == ("2024-04", "2024-05", "2024-06")
+    assert published.source == api_base.url(INDEX)
+
+
+def test_published_months_names_both_urls_when_neither_answers(api_base):
+    api_base.route("GET", DATES, Reply(200, body=json.dumps([{"month": "2024-06"}]), content_type="application/json"))
+    api_base.route("GET", INDEX, Reply(404, body="Not Found", content_type="text/html"))
+    with pytest.raises(FetchError) as caught:
+        api.published_months(client=client())
+    text = str(caught.value)
+    assert api_base.url(DATES) in text and "expected a 'date' YYYY-MM" in text
+    assert api_base.url(INDEX) in text and "HTTP 404" in text
+
+
+def test_archive_file_reports_the_forces_neighbouring_months_from_the_zip_directory(api_base, tmp_path):
+    june = (GWENT / "2022-06-gwent-street.csv").read_bytes()
+    body = archive_zip({"2022-08/2022-08-gwent-street.csv": AUGUST, "2022-07/2022-07-gwent-street.csv": JULY,
+                        "2022-06/2022-06-gwent-street.csv": june, "2022-08/2022-08-south-wales-street.csv": b"x\n"})
+    api_base.route("GET", ARCHIVE, Reply(200, body=body, content_type="application/zip", headers={"ETag": '"z"'}))
+    got = api.fetch_archive_file("2022-08", "gwent", tmp_path / "in", client=client())
+    assert got.path.read_bytes() == AUGUST and got.size == len(AUGUST) and got.etag == '"z"'
+    assert got.neighbour_sizes == {"2022-07": len(JULY), "2022-06": len(june)}  # this force only, month excluded
+    assert got.location == api_base.url(ARCHIVE) + "#2022-08/2022-08-gwent-street.csv"
+
+
+def test_the_month_archive_cache_does_not_retry_a_failed_download_for_each_force(api_base, tmp_path):
+    api_base.route("GET", ARCHIVE, Reply(500, headers={"Retry-After": "0"}))
+    cache = api.MonthArchiveCache(client(max_tries=3))
+    for force in ("gwent", "south-wales"):
+        with pytest.raises(FetchError, match="HTTP 500") as caught:
+            api.fetch_archive_month("2022-08", force, tmp_path, client=cache)
+        assert caught.value.attempts == 3
+    assert api_base.count("GET", ARCHIVE) == 3  # one download's tries, not one per force

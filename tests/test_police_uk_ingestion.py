@@ -105,6 +105,64 @@ def test_a_bad_file_is_quarantined_and_the_month_keeps_its_data(workspace):
     assert outcome == "rejected"
 
 
+def test_a_bad_month_in_a_range_fails_alone_and_the_others_are_materialized(workspace):
+    """One run for 2023-03..2023-05 (single-run backfill) with 2023-04 broken: 03 and 05 are recorded as
+    materialized for their partitions, 04 as failed, with a one-paragraph message."""
+    before = month_counts(workspace["warehouse"])
+    path = workspace["snapshots"] / "police_uk" / "gwent" / "2023-04-gwent-street.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = lines[99].split(",")
+    fields[4] = "not-a-number"
+    lines[99] = ",".join(fields)
+    path.write_text("".join(lines), encoding="utf-8")
+    for month in ("2023-03", "2023-05"):  # a changed file, so these months really load again
+        other = workspace["snapshots"] / "police_uk" / "gwent" / f"{month}-gwent-street.csv"
+        other.write_text(other.read_text(encoding="utf-8").replace(",Status update unavailable,",
+                                                                   ",Under investigation,"), encoding="utf-8")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [police_uk_street_crimes], instance=instance, resources={"warehouse": workspace["resource"]},
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": "2023-03-01", "dagster/asset_partition_range_end": "2023-05-01"},
+        )
+        keys = ["2023-03-01", "2023-04-01", "2023-05-01"]
+        partitions = police_uk_street_crimes.partitions_def
+        status = instance.get_status_by_partition(police_uk_street_crimes.key, keys, partitions)
+        assert {k: s.value for k, s in status.items()} == {
+            "2023-03-01": "MATERIALIZED", "2023-04-01": "FAILED", "2023-05-01": "MATERIALIZED"}
+        assert sorted(instance.get_materialized_partitions(police_uk_street_crimes.key)) == ["2023-03-01", "2023-05-01"]
+    assert not result.success
+    (event,) = result.get_step_failure_events()
+    message = event.step_failure_data.user_failure_data.description
+    assert message.startswith("police.uk: 1 month failed (2023-04), keeping the last good data; "
+                              "2023-03, 2023-05 loaded and materialized;")
+    assert "2023-04 gwent: 2023-04-gwent-street.csv rejected, nothing loaded; row 100, column 'Longitude'" in message
+    assert f"Kept: the month keeps its {before['2023-04']:,} rows" in message and "\n" not in message
+    assert month_counts(workspace["warehouse"]) == before  # same row counts; 03 and 05 reloaded, 04 kept
+
+
+def test_a_file_far_shorter_than_the_months_last_load_is_refused(workspace, monkeypatch):
+    monkeypatch.delenv("POLICE_UK_MAX_ROW_DROP", raising=False)
+    before = month_counts(workspace["warehouse"])
+    path = workspace["snapshots"] / "police_uk" / "gwent" / "2023-06-gwent-street.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = 1 + int((len(lines) - 1) * 0.7)  # header + 70% of the rows, cut at a row boundary
+    path.write_text("".join(lines[:kept]), encoding="utf-8")
+
+    result = materialize_month(workspace, "2023-06")
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    assert f"the file has {kept - 1:,} rows where the last accepted load" in message
+    assert f"has {before['2023-06']:,}: 30% fewer, more than the 10% a reload may drop" in message
+    assert month_counts(workspace["warehouse"]) == before
+
+    # an officer who has checked the withdrawal lets it through for one run
+    monkeypatch.setenv("POLICE_UK_MAX_ROW_DROP", "0.35")
+    assert materialize_month(workspace, "2023-06").success
+    assert month_counts(workspace["warehouse"])["2023-06"] == kept - 1
+
+
 def test_a_month_with_no_file_fails_clearly(workspace):
     (workspace["snapshots"] / "police_uk" / "gwent" / "2024-01-gwent-street.csv").unlink()
     result = materialize_month(workspace, "2024-01")
@@ -114,21 +172,23 @@ def test_a_month_with_no_file_fails_clearly(workspace):
 
 # --- repeated Crime IDs: one count per Crime ID per month, raw rows kept --------------------------------
 
-def csv_rows_with_keys() -> list[tuple[str, dict]]:
-    """(record_key, row) for every row of the bundled files, read here with the csv module: the key is
-    force:month:line, the header being line 1."""
+def csv_rows_with_keys(force: str | None = None) -> list[tuple[str, dict]]:
+    """(record_key, row) for every row of the bundled files (of one force if given), read here with the csv
+    module: the key is force:month:line (the force is the file's folder), the header being line 1."""
     out = []
     for path in street_files():
+        if force is not None and path.parent.name != force:
+            continue
         with open(path, encoding="utf-8-sig", newline="") as fh:
             for line, row in enumerate(csv.DictReader(fh), start=2):
-                out.append((f"gwent:{row['Month']}:{line}", row))
+                out.append((f"{path.parent.name}:{row['Month']}:{line}", row))
     return out
 
 
-def repeats_dropped_by_month() -> Counter:
-    """Raw rows minus distinct (Crime ID, Month), per month, over rows with a Crime ID."""
+def repeats_dropped_by_month(force: str | None = None) -> Counter:
+    """Raw rows minus distinct (Crime ID, Month), per month, over rows with a Crime ID (of one force if given)."""
     rows, ids = Counter(), defaultdict(set)
-    for _, r in csv_rows_with_keys():
+    for _, r in csv_rows_with_keys(force):
         if r["Crime ID"]:
             rows[r["Month"]] += 1
             ids[r["Month"]].add(r["Crime ID"])
@@ -136,7 +196,7 @@ def repeats_dropped_by_month() -> Counter:
 
 
 def test_repeated_crime_ids_dropped_per_month_equal_a_count_of_the_csvs(warehouse):
-    expected = repeats_dropped_by_month()
+    expected = repeats_dropped_by_month("gwent")
     got = {
         m.strftime("%Y-%m"): (in_file, dropped, total)
         for m, in_file, dropped, total in warehouse.sql(
@@ -144,7 +204,7 @@ def test_repeated_crime_ids_dropped_per_month_equal_a_count_of_the_csvs(warehous
             "from marts.fct_crime_monthly_coverage where force_id = 'gwent'"
         ).fetchall()
     }
-    in_file = Counter(r["Month"] for _, r in csv_rows_with_keys())
+    in_file = Counter(r["Month"] for _, r in csv_rows_with_keys("gwent"))
     for month in ("2023-01", "2024-05"):
         assert expected[month] > 0
         assert got[month] == (in_file[month], expected[month], in_file[month] - expected[month])

@@ -203,14 +203,31 @@ def failures_to_data_team(context: dg.RunFailureSensorContext):
 
 # ---------------------------------------------------------------------------------------------- live mode
 def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job):
-    """In live mode: police.uk monthly (the newest partition is two months back: it publishes about two months
-    in arrears) and, after any public load, a warehouse build so the new data reaches the marts and the packs.
-    Defined in snapshot mode too (so the UI shows them) but stopped: the bundled data never changes."""
+    """In live mode: police.uk monthly (only the months police.uk has published and we have not loaded: it
+    publishes about two months in arrears, on no fixed day) and, after any public load, a warehouse build so
+    the new data reaches the marts and the packs. Defined in snapshot mode too (so the UI shows them) but
+    stopped: the bundled data never changes."""
+    from orchestration.defs.police_uk import schedule_run_requests
+
     live = get_settings().mode == "live"
-    schedule = dg.build_schedule_from_partitioned_job(
-        police_uk_job, day_of_month=20, hour_of_day=6, name="police_uk_monthly_schedule",
+
+    @dg.schedule(
+        name="police_uk_monthly_schedule",
+        job=police_uk_job,
+        cron_schedule="0 6 20 * *",
+        execution_timezone="Europe/London",
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
+        description="Live mode, the 20th of each month: asks data.police.uk which months are published "
+                    "(crimes-street-dates, else the archive index) and loads every published month not yet "
+                    "materialized or whose last load failed, as one run per range of months. A month not "
+                    "published yet is not asked for; it is picked up at a later tick.",
     )
+    def schedule(context: dg.ScheduleEvaluationContext):
+        if get_settings().mode != "live":
+            return dg.SkipReason("snapshot mode: the bundled police.uk files never change")
+        partitions_def = police_uk_job.partitions_def
+        tick = f"{context.scheduled_execution_time:%Y-%m-%d}" if context.scheduled_execution_time else "manual"
+        return schedule_run_requests(context.instance, partitions_def, tick)
 
     @dg.run_status_sensor(
         name="rebuild_after_public_loads",
@@ -223,6 +240,20 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                     "(packs_after_warehouse_build).",
     )
     def rebuild_after_public_loads(context: dg.RunStatusSensorContext):
+        return _rebuild_downstream(context)
+
+    @dg.run_failure_sensor(
+        name="rebuild_after_partial_public_loads",
+        monitored_jobs=[police_uk_job, *release_jobs],
+        request_job=warehouse_build_job,
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="A police.uk or release run in which some partitions failed still loaded the others: rebuild "
+                    "what is downstream of those (live mode); the failed ones keep their last good data.",
+    )
+    def rebuild_after_partial_public_loads(context: dg.RunFailureSensorContext):
+        return _rebuild_downstream(context)
+
+    def _rebuild_downstream(context):
         from orchestration.definitions import defs  # the assembled graph (imports this module)
 
         records = context.instance.get_records_for_run(
@@ -255,7 +286,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         return [dg.RunRequest(run_key=f"packs-after-{context.dagster_run.run_id}-{q}", partition_key=q)
                 for q in quarters]
 
-    return schedule, rebuild_after_public_loads, packs_after_warehouse_build
+    return schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build
 
 
 def _latest_ended_quarter() -> str:

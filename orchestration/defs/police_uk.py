@@ -2,12 +2,23 @@
 
 Materializing a month replaces that force-month in raw.police_uk_street_crimes (never appends); a
 range of months runs as one run (single-run backfill) so a full rebuild is one step, not 24.
+
+Each month of a run succeeds or fails alone: a month whose every force loaded is recorded as
+materialized for its partition at once (an ``AssetMaterialization`` per month), a month that failed is
+not, and the run then fails with one paragraph per failed month (force, URL, reason, what was kept), so
+Dagster shows the good months materialized and the bad ones failed. In live mode, months police.uk has
+not published yet (``published_months``) are not asked for: they are reported "not published yet
+(latest published: YYYY-MM)" and left unmaterialized, never failed by themselves.
 """
 
 
 import os
 import re
+import shutil
+import tempfile
+import traceback
 import warnings
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -16,16 +27,23 @@ import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
 from orchestration.lib.http import FetchError, SourceFormatError
-from orchestration.lib.loaders import load_police_uk_month, log_rejection
-from orchestration.lib.sources.police_uk_api import MonthArchiveCache, fetch_archive_month
+from orchestration.lib.loaders import LoadResult, load_police_uk_month, log_rejection, police_uk_month_held
 from orchestration.lib.lsoa_bridge import SplitResolver
+from orchestration.lib.police_uk import PoliceUkParseError
+from orchestration.lib.sources.police_uk_api import (
+    MonthArchiveCache,
+    Publication,
+    fetch_archive_file,
+    make_client,
+    published_months,
+)
 from orchestration.settings import SEEDS_DIR, get_settings
 
 # Single-run backfills are marked beta in dagster 1.13; we rely on them deliberately (one run for a range).
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
-# The start of the bundled Gwent series; in live mode POLICE_UK_FIRST_MONTH (YYYY-MM) moves it.
-FIRST_MONTH = os.environ.get("POLICE_UK_FIRST_MONTH", "2022-07") + "-01"
+# The first bundled month (all four Welsh forces from 2022-01); POLICE_UK_FIRST_MONTH (YYYY-MM) moves it.
+FIRST_MONTH = os.environ.get("POLICE_UK_FIRST_MONTH", "2022-01") + "-01"
 _FILE = re.compile(r"^(\d{4}-\d{2})-([a-z-]+)-street\.csv$")
 
 
@@ -48,31 +66,25 @@ def _partition_end(snapshots_dir: Path) -> str | None:
     return date(year + month // 12, month % 12 + 1, 1).isoformat()
 
 
+def monthly_partitions(mode: str, snapshots_dir: Path) -> dg.MonthlyPartitionsDefinition:
+    """Snapshot: the bundled months. Live: open-ended, the newest partition two months back (police.uk
+    publishes about two months in arrears; what is actually out is asked at run time)."""
+    return dg.MonthlyPartitionsDefinition(
+        start_date=FIRST_MONTH,
+        end_date=_partition_end(snapshots_dir) if mode == "snapshot" else None,
+        end_offset=0 if mode == "snapshot" else -1,
+    )
+
+
 _settings = get_settings()
-police_uk_monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=FIRST_MONTH,
-    end_date=_partition_end(_settings.snapshots_dir) if _settings.mode == "snapshot" else None,
-    # live: police.uk publishes about two months in arrears, so the newest partition is two months back
-    end_offset=0 if _settings.mode == "snapshot" else -1,
-)
+police_uk_monthly_partitions = monthly_partitions(_settings.mode, _settings.snapshots_dir)
+ASSET_KEY = dg.AssetKey(["raw", "police_uk_street_crimes"])
 
 
 def live_forces() -> list[str]:
     """data.police.uk force ids to pull live (POLICE_UK_FORCES, comma-separated; default the four Welsh forces)."""
     value = os.environ.get("POLICE_UK_FORCES", "dyfed-powys,gwent,north-wales,south-wales")
     return [f.strip() for f in value.split(",") if f.strip()]
-
-
-def _download(force: str, month: str, warehouse: WarehouseResource, cache: MonthArchiveCache) -> Path:
-    """The force's street-level CSV for the month from the monthly archive, kept under data/landing so
-    the loader validates exactly the file it keeps. A failed download is logged and keeps the last data."""
-    dest = warehouse.warehouse.parent / "landing" / "police_uk" / force
-    try:
-        return fetch_archive_month(month, force, dest, client=cache)
-    except (FetchError, SourceFormatError) as exc:
-        log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}", location=str(exc.url),
-                      error=exc, mode="live", partition_key=month)
-        raise dg.Failure(f"{month} {force}: the month keeps its last good data: {exc}") from exc
 
 
 @cache
@@ -83,64 +95,311 @@ def _resolver(snapshots_dir: str) -> SplitResolver:
     )
 
 
-@dg.asset(
-    key=["raw", "police_uk_street_crimes"],
-    group_name="raw_police_uk",
-    description=(
-        "data.police.uk street-level crime and anti-social behaviour, one partition per month, for every "
-        "force with data (bundled: Gwent Police, 2022-07 to 2024-06). Validated row by row; a bad file is "
-        "quarantined and the month's previous data is kept. Also writes raw.police_uk_split_points, the "
-        "2021 LSOA of each snap point that lies in a 2011 LSOA ONS later split. Licence: OGL v3.0."
-    ),
-    partitions_def=police_uk_monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"python", "duckdb"},
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    tags={"source": "police_uk"},
-    metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
-)
-def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    months = [key[:7] for key in context.partition_keys]
-    if warehouse.mode == "live":
-        forces = live_forces()
-    else:
-        files = bundled_files(warehouse.snapshots)
-        forces = sorted({force for _, force in files})
-    per_month: dict[str, dict] = {}
-    total = 0
-    for month in months:
-        if warehouse.mode == "live":
-            cache = MonthArchiveCache()
-            month_files = {force: _download(force, month, warehouse, cache) for force in forces}
-        else:
-            month_files = {force: files.get((month, force)) for force in forces}
-            missing = [force for force, path in month_files.items() if path is None]
-            if missing:
-                raise dg.Failure(
-                    f"No bundled street-level file for {month} for {missing} under "
-                    f"{warehouse.snapshots / 'police_uk'}; expected <force>/{month}-<force>-street.csv"
-                )
-        for force, path in month_files.items():
+class ForceMonthFailed(Exception):
+    """One force-month that could not be loaded; ``str()`` is the one-paragraph message a user reads."""
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def landing_copy(warehouse: WarehouseResource, force: str, month: str) -> Path:
+    """The kept copy of the last accepted live file: data/landing/police_uk/<force>/YYYY-MM-<force>-street.csv."""
+    return warehouse.warehouse.parent / "landing" / "police_uk" / force / f"{month}-{force}-street.csv"
+
+
+def _kept(warehouse: WarehouseResource, force: str, month: str, landing: Path | None) -> str:
+    try:
+        rows, loaded_at = police_uk_month_held(warehouse.warehouse, force, month)
+    except Exception as exc:  # noqa: BLE001 - the message must still be written when the warehouse is the problem
+        return f"whatever the warehouse held for the force-month is untouched (it could not be read: {exc})"
+    data = (f"the month keeps its {rows:,} rows from the last accepted load"
+            f"{f' ({loaded_at:%Y-%m-%d %H:%M} UTC)' if loaded_at is not None else ''}" if rows
+            else "nothing had been loaded for this force-month, and nothing was")
+    if landing is not None:
+        data += (f"; the landing copy {landing} is unchanged" if landing.exists()
+                 else "; there is no landing copy yet")
+    return data
+
+
+def _rejection(exc: PoliceUkParseError) -> str:
+    """Why the loader refused a file, in a line: the file, the problem and the first row errors."""
+    shown = [str(e) for e in exc.errors[:5]]
+    if len(exc.errors) > len(shown):
+        shown.append(f"and {len(exc.errors) - len(shown)} more row errors")
+    problem = getattr(exc, "reason", None) or exc.problem
+    return "; ".join([f"{exc.path.name} rejected, nothing loaded", *([problem] if problem else []), *shown])
+
+
+def _failed(month: str, force: str, location: str, reason: str, kept: str) -> ForceMonthFailed:
+    return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.")
+
+
+def _load_live(force: str, month: str, warehouse: WarehouseResource, cache: MonthArchiveCache,
+               publication_note: str) -> LoadResult:
+    """Download the force's CSV for the month into a scratch folder, load it, and only then make it the
+    kept landing copy; a rejected file is quarantined (by the loader) and the kept copy stays as it was."""
+    landing = landing_copy(warehouse, force, month)
+    landing.parent.mkdir(parents=True, exist_ok=True)
+    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=landing.parent))
+    try:
+        try:
+            got = fetch_archive_file(month, force, incoming, client=cache)
+        except (FetchError, SourceFormatError) as exc:
+            log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
+                          location=str(exc.url), error=exc, mode="live", partition_key=month)
+            tries = getattr(exc, "attempts", 1)
+            reason = exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note
+            raise _failed(month, force, str(exc.url), reason, _kept(warehouse, force, month, landing)) from None
+        try:
             result = load_police_uk_month(
-                path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),
-                warehouse.quarantine, mode=warehouse.mode,
+                got.path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),
+                warehouse.quarantine, mode="live", location=got.location, archive_sizes=got.neighbour_sizes,
             )
-            total += result.row_count
-            per_month[f"{month} {force}"] = {
-                "outcome": result.outcome, "rows": result.row_count, "sha256": result.sha256,
-                "location": result.location, "release": f"data.police.uk street-level crime {month}",
-                "licence": "Open Government Licence v3.0", **result.details,
-            }
-            context.log.info(f"{month} {force}: {result.outcome}, {result.row_count} rows {result.details}")
-    return dg.MaterializeResult(
+        except PoliceUkParseError as exc:
+            raise _failed(month, force, got.location, _rejection(exc),
+                          _kept(warehouse, force, month, landing) + "; the file is quarantined under "
+                          f"{warehouse.quarantine}") from None
+        os.replace(got.path, landing)  # accepted: now it is the kept copy
+        return result
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _load_bundled(force: str, month: str, path: Path, warehouse: WarehouseResource) -> LoadResult:
+    try:
+        return load_police_uk_month(path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),
+                                    warehouse.quarantine, mode=warehouse.mode)
+    except PoliceUkParseError as exc:
+        raise _failed(month, force, str(path), _rejection(exc),
+                      _kept(warehouse, force, month, None) + f"; the file is quarantined under "
+                      f"{warehouse.quarantine}") from None
+
+
+@dataclass
+class MonthOutcome:
+    month: str
+    results: dict[str, LoadResult] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(r.row_count for r in self.results.values())
+
+
+def _publication(context) -> tuple[Publication | None, str]:
+    """What police.uk has published, or None (then every month is tried) and why not."""
+    try:
+        return published_months(), ""
+    except (FetchError, SourceFormatError) as exc:
+        context.log.warning(f"could not check which police.uk months are published ({_one_line(exc)}); "
+                            "trying every requested month")
+        return None, f" (which months are published could not be checked: {_one_line(exc.reason)})"
+
+
+def _run_month(context, month: str, forces: list[str], files: dict, warehouse: WarehouseResource,
+               publication_note: str) -> MonthOutcome:
+    outcome = MonthOutcome(month)
+    if warehouse.mode == "live":
+        cache = MonthArchiveCache(make_client())
+        month_files = {force: None for force in forces}
+    else:
+        # the bundle has every force for 2022-01..11 and Gwent alone after: a force without a file for
+        # the month is simply not loaded (the marts mark its LSOAs' months incomplete, never zero)
+        month_files = {force: path for force in forces if (path := files.get((month, force))) is not None}
+        if not month_files:
+            outcome.problems.append(
+                f"{month}: No bundled street-level file for {month} under {warehouse.snapshots / 'police_uk'}; "
+                f"expected <force>/{month}-<force>-street.csv. Kept: {_kept_all(warehouse, forces, month)}.")
+            return outcome
+        absent = sorted(set(forces) - set(month_files))
+        if absent:
+            context.log.info(f"{month}: no bundled file for {', '.join(absent)} (those LSOAs stay rate-less)")
+    for force, path in month_files.items():
+        try:
+            if warehouse.mode == "live":
+                result = _load_live(force, month, warehouse, cache, publication_note)
+            else:
+                result = _load_bundled(force, month, path, warehouse)
+        except ForceMonthFailed as exc:
+            outcome.problems.append(str(exc))
+            context.log.error(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
+            context.log.debug(traceback.format_exc())
+            message = str(_failed(month, force, str(path or "the monthly archive"),
+                                  f"unexpected {type(exc).__name__}: {exc}", _kept(warehouse, force, month, None)))
+            outcome.problems.append(message)
+            context.log.error(message)
+            continue
+        outcome.results[force] = result
+        context.log.info(f"{month} {force}: {result.outcome}, {result.row_count:,} rows "
+                         f"(previously {result.details.get('previous_rows', 0):,}) from {result.location}")
+    return outcome
+
+
+def _kept_all(warehouse: WarehouseResource, forces: list[str], month: str) -> str:
+    held = {force: police_uk_month_held(warehouse.warehouse, force, month)[0] for force in forces}
+    rows = sum(held.values())
+    return f"the month keeps its {rows:,} rows already loaded" if rows else "nothing was loaded for the month"
+
+
+def _materialization(month: str, partition: str, outcome: MonthOutcome, mode: str) -> dg.AssetMaterialization:
+    per_force = {
+        force: {"outcome": r.outcome, "rows": r.row_count, "previous_rows": r.details.get("previous_rows"),
+                "sha256": r.sha256, "location": r.location, **{k: v for k, v in r.details.items()
+                                                                 if k != "previous_rows"}}
+        for force, r in outcome.results.items()
+    }
+    return dg.AssetMaterialization(
+        asset_key=ASSET_KEY,
+        partition=partition,
+        description=f"data.police.uk street-level crime {month}: "
+                    + ", ".join(f"{f} {r.outcome} ({r.row_count:,} rows)" for f, r in outcome.results.items()),
         metadata={
-            "dagster/row_count": total,
-            "months": ", ".join(months),
-            "forces": ", ".join(forces),
-            "per_month": dg.MetadataValue.json(per_month),
-            "mode": warehouse.mode,
+            "dagster/row_count": outcome.rows,
+            "month": month,
+            "forces": ", ".join(outcome.results),
+            "outcomes": ", ".join(sorted({r.outcome for r in outcome.results.values()})),
+            "per_force": dg.MetadataValue.json(per_force),
+            "release": f"data.police.uk street-level crime {month}",
+            "mode": mode,
             "source": "police_uk",
             "licence": "Open Government Licence v3.0",
-        }
+        },
     )
+
+
+def failure_summary(loaded: list[str], failed: dict[str, list[str]], not_published: list[str],
+                    latest: str | None) -> str:
+    """The one paragraph a failed run shows: what failed and why, what loaded, what was not out yet."""
+    parts = [f"police.uk: {len(failed)} month{'s' if len(failed) != 1 else ''} failed ({', '.join(failed)}), "
+             "keeping the last good data;"]
+    parts.append(f"{', '.join(loaded)} loaded and materialized;" if loaded else "no month loaded;")
+    if not_published:
+        parts.append(f"{', '.join(not_published)} not published yet (latest published: {latest});")
+    parts.append(" ".join(problem for problems in failed.values() for problem in problems))
+    return " ".join(parts)
+
+
+def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the given partitions (the module's ``police_uk_street_crimes`` uses the mode's)."""
+
+    @dg.asset(
+        key=ASSET_KEY,
+        group_name="raw_police_uk",
+        description=(
+            "data.police.uk street-level crime and anti-social behaviour, one partition per month, for every "
+            "force with data (bundled: all four Welsh forces 2022-01 to 2022-11, Gwent Police on to 2024-06). A "
+            "month where a force has no file is loaded for the forces that have one; its LSOAs stay counted but "
+            "rate-less (marts.fct_crime_monthly.is_complete). Validated row by row, and a file with far fewer "
+            "rows than the month's last accepted load is refused (POLICE_UK_MAX_ROW_DROP); a bad file is "
+            "quarantined and the month's previous data is kept. Each month of a run is materialized or failed "
+            "on its own; live, a month police.uk has not published yet is skipped and reported. Also writes "
+            "raw.police_uk_split_points, the 2021 LSOA of each snap point that lies in a 2011 LSOA ONS later "
+            "split. Licence: OGL v3.0."
+        ),
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # each month is recorded by its own AssetMaterialization as it loads; no output for the whole range
+        output_required=False,
+        kinds={"python", "duckdb"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        tags={"source": "police_uk"},
+        metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
+    )
+    def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        partitions = {key[:7]: key for key in context.partition_keys}
+        months = list(partitions)
+        publication, note = (None, "")
+        if warehouse.mode == "live":
+            forces, files = live_forces(), {}
+            publication, note = _publication(context)
+        else:
+            files = bundled_files(warehouse.snapshots)
+            forces = sorted({force for _, force in files})
+        loaded: list[str] = []
+        failed: dict[str, list[str]] = {}
+        not_published: list[str] = []
+        for month in months:
+            if publication is not None and not publication.is_published(month):
+                not_published.append(month)
+                status = f"not published yet (latest published: {publication.latest})"
+                context.log.warning(f"{month}: {status}; nothing requested, the partition stays unmaterialized")
+                yield dg.AssetObservation(asset_key=ASSET_KEY, partition=partitions[month],
+                                          description=f"{month}: {status}",
+                                          metadata={"status": status, "latest_published": publication.latest,
+                                                    "checked": publication.source})
+                continue
+            outcome = _run_month(context, month, forces, files, warehouse, note)
+            if outcome.problems:
+                failed[month] = outcome.problems
+                if outcome.results:
+                    context.log.warning(f"{month}: not materialized: "
+                                        f"{', '.join(outcome.results)} loaded, but not every force did")
+                continue
+            loaded.append(month)
+            yield _materialization(month, partitions[month], outcome, warehouse.mode)
+        if failed:
+            raise dg.Failure(
+                description=failure_summary(loaded, failed, not_published,
+                                            publication.latest if publication else None),
+                metadata={"failed_months": ", ".join(failed), "loaded_months": ", ".join(loaded),
+                          "not_published_months": ", ".join(not_published),
+                          "problems": dg.MetadataValue.json(failed)},
+                allow_retries=False,
+            )
+        if not_published:
+            context.log.info(f"police.uk: {', '.join(not_published)} not published yet (latest published: "
+                             f"{publication.latest}); {', '.join(loaded) or 'no month'} loaded")
+
+    return police_uk_street_crimes
+
+
+police_uk_street_crimes = build_police_uk_asset(police_uk_monthly_partitions)
+
+
+# ---------------------------------------------------------------------------------------------- live schedule
+def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition,
+                      publication: Publication) -> list[tuple[str, str]]:
+    """The partition ranges (first, last key) a live schedule tick should run: every published month
+    (up to ``publication.latest``) not yet materialized, or whose last attempt failed; months in progress
+    are left to their run. Consecutive months make one range (one run, single-run backfill)."""
+    keys = [k for k in partitions_def.get_partition_keys() if publication.is_published(k[:7])]
+    if not keys:
+        return []
+    status = instance.get_status_by_partition(ASSET_KEY, keys, partitions_def) or {}
+    wanted = [status.get(k) in (None, dg.AssetPartitionStatus.FAILED) for k in keys]
+    ranges: list[tuple[str, str]] = []
+    for index, key in enumerate(keys):
+        if not wanted[index]:
+            continue
+        if index and wanted[index - 1]:
+            ranges[-1] = (ranges[-1][0], key)
+        else:
+            ranges.append((key, key))
+    return ranges
+
+
+def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition, tick: str,
+                          publication: Publication | None = None) -> list[dg.RunRequest] | dg.SkipReason:
+    """What the live police.uk schedule asks for at a tick: ask police.uk what is published, then one run
+    per range of ``months_to_request``. Never raises: a failed check is a skip, tried again next tick."""
+    if publication is None:
+        try:
+            publication = published_months()
+        except (FetchError, SourceFormatError) as exc:
+            return dg.SkipReason(f"could not check which police.uk months are published: {_one_line(exc)}; "
+                                 "trying again at the next tick")
+    ranges = months_to_request(instance, partitions_def, publication)
+    if not ranges:
+        return dg.SkipReason(f"every published police.uk month is loaded (latest published: {publication.latest})")
+    return [
+        dg.RunRequest(
+            run_key=f"police_uk-{first[:7]}-{last[:7]}-at-{tick}",
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last,
+                  "cohesion/latest_published": publication.latest},
+        )
+        for first, last in ranges
+    ]

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from orchestration.lib.sources.base import Pull
 from orchestration.lib.warehouse import (
     LOAD_LOG_DDL,
     connect,
+    fetch_row,
     fetch_value,
     log_load,
     sha256_of,
@@ -210,6 +213,109 @@ def quarantine(path: Path, quarantine_dir: Path, error: Exception) -> Path:
     return target
 
 
+# --- police.uk: a file much shorter than what it replaces is refused -----------------------------------
+# A CSV cut at a row boundary parses, and sits in a valid zip, so only its size gives it away.
+MAX_ROW_DROP_ENV, MAX_ROW_DROP_DEFAULT = "POLICE_UK_MAX_ROW_DROP", 0.10
+MIN_FIRST_LOAD_RATIO_ENV, MIN_FIRST_LOAD_RATIO_DEFAULT = "POLICE_UK_MIN_FIRST_LOAD_RATIO", 0.5
+HISTORY_MONTHS = 6  # neighbouring months a first load is compared with
+MIN_HISTORY_MONTHS = 3  # fewer than this: no median to compare with
+
+
+class PoliceUkRowDropError(police_uk.PoliceUkParseError):
+    """A force-month file with far fewer rows than the month's last accepted load (or its neighbours)."""
+
+    def __init__(self, path: Path, reason: str, kept: str, rows: int, previous_rows: int | None):
+        self.reason, self.kept, self.rows, self.previous_rows = reason, kept, rows, previous_rows
+        super().__init__(path, problem=f"{reason}; {kept}")
+
+
+def _fraction(variable: str, default: float) -> float:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{variable} must be a fraction between 0 and 1 (e.g. 0.1), got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise ValueError(f"{variable} must be a fraction between 0 and 1 (e.g. 0.1), got {value!r}")
+    return number
+
+
+def _month_index(month: str) -> int:
+    year, mon = map(int, month.split("-"))
+    return year * 12 + mon
+
+
+def _nearest(values: dict[str, int], month: str) -> dict[str, int]:
+    """Up to HISTORY_MONTHS of ``values`` nearest to ``month`` (earlier first on a tie), ``month`` excluded."""
+    others = sorted((m for m in values if m != month),
+                    key=lambda m: (abs(_month_index(m) - _month_index(month)), m > month))
+    return {m: values[m] for m in sorted(others[:HISTORY_MONTHS])}
+
+
+def police_uk_month_held(warehouse: Path, force_id: str, month: str) -> tuple[int, object | None]:
+    """(rows, loaded_at) the warehouse holds now for the force-month: what a rejected file leaves in place."""
+    if not Path(warehouse).exists():
+        return 0, None
+    con = connect(warehouse)
+    try:
+        if not _table_exists(con, "raw", "police_uk_street_crimes"):
+            return 0, None
+        row = fetch_row(con, "select count(*), max(loaded_at) from raw.police_uk_street_crimes "
+                             "where force_id = ? and month = ?", [force_id, month])
+        return int(row[0]), row[1]
+    finally:
+        con.close()
+
+
+def police_uk_row_drop(con: duckdb.DuckDBPyConnection, force_id: str, month: str, rows: int, size: int | None = None,
+                       archive_sizes: dict[str, int] | None = None) -> tuple[str | None, int]:
+    """Why a file of ``rows`` rows (``size`` bytes) for the force-month must not replace what is held, or None;
+    and the rows held now. The rules, each with its environment variable:
+
+    * **A reload** (the warehouse holds rows for the force-month, i.e. its last accepted load): refused when
+      it has more than ``POLICE_UK_MAX_ROW_DROP`` (default 0.10, i.e. 10%) fewer rows. A revision of
+      outcomes only (same rows, other outcome text) has the same count and loads; so does a correction
+      that withdraws a few rows.
+    * **A first load**: refused when it has fewer than ``POLICE_UK_MIN_FIRST_LOAD_RATIO`` (default 0.5)
+      times the median row count of the force's nearest loaded months (up to 6; needs 3).
+    * **The archive's own information** (live): refused when the file is smaller than
+      ``POLICE_UK_MIN_FIRST_LOAD_RATIO`` times the median size of the same force's neighbouring months
+      in the same archive (the zip directory's uncompressed sizes, up to 6; needs 3).
+
+    Set a variable to 1 (drop) or 0 (ratio) to accept a file an officer has checked.
+    """
+    max_drop = _fraction(MAX_ROW_DROP_ENV, MAX_ROW_DROP_DEFAULT)
+    ratio = _fraction(MIN_FIRST_LOAD_RATIO_ENV, MIN_FIRST_LOAD_RATIO_DEFAULT)
+    held, loaded_at = fetch_row(con, "select count(*), max(loaded_at) from raw.police_uk_street_crimes "
+                                     "where force_id = ? and month = ?", [force_id, month])
+    if held:
+        if rows < held * (1 - max_drop):
+            when = f" ({loaded_at:%Y-%m-%d %H:%M} UTC)" if loaded_at is not None else ""
+            return (f"the file has {rows:,} rows where the last accepted load{when} has {held:,}: "
+                    f"{1 - rows / held:.0%} fewer, more than the {max_drop:.0%} a reload may drop "
+                    f"({MAX_ROW_DROP_ENV})"), held
+    else:
+        counts = dict(con.execute("select month, count(*) from raw.police_uk_street_crimes where force_id = ? "
+                                  "and month <> ? group by month", [force_id, month]).fetchall())
+        history = _nearest(counts, month)
+        if len(history) >= MIN_HISTORY_MONTHS:
+            median = statistics.median(history.values())
+            if rows < ratio * median:
+                return (f"first load of the month: the file has {rows:,} rows, under {ratio:.0%} of the median "
+                        f"{median:,.0f} rows of the force's {len(history)} nearest loaded months "
+                        f"({min(history)} to {max(history)}; {MIN_FIRST_LOAD_RATIO_ENV})"), held
+    neighbours = _nearest(archive_sizes or {}, month)
+    if size is not None and len(neighbours) >= MIN_HISTORY_MONTHS:
+        median = statistics.median(neighbours.values())
+        if size < ratio * median:
+            return (f"the file is {size:,} bytes ({rows:,} rows), under {ratio:.0%} of the median {median:,.0f} bytes "
+                    f"of the force's {len(neighbours)} neighbouring months in the same archive "
+                    f"({min(neighbours)} to {max(neighbours)}; {MIN_FIRST_LOAD_RATIO_ENV})"), held
+    return None, held
+
+
 def load_police_uk_month(
     path: Path,
     month: str,
@@ -218,20 +324,49 @@ def load_police_uk_month(
     resolver: SplitResolver,
     quarantine_dir: Path,
     mode: str = "snapshot",
+    *,
+    location: str | None = None,
+    archive_sizes: dict[str, int] | None = None,
 ) -> LoadResult:
-    """Validate one force-month file and replace that force-month in raw.police_uk_street_crimes."""
+    """Validate one force-month file and replace that force-month in raw.police_uk_street_crimes.
+
+    ``location`` is what raw.load_log records (default the path; live: the archive URL and member).
+    A file the parser rejects, or one far shorter than what it would replace (``police_uk_row_drop``:
+    more than ``POLICE_UK_MAX_ROW_DROP``, default 10%, fewer rows than the month's last accepted load;
+    for a first load, under ``POLICE_UK_MIN_FIRST_LOAD_RATIO``, default 0.5, of the median of the force's
+    nearest 6 loaded months, or of its neighbouring months' sizes in ``archive_sizes``) is quarantined
+    with the reason, logged ``rejected`` with the numbers, and raises ``PoliceUkParseError``
+    (``PoliceUkRowDropError`` for a drop): the month keeps its last good rows.
+    """
     sha = sha256_of(path) if path.exists() else None
     if sha is None:
         raise police_uk.PoliceUkParseError(path, problem=f"file not found: {path}")
     release = f"data.police.uk street-level crime {month}"
+    location = location or str(path)
     try:
         df = police_uk.parse_street_file(path, expected_month=month)
     except police_uk.PoliceUkParseError as exc:
         kept = quarantine(path, quarantine_dir, exc)
         _log_rejection(warehouse, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
-                       location=str(path), release=release, sha256=sha, row_count=None,
+                       location=location, release=release, sha256=sha, row_count=None,
                        licence=POLICE_UK_LICENCE, mode=mode, message=f"{exc}\nquarantined copy: {kept}")
         raise
+
+    con = connect(warehouse)
+    try:
+        con.execute(POLICE_CRIMES_DDL)
+        drop, previous_rows = police_uk_row_drop(con, force_id, month, df.height, path.stat().st_size, archive_sizes)
+    finally:
+        con.close()
+    if drop:
+        kept_rows = (f"the month keeps its {previous_rows:,} rows from the last accepted load" if previous_rows
+                     else "nothing was loaded for the month")
+        error = PoliceUkRowDropError(path, drop, kept_rows, df.height, previous_rows)
+        kept = quarantine(path, quarantine_dir, error)
+        _log_rejection(warehouse, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
+                       location=location, release=release, sha256=sha, row_count=df.height,
+                       licence=POLICE_UK_LICENCE, mode=mode, message=f"{error}\nquarantined copy: {kept}")
+        raise error
 
     split_rows = df.filter(pl.col("lsoa_code").is_in(list(resolver.children)))
     resolutions = resolver.resolve(zip(split_rows["lsoa_code"], split_rows["longitude"], split_rows["latitude"]))
@@ -260,16 +395,17 @@ def load_police_uk_month(
             )
             if rows == df.height:
                 log_load(con, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
-                         location=str(path), release=release, sha256=sha, row_count=rows,
+                         location=location, release=release, sha256=sha, row_count=rows,
                          licence=POLICE_UK_LICENCE, mode=mode, outcome="unchanged", content_sha256=content)
-                return LoadResult("police_uk_street_crimes", "unchanged", rows, sha, str(path))
+                return LoadResult("police_uk_street_crimes", "unchanged", rows, sha, location,
+                                  details={"previous_rows": previous_rows})
     finally:
         con.close()
 
     with transaction(warehouse) as con:
         con.execute(POLICE_CRIMES_DDL)
         load_id = log_load(con, source="police_uk", dataset=f"street_crimes/{force_id}", partition_key=month,
-                           location=str(path), release=release, sha256=sha, row_count=df.height,
+                           location=location, release=release, sha256=sha, row_count=df.height,
                            licence=POLICE_UK_LICENCE, mode=mode, outcome="loaded", content_sha256=content)
         con.execute("delete from raw.police_uk_street_crimes where force_id = ? and month = ?", [force_id, month])
         con.execute("delete from raw.police_uk_split_points where force_id = ? and month = ?", [force_id, month])
@@ -290,10 +426,11 @@ def load_police_uk_month(
         con.unregister("incoming_points")
 
     details = {
+        "previous_rows": previous_rows,
         "rows_without_crime_id": int(df["crime_id"].null_count()),
         "rows_without_location": int(df["longitude"].null_count()),
         "rows_in_english_lsoas": int(df.filter(pl.col("lsoa_code").str.starts_with("E01")).height),
         "rows_in_split_2011_lsoas": split_rows.height,
         "split_points_nearest_child": sum(r.method != "point_in_child_polygon" for r in resolutions),
     }
-    return LoadResult("police_uk_street_crimes", "loaded", df.height, sha, str(path), load_id, details)
+    return LoadResult("police_uk_street_crimes", "loaded", df.height, sha, location, load_id, details)

@@ -22,6 +22,13 @@ timeouts, connection errors and truncated bodies on every (sub-)query still are,
 The area query is a POST with form fields ``poly`` and ``date``: a GET URL longer than 4,094
 characters gets a 400 from the API. Docs: https://data.police.uk/docs/method/crime-street/ and
 https://data.police.uk/docs/method/crimes-no-location/ (rate limit: 15 requests/s, bursts of 30).
+
+**What is published.** police.uk publishes about two months in arrears, on no fixed day, so a month is
+only asked for once it is out: ``published_months`` reads the API's ``crimes-street-dates`` (a JSON
+list of ``{"date": "YYYY-MM", "stop-and-search": [force ids]}``, newest first;
+https://data.police.uk/docs/method/crimes-street-dates/) and, if that fails, the archive index
+(``{archive}/`` lists the ``YYYY-MM.zip`` archives). Both follow ``POLICE_UK_API_URL`` /
+``POLICE_UK_ARCHIVE_URL`` like every other call here, so a mirror or a test server can stand in.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -383,6 +391,84 @@ def api_crimes_to_street_frame(crimes: list[dict], force_name: str, month: str,
 
 
 # --------------------------------------------------------------------------------------------------
+# What is published: crimes-street-dates, else the archive index
+# --------------------------------------------------------------------------------------------------
+
+ARCHIVE_LINK = re.compile(r"""href\s*=\s*["'][^"']*?(\d{4}-\d{2})\.zip["']""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The months data.police.uk has published, oldest first; ``latest`` is the newest."""
+
+    months: tuple[str, ...]
+    source: str  # the URL that said so
+
+    @property
+    def latest(self) -> str:
+        return self.months[-1]
+
+    def is_published(self, month: str) -> bool:
+        """A month up to the latest is out (older months stay in the archives); a later one is not yet."""
+        return month <= self.latest
+
+
+def discovery_client() -> HttpClient:
+    """A client for the small discovery requests: two quick tries each, so that asking both sources stays
+    well inside a schedule tick's time limit (about 50 s at worst) and a dead service is a skip, not a hang."""
+    return make_client(max_tries=2, timeout=(5.0, 10.0), backoff_max=5.0)
+
+
+def crimes_street_dates(*, client: HttpClient | None = None, api: str | None = None) -> Publication:
+    """``{api}/crimes-street-dates``: every month the API holds (newest first in the answer)."""
+    client = client or discovery_client()
+    url = f"{(api or api_url()).rstrip('/')}/crimes-street-dates"
+    fetched = client.get(url)
+    payload = _json(fetched, fetched.url)
+    if not isinstance(payload, list) or not payload:
+        raise SourceFormatError(SOURCE, fetched.url, "expected a non-empty JSON list of "
+                                f'{{"date": "YYYY-MM", ...}}, got {str(payload)[:100]!r}')
+    months = set()
+    for index, item in enumerate(payload):
+        date = item.get("date") if isinstance(item, dict) else None
+        if not isinstance(date, str) or not MONTH.match(date):
+            raise SourceFormatError(SOURCE, fetched.url, f"item {index}: expected a 'date' YYYY-MM, got {item!r}"[:300])
+        months.add(date)
+    return Publication(tuple(sorted(months)), fetched.url)
+
+
+def archive_index(*, client: HttpClient | None = None, archive: str | None = None) -> Publication:
+    """The archive index page ``{archive}/``: every ``YYYY-MM.zip`` it links to."""
+    client = client or discovery_client()
+    url = f"{(archive or archive_url()).rstrip('/')}/"
+    fetched = client.get(url)
+    text = fetched.content.decode("utf-8", "replace")
+    months = {m for m in ARCHIVE_LINK.findall(text) if MONTH.match(m)}
+    if not months:
+        raise SourceFormatError(SOURCE, fetched.url, "the archive index links to no YYYY-MM.zip archive")
+    return Publication(tuple(sorted(months)), fetched.url)
+
+
+def published_months(*, client: HttpClient | None = None, api: str | None = None,
+                     archive: str | None = None) -> Publication:
+    """What data.police.uk has published: ``crimes_street_dates``, else ``archive_index``.
+
+    Raises ``FetchError`` naming both URLs and reasons when neither answers.
+    """
+    client = client or discovery_client()
+    try:
+        return crimes_street_dates(client=client, api=api)
+    except (FetchError, SourceFormatError) as exc:
+        first = exc
+    try:
+        return archive_index(client=client, archive=archive)
+    except (FetchError, SourceFormatError) as exc:
+        raise FetchError(SOURCE, first.url, f"could not tell which months are published: {first.reason}; the "
+                         f"archive index {exc.url}: {exc.reason}", getattr(first, "status", None),
+                         getattr(first, "attempts", 1)) from exc
+
+
+# --------------------------------------------------------------------------------------------------
 # The monthly archive
 # --------------------------------------------------------------------------------------------------
 
@@ -391,8 +477,43 @@ def archive_member(month: str, force_id: str) -> str:
     return f"{month}/{month}-{force_id}-street.csv"
 
 
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One force's street CSV extracted from a monthly archive, with what the archive says about it.
+
+    ``neighbour_sizes`` are the uncompressed sizes (bytes, from the zip directory, nothing extracted) of
+    the same force's other months in the same archive (each archive holds the last ~36 months): the
+    loader compares a file against them to catch a file cut short at a row boundary, which still
+    parses and still sits in a valid zip.
+    """
+
+    path: Path
+    url: str  # the archive's URL
+    member: str  # the member's name inside the zip
+    size: int  # bytes extracted
+    sha256: str
+    neighbour_sizes: dict[str, int] = field(default_factory=dict)  # {YYYY-MM: bytes}, this month excluded
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.url}#{self.member}"
+
+
+def _force_month_sizes(infos: Iterable[zipfile.ZipInfo], force_id: str) -> dict[str, int]:
+    pattern = re.compile(rf"^(\d{{4}}-\d{{2}})-{re.escape(force_id)}-street\.csv$")
+    sizes = {}
+    for info in infos:
+        match = pattern.match(info.filename.rsplit("/", 1)[-1])
+        if match and not info.is_dir():
+            sizes[match[1]] = info.file_size
+    return sizes
+
+
 def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None,
-                          archive: str | None, archive_month: str | None) -> tuple[Path, Fetched, bytes]:
+                          archive: str | None, archive_month: str | None
+                          ) -> tuple[Path, Fetched, bytes, dict[str, int]]:
     _check_month(month)
     _check_force(force_id)
     archive_month = archive_month or month
@@ -412,6 +533,7 @@ def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: 
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise SourceFormatError(SOURCE, url, f"not a readable zip ({len(content):,} bytes): {exc}") from exc
     with archive_zip:
+        sizes = _force_month_sizes(archive_zip.infolist(), force_id)
         names = archive_zip.namelist()
         if member not in names:
             # Tolerate a different folder layout as long as the file name is the force's street file.
@@ -434,22 +556,29 @@ def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: 
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-    return target, fetched, data
+    return target, fetched, data, sizes
 
 
 class MonthArchiveCache:
     """A client for ``fetch_archive_month`` that downloads a month's archive once for every force
-    (the zip holds all forces' files), keeping one archive in memory at a time."""
+    (the zip holds all forces' files), keeping one archive in memory at a time. A download that failed
+    (after the client's retries) fails again at once for the next force instead of being retried."""
 
     def __init__(self, client: HttpClient | None = None):
         self.client = client or make_client()
         self.url: str | None = None
         self.fetched: Fetched | None = None
+        self.error: FetchError | None = None
 
     def get(self, url: str, **kwargs) -> Fetched:
         if url != self.url:
-            self.url, self.fetched = url, None
-            self.fetched = self.client.get(url, **kwargs)
+            self.url, self.fetched, self.error = url, None, None
+            try:
+                self.fetched = self.client.get(url, **kwargs)
+            except FetchError as exc:
+                self.error = exc
+        if self.error is not None:
+            raise self.error
         return self.fetched
 
 
@@ -463,9 +592,24 @@ def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *, client: Ht
     (Each published archive also holds the previous months: pass ``archive_month`` to take an older
     month out of a newer archive.)
     """
-    path, _fetched, _data = _fetch_archive_member(month, force_id, dest_dir, client=client, archive=archive,
-                                                  archive_month=archive_month)
+    path, _fetched, _data, _sizes = _fetch_archive_member(month, force_id, dest_dir, client=client, archive=archive,
+                                                          archive_month=archive_month)
     return path
+
+
+def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None = None,
+                       archive: str | None = None, archive_month: str | None = None) -> ArchiveFile:
+    """``fetch_archive_month``, plus what the archive says about the file (``ArchiveFile``).
+
+    Extract into a scratch folder, not over a kept copy: the file is only kept once it is accepted.
+    """
+    path, fetched, data, sizes = _fetch_archive_member(month, force_id, dest_dir, client=client, archive=archive,
+                                                       archive_month=archive_month)
+    member = archive_member(month, force_id)
+    own = sizes.pop(month, None)
+    return ArchiveFile(path=path, url=fetched.url, member=member, size=own if own is not None else len(data),
+                       sha256=sha256_chunks([data]), neighbour_sizes=sizes, etag=fetched.etag,
+                       last_modified=fetched.last_modified)
 
 
 def fetch_street_month(force_id: str, month: str, dest_dir: Path, *, client: HttpClient | None = None,
@@ -476,8 +620,8 @@ def fetch_street_month(force_id: str, month: str, dest_dir: Path, *, client: Htt
     data are the same. A file the parser rejects raises ``PoliceUkParseError`` (the extracted file is
     left in ``dest_dir`` for quarantine).
     """
-    path, fetched, data = _fetch_archive_member(month, force_id, dest_dir, client=client, archive=archive,
-                                                archive_month=archive_month)
+    path, fetched, data, _sizes = _fetch_archive_member(month, force_id, dest_dir, client=client, archive=archive,
+                                                        archive_month=archive_month)
     frame = police_uk.parse_street_file(path, expected_month=month)
     return Pull(
         source=SOURCE,
@@ -512,7 +656,14 @@ def read_street_snapshot(path: Path, month: str | None = None) -> Pull:
 
 
 __all__ = [
+    "ArchiveFile",
     "CATEGORY_TO_CRIME_TYPE",
+    "Publication",
+    "archive_index",
+    "crimes_street_dates",
+    "discovery_client",
+    "fetch_archive_file",
+    "published_months",
     "TooManyCrimesError",
     "api_crimes_to_street_frame",
     "api_url",

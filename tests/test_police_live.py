@@ -1,0 +1,318 @@
+"""Live police.uk through the real asset, against a real HTTP server on 127.0.0.1 standing in for
+data.police.uk: ``crimes-street-dates`` says what is published, and ``/data/archive/YYYY-MM.zip`` are real
+zip archives built from the bundled Gwent files (each, like the real ones, holding the force's previous
+months too). Runs go through a real Dagster instance, whose partition status is checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.defs.police_uk import (
+    ASSET_KEY,
+    build_police_uk_asset,
+    monthly_partitions,
+    months_to_request,
+    police_uk_monthly_partitions,
+)
+from orchestration.defs.resources import WarehouseResource
+from orchestration.lib.sources import police_uk_api as api
+from tests.fakeserver import Reply
+from tests.independent import SNAPSHOTS
+
+GWENT = SNAPSHOTS / "police_uk" / "gwent"
+LIVE_PARTITIONS = monthly_partitions("live", SNAPSHOTS)  # open-ended, as in COHESION_MODE=live
+ASSET = build_police_uk_asset(LIVE_PARTITIONS)
+
+
+def csv_bytes(month: str) -> bytes:
+    return (GWENT / f"{month}-gwent-street.csv").read_bytes()
+
+
+def rows_in(data: bytes) -> int:
+    return data.count(b"\n") - 1  # header line
+
+
+def cut(data: bytes, keep: float) -> bytes:
+    """The file cut at a row boundary: the header and the first ``keep`` of its rows, newline-ended."""
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[: 1 + int((len(lines) - 1) * keep)])
+
+
+def archive(month: str, replace: dict[str, bytes] | None = None) -> bytes:
+    """``month``.zip as police.uk builds it: YYYY-MM/YYYY-MM-gwent-street.csv for the month and every earlier
+    bundled month of the last 36 (``replace`` swaps a member's content)."""
+    replace = replace or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(GWENT.glob("*-gwent-street.csv")):
+            member_month = path.name[:7]
+            if member_month <= month and month_index(month) - month_index(member_month) < 36:
+                z.writestr(f"{member_month}/{path.name}", replace.get(member_month, path.read_bytes()))
+    return out.getvalue()
+
+
+def month_index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7])
+
+
+def street_dates(latest: str, count: int = 36) -> bytes:
+    """crimes-street-dates as the API answers: newest first."""
+    year, month = int(latest[:4]), int(latest[5:7])
+    out = []
+    for _ in range(count):
+        out.append({"date": f"{year:04d}-{month:02d}", "stop-and-search": ["gwent", "south-wales"]})
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return json.dumps(out).encode()
+
+
+@pytest.fixture
+def police(fake_server, monkeypatch):
+    monkeypatch.setenv(api.API_URL_ENV, fake_server.url("/api"))
+    monkeypatch.setenv(api.ARCHIVE_URL_ENV, fake_server.url("/data/archive"))
+    monkeypatch.setenv("POLICE_UK_FORCES", "gwent")
+    for var in ("POLICE_UK_MAX_ROW_DROP", "POLICE_UK_MIN_FIRST_LOAD_RATIO"):
+        monkeypatch.delenv(var, raising=False)
+    server = fake_server
+
+    def publish(latest: str):
+        server.route("GET", "/api/crimes-street-dates", Reply(200, body=street_dates(latest),
+                                                              content_type="application/json"))
+
+    def serve(month: str, *replies: Reply):
+        server.route("GET", f"/data/archive/{month}.zip",
+                     *(replies or (Reply(200, body=archive(month), content_type="application/zip"),)))
+
+    server.publish, server.serve = publish, serve
+    return server
+
+
+@pytest.fixture
+def live(tmp_path):
+    return WarehouseResource(warehouse_path=str(tmp_path / "warehouse.duckdb"), snapshots_dir=str(SNAPSHOTS),
+                             reports_dir=str(tmp_path / "reports"), quarantine_dir=str(tmp_path / "quarantine"),
+                             mode="live")
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def run(instance, live, first: str, last: str):
+    return dg.materialize(
+        [ASSET], instance=instance, resources={"warehouse": live}, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": f"{first}-01", "dagster/asset_partition_range_end": f"{last}-01"},
+    )
+
+
+def query(live, sql, params=None):
+    con = duckdb.connect(live.warehouse_path, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def month_rows(live) -> dict[str, int]:
+    return dict(query(live, "select month, count(*) from raw.police_uk_street_crimes group by 1"))
+
+
+def last_log(live, month: str):
+    return query(live, "select outcome, row_count, location, message from raw.load_log where partition_key = ? "
+                       "order by retrieved_at desc limit 1", [month])[0]
+
+
+def status(instance, *months: str) -> dict[str, str | None]:
+    keys = [f"{m}-01" for m in months]
+    got = instance.get_status_by_partition(ASSET_KEY, keys, LIVE_PARTITIONS)
+    return {k[:7]: (v.value if v else None) for k, v in got.items()}
+
+
+def materialized_in(result) -> set[str]:
+    return {e.event_specific_data.materialization.partition[:7] for e in result.get_asset_materialization_events()}
+
+
+def failure(result) -> str:
+    (event,) = result.get_step_failure_events()
+    return event.step_failure_data.user_failure_data.description
+
+
+def landing(live, month: str) -> Path:
+    return Path(live.warehouse_path).parent / "landing" / "police_uk" / "gwent" / f"{month}-gwent-street.csv"
+
+
+# (a) ------------------------------------------------------------------------------------------------------
+def test_months_not_published_yet_are_reported_and_the_published_ones_load(police, live, instance):
+    police.publish("2024-06")
+    police.serve("2024-05")
+    police.serve("2024-06")
+
+    result = run(instance, live, "2024-05", "2024-08")
+
+    assert result.success  # not published is not a failure
+    assert month_rows(live) == {"2024-05": rows_in(csv_bytes("2024-05")), "2024-06": rows_in(csv_bytes("2024-06"))}
+    assert materialized_in(result) == {"2024-05", "2024-06"}
+    assert sorted(instance.get_materialized_partitions(ASSET_KEY)) == ["2024-05-01", "2024-06-01"]
+    assert status(instance, "2024-05", "2024-06", "2024-07", "2024-08") == {
+        "2024-05": "MATERIALIZED", "2024-06": "MATERIALIZED", "2024-07": None, "2024-08": None}
+    # the unpublished months were never asked for, and are reported as such
+    assert police.count("GET", "/data/archive/2024-07.zip") == police.count("GET", "/data/archive/2024-08.zip") == 0
+    observed = {e.event_specific_data.asset_observation.partition[:7]: e.event_specific_data.asset_observation
+                for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION}
+    assert set(observed) == {"2024-07", "2024-08"}
+    assert observed["2024-07"].description == "2024-07: not published yet (latest published: 2024-06)"
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(m.startswith("2024-08: not published yet (latest published: 2024-06)") for m in messages)
+    assert landing(live, "2024-06").read_bytes() == csv_bytes("2024-06")
+
+
+# (b) ------------------------------------------------------------------------------------------------------
+def test_a_month_whose_archive_fails_fails_alone_and_keeps_its_rows(police, live, instance):
+    police.publish("2024-06")
+    for month in ("2024-03", "2024-04", "2024-05", "2024-06"):
+        police.serve(month)
+    assert run(instance, live, "2024-03", "2024-06").success
+    before = month_rows(live)
+    kept = {m: landing(live, m).read_bytes() for m in ("2024-04", "2024-05")}
+
+    police.serve("2024-04", Reply(500, body="upstream error", headers={"Retry-After": "0"}))  # every try
+    police.serve("2024-05", Reply(404, body="Not Found", content_type="text/html"))
+    result = run(instance, live, "2024-03", "2024-06")
+
+    assert not result.success
+    assert materialized_in(result) == {"2024-03", "2024-06"}  # months after the bad ones still ran
+    assert status(instance, "2024-03", "2024-04", "2024-05", "2024-06") == {
+        "2024-03": "MATERIALIZED", "2024-04": "FAILED", "2024-05": "FAILED", "2024-06": "MATERIALIZED"}
+    assert month_rows(live) == before
+    assert {m: landing(live, m).read_bytes() for m in kept} == kept
+    for month, reason in (("2024-04", "HTTP 500"), ("2024-05", "HTTP 404")):
+        outcome, _, location, message = last_log(live, month)
+        assert outcome == "rejected" and location == police.url(f"/data/archive/{month}.zip") and reason in message
+    message = failure(result)
+    assert "Traceback" not in message and "\n" not in message
+    assert "2 months failed (2024-04, 2024-05)" in message and "2024-03, 2024-06 loaded and materialized" in message
+    assert "2024-04 gwent: HTTP 500" in message and police.url("/data/archive/2024-04.zip") in message
+    assert "2024-05 gwent: HTTP 404" in message
+    assert f"Kept: the month keeps its {before['2024-04']:,} rows from the last accepted load" in message
+    assert f"the landing copy {landing(live, '2024-05')} is unchanged" in message
+    assert police.count("GET", "/data/archive/2024-04.zip") == 1 + 5  # first run, then the client's 5 tries
+
+
+# (c) ------------------------------------------------------------------------------------------------------
+def test_a_csv_cut_at_a_row_boundary_does_not_replace_the_month(police, live, instance, tmp_path):
+    police.publish("2024-06")
+    police.serve("2024-06")
+    assert run(instance, live, "2024-06", "2024-06").success
+    full = csv_bytes("2024-06")
+    half = cut(full, 0.5)
+    assert half.endswith(b"\n") and rows_in(half) == rows_in(full) // 2
+
+    police.serve("2024-06", Reply(200, body=archive("2024-06", {"2024-06": half}), content_type="application/zip"))
+    result = run(instance, live, "2024-06", "2024-06")
+
+    assert not result.success
+    assert month_rows(live) == {"2024-06": rows_in(full)}
+    assert landing(live, "2024-06").read_bytes() == full  # the kept copy is byte-identical
+    outcome, row_count, location, log_message = last_log(live, "2024-06")
+    assert outcome == "rejected" and row_count == rows_in(half)
+    assert location == police.url("/data/archive/2024-06.zip") + "#2024-06/2024-06-gwent-street.csv"
+    message = failure(result)
+    numbers = f"the file has {rows_in(half):,} rows where the last accepted load"
+    for text in (message, log_message):
+        assert numbers in text and f"has {rows_in(full):,}: 50% fewer" in text and "POLICE_UK_MAX_ROW_DROP" in text
+    assert f"the month keeps its {rows_in(full):,} rows" in message and "landing copy" in message
+    assert "Traceback" not in message and "\n" not in message
+    (report,) = (tmp_path / "quarantine").rglob("*.errors.txt")
+    assert (report.parent / "2024-06-gwent-street.csv").read_bytes() == half
+    assert status(instance, "2024-06") == {"2024-06": "FAILED"}
+
+
+def test_a_first_load_far_smaller_than_its_neighbours_in_the_archive_is_refused(police, live, instance):
+    police.publish("2024-06")
+    third = cut(csv_bytes("2024-06"), 0.3)
+    police.serve("2024-06", Reply(200, body=archive("2024-06", {"2024-06": third}), content_type="application/zip"))
+
+    result = run(instance, live, "2024-06", "2024-06")
+
+    assert not result.success
+    assert query(live, "select count(*) from raw.police_uk_street_crimes") == [(0,)]
+    assert not landing(live, "2024-06").exists()
+    message = failure(result)
+    assert f"the file is {len(third):,} bytes ({rows_in(third):,} rows), under 50% of the median" in message
+    assert "neighbouring months in the same archive (2023-12 to 2024-05" in message
+    assert "nothing had been loaded for this force-month" in message
+    assert last_log(live, "2024-06")[:2] == ("rejected", rows_in(third))
+
+
+# (d) ------------------------------------------------------------------------------------------------------
+def test_an_outcome_only_revision_still_loads(police, live, instance):
+    police.publish("2024-06")
+    police.serve("2024-06")
+    assert run(instance, live, "2024-06", "2024-06").success
+    full = csv_bytes("2024-06")
+    # police.uk re-issues a month with later outcomes: same rows, other outcome text
+    revised = full.replace(b",Status update unavailable,", b",Investigation complete; no suspect identified,")
+    changed = full.count(b",Status update unavailable,")
+    before = query(live, "select count(*) from raw.police_uk_street_crimes where last_outcome_category = "
+                         "'Investigation complete; no suspect identified'")[0][0]
+    assert changed > 100 and rows_in(revised) == rows_in(full)
+
+    police.serve("2024-06", Reply(200, body=archive("2024-06", {"2024-06": revised}), content_type="application/zip"))
+    result = run(instance, live, "2024-06", "2024-06")
+
+    assert result.success
+    assert last_log(live, "2024-06")[:2] == ("loaded", rows_in(full))
+    assert query(live, "select count(*) from raw.police_uk_street_crimes where last_outcome_category = "
+                       "'Investigation complete; no suspect identified'") == [(before + changed,)]
+    assert landing(live, "2024-06").read_bytes() == revised  # the accepted file is now the kept copy
+    (event,) = result.get_asset_materialization_events()
+    meta = event.event_specific_data.materialization.metadata
+    assert meta["per_force"].value["gwent"]["previous_rows"] == rows_in(full)
+    assert meta["per_force"].value["gwent"]["outcome"] == "loaded"
+    assert status(instance, "2024-06") == {"2024-06": "MATERIALIZED"}
+
+
+# the live schedule ----------------------------------------------------------------------------------------
+def test_the_schedule_requests_only_published_months_not_loaded_or_failed(police, live, monkeypatch):
+    from orchestration.definitions import defs
+
+    schedule = defs.resolve_schedule_def("police_uk_monthly_schedule")
+    keys = police_uk_monthly_partitions.get_partition_keys()  # 2022-01 .. 2024-06 (bundled)
+    with dg.instance_for_test() as instance:  # a schedule context needs an instance it can reopen
+        for key in keys:
+            if key <= "2024-01-01":
+                instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
+        # 2023-05 was loaded once, then a reload failed: it is asked for again
+        police.publish("2024-04")
+        police.serve("2023-05", Reply(404, body="Not Found"))
+        assert not run(instance, live, "2023-05", "2023-05").success
+        assert status(instance, "2023-05", "2023-06") == {"2023-05": "FAILED", "2023-06": "MATERIALIZED"}
+
+        published = api.published_months()
+        assert published.latest == "2024-04"
+        expected = [("2023-05-01", "2023-05-01"), ("2024-02-01", "2024-04-01")]  # 2024-05, 06 not published
+        assert months_to_request(instance, police_uk_monthly_partitions, published) == expected
+
+        monkeypatch.setenv("COHESION_MODE", "live")
+        with dg.build_schedule_context(instance=instance,
+                                       scheduled_execution_time=dt.datetime(2024, 7, 20, 6)) as context:
+            requests = schedule.evaluate_tick(context).run_requests
+            assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                    for r in requests] == expected
+            assert all(r.run_key.endswith("at-2024-07-20") for r in requests)
+
+            # police.uk cannot be reached: a skip, tried again at the next tick, never a crash
+            police.route("GET", "/api/crimes-street-dates", Reply(500, headers={"Retry-After": "0"}))
+            police.route("GET", "/data/archive/", Reply(404))
+            data = schedule.evaluate_tick(context)
+            assert not data.run_requests and "could not check which police.uk months are published" in data.skip_message
