@@ -22,7 +22,7 @@ from orchestration.defs.partner_extracts import (
     purge_partner_originals,
     purge_schedule,
 )
-from orchestration.defs.quality import gx_checks
+from orchestration.defs.quality import data_docs_after_failed_runs, data_docs_after_runs, gx_checks
 from orchestration.defs.police_uk import police_uk_monthly_partitions, police_uk_street_crimes
 from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
 from orchestration.defs.reports import crime_exception_report, monitoring_packs
@@ -58,8 +58,8 @@ warehouse_build_job = dg.define_asset_job(
     ),
 )
 
-police_uk_schedule, rebuild_after_public_loads, packs_after_warehouse_build = live_schedules_and_sensors(
-    police_uk_job, release_jobs, warehouse_build_job
+police_uk_schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build = (
+    live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 )
 
 defs = dg.Definitions(
@@ -78,7 +78,8 @@ defs = dg.Definitions(
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
           monitoring_packs_job],
     sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads,
-             packs_after_warehouse_build],
+             rebuild_after_partial_public_loads, packs_after_warehouse_build, data_docs_after_runs,
+             data_docs_after_failed_runs],
     schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
                *release_schedules(release_jobs, partitioned_assets)],
     resources={

@@ -112,6 +112,8 @@ def export_for_subprocesses(settings: Settings | None = None) -> Settings:
     os.umask(UMASK)
     settings = settings or get_settings()
     os.environ["COHESION_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    # the tension marts' as-of date (macro tension_as_of): the demo's fixed day, a configured one, or blank = today
+    os.environ["COHESION_AS_OF_DATE"] = settings.as_of_date or ""
     # dbt imports the exception engine's SQL functions from this checkout (dbt_project/profiles.yml)
     os.environ["COHESION_REPO_ROOT"] = str(Path(__file__).resolve().parents[1])
     os.environ.setdefault("DO_NOT_TRACK", "1")

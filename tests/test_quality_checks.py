@@ -52,14 +52,30 @@ def test_the_committed_suites_are_what_the_generator_writes(built, warehouse):
     assert committed == generated, "run scripts/build_expectation_suites.py"
 
 
-def test_a_clean_build_passes_every_check_but_the_honest_freshness_warning(built, warehouse):
-    evaluations = built["build"].get_asset_check_evaluations()
+def test_a_clean_build_passes_every_check_but_the_honest_warnings(built, warehouse):
+    evaluations = built["build"].get_asset_check_evaluations() + built["reference"].get_asset_check_evaluations()
     gx = {e.check_name: e for e in evaluations if e.check_name.startswith("gx_")}
     assert set(gx) == {f"gx_{name}" for name in SUITES}, "every suite ran as a check in the build"
     failing = {name: e for name, e in gx.items() if not e.passed}
-    assert set(failing) <= {"gx_marts_fct_indicator_value__freshness"}
+    assert set(failing) <= {"gx_marts_fct_indicator_value__freshness", "gx_marts_fct_indicator_value"}
     for e in failing.values():
         assert e.severity == dg.AssetCheckSeverity.WARN
+    # the reliability warning: only crime rates of LSOAs with few residents (city and town centres) whose 95%
+    # interval is wider than the catalogue's max_ci_width, recomputed from the mart and the catalogue
+    failed_rows = warehouse.execute(
+        """select expectation, column_name, unexpected_count from marts.dq_results
+           where suite = 'marts_fct_indicator_value' and not success
+             and checked_at = (select max(checked_at) from marts.dq_results where suite = 'marts_fct_indicator_value')"""
+    ).fetchall()
+    wide = warehouse.execute(
+        """select v.geography_level, d.population_2021 from marts.fct_indicator_value v
+           join ref.indicator_catalogue c using (indicator_id)
+           left join marts.dim_geography d on v.area_code = d.lsoa21_code
+           where v.uci_95 - v.lci_95 > c.max_ci_width"""
+    ).fetchall()
+    assert {(e, c) for e, c, _ in failed_rows} <= {("expect_column_values_to_be_between", "ci_width")}
+    assert sum(n for *_, n in failed_rows) == len(wide)
+    assert all(level == "lsoa" and population < 3000 for level, population in wide)
     # the stale series, recomputed from the catalogue and the mart: newest period + frequency + lag < as-of
     stale = {
         ind for ind, frequency, latest in warehouse.execute(
@@ -76,8 +92,8 @@ def test_a_clean_build_passes_every_check_but_the_honest_freshness_warning(built
     assert shown == stale
     # every expectation's outcome landed in marts.dq_results for this build
     n_expectations = sum(len(s["expectations"]) for s in SUITES.values())
-    run_id = built["build"].run_id
-    assert warehouse.execute("select count(*) from marts.dq_results where run_id = ?", [run_id]).fetchall() == [
+    run_ids = [built["build"].run_id, built["reference"].run_id]
+    assert warehouse.execute("select count(*) from marts.dq_results where run_id in (?, ?)", run_ids).fetchall() == [
         (n_expectations,)]
 
 
@@ -285,3 +301,30 @@ def test_stored_validation_results_are_pruned(copy, tmp_path):
     assert len(list(stored.glob("*/*"))) == 4
     assert runner.prune_history(tmp_path / "gx", "raw_wimd2025_lsoa21", keep=2) == 4  # 2 results + 2 pages
     assert len(list(stored.glob("*/*"))) == 2
+
+
+def test_police_rows_are_validated_once_after_each_load_of_their_month(copy, tmp_path):
+    """The police.uk suite checks the rows loaded since it last passed: after a clean pass nothing is checked
+    again until a month reloads, then only that month; a corrupt reloaded month still fails."""
+    from datetime import datetime
+
+    copy.execute("delete from marts.dq_results where suite = 'raw_police_uk_street_crimes'")
+    first = check(copy, "raw_police_uk_street_crimes", tmp_path)
+    total = copy.execute("select count(*) from raw.police_uk_street_crimes").fetchone()[0]
+    counted = {r["element_count"] for r in first.rows if r["element_count"] is not None}
+    assert first.success and counted == {total}
+    record_results(copy, first)
+    again = check(copy, "raw_police_uk_street_crimes", tmp_path)
+    assert again.success and {r["element_count"] for r in again.rows if r["element_count"] is not None} == {0}
+    record_results(copy, again)
+    # a month reloads (a later loaded_at) with one bad crime type
+    later = datetime.utcnow().replace(microsecond=0) + timedelta(seconds=2)
+    copy.execute("update raw.police_uk_street_crimes set loaded_at = ? where force_id = 'gwent' and month = '2023-03'",
+                 [later])
+    copy.execute("update raw.police_uk_street_crimes set crime_type = 'Not a police.uk category' "
+                 "where force_id = 'gwent' and month = '2023-03' and source_row = 2")
+    month_rows = copy.execute("select count(*) from raw.police_uk_street_crimes where force_id = 'gwent' "
+                              "and month = '2023-03'").fetchone()[0]
+    reloaded = check(copy, "raw_police_uk_street_crimes", tmp_path)
+    assert {r["element_count"] for r in reloaded.rows if r["element_count"] is not None} == {month_rows}
+    assert failed(reloaded, "expect_column_values_to_be_in_set", "crime_type")

@@ -47,3 +47,69 @@ def test_connect_gives_up_with_duckdbs_lock_error_after_the_wait(tmp_path):
             connect(path, wait_seconds=0.5)
     finally:
         proc.wait(timeout=15)
+
+
+READER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("reading", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def hold_reader(path, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", READER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "reading"
+    return proc
+
+
+def test_a_waiting_writer_says_who_it_waits_for(tmp_path):
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+    proc = hold_reader(path, 2.0)
+    said: list[str] = []
+    con = connect(path, wait_seconds=30, log=said.append)
+    con.close()
+    proc.wait(timeout=10)
+    assert said and f"(PID {proc.pid})" in said[0] and str(path) in said[0]
+
+
+def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeypatch, capfd):
+    """A BI reader opens the warehouse just as dbt starts: dbt fails to open it, the asset waits for the reader
+    and starts dbt again, and the build succeeds (a real dbt build of one seed, in the test session's warehouse)."""
+    import dagster as dg
+
+    from tests.session_readers import release_session_readers
+
+    release_session_readers()  # the session's own read-only connection would hold the file in this process
+
+    from orchestration.defs import dbt as dbt_defs
+    from orchestration.settings import get_settings
+
+    path = get_settings().warehouse_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(path)).close()
+    real_wait = dbt_defs.wait_until_writable
+    calls: list[int] = []
+
+    def racy_wait(p, log=None, wait_seconds=None):
+        calls.append(1)
+        if len(calls) > 1:  # the retry really waits for the reader
+            real_wait(p, log=log)
+
+    monkeypatch.setattr(dbt_defs, "wait_until_writable", racy_wait)
+    proc = hold_reader(path, 20.0)  # opened "as dbt starts": the first dbt invocation cannot open the file
+    try:
+        result = dg.materialize(
+            [dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()},
+            selection=dg.AssetSelection.assets(dg.AssetKey(["ref", "police_force"])), raise_on_error=False,
+        )
+    finally:
+        proc.wait(timeout=30)
+    assert result.success
+    assert len(calls) == 2
+    assert f"(PID {proc.pid}) opened it as dbt started" in capfd.readouterr().err  # Dagster's console log
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("select count(*) from ref.police_force").fetchone()[0] == 4
+    con.close()

@@ -1,9 +1,10 @@
 {#- Shared rules of the tension marts (guide, Part 3). -#}
 
-{#- The date the marts are "as of": --vars '{as_of_date: 2024-06-30}' (Dagster passes COHESION_AS_OF_DATE),
-    else today. Overdue CIAs, CIA ages and overdue risk reviews are measured against it. -#}
+{#- The date the marts are "as of": var as_of_date, else the environment variable COHESION_AS_OF_DATE (set by
+    orchestration.settings from the settings: the demo's day, a configured one, or blank), else today. Overdue
+    CIAs, CIA ages and overdue risk reviews are measured against it. -#}
 {% macro tension_as_of() -%}
-    {%- set v = var('as_of_date', none) -%}
+    {%- set v = var('as_of_date', env_var('COHESION_AS_OF_DATE', '')) -%}
     {%- if v is none or (v | string | trim) in ('', 'None', 'none', 'null') -%}
         current_date
     {%- else -%}

@@ -46,8 +46,9 @@ def _make_check(suite_json: dict) -> dg.AssetChecksDefinition:
         settings = get_settings()
         con = connect(warehouse.warehouse)
         try:
+            # the Data Docs site is rendered once after the run (data_docs_after_runs, build.build_all)
             outcome = run_suite(suite_json, con, settings.gx_dir, as_of=settings.as_of_date,
-                                run_id=context.op_execution_context.run_id, now=utc_now())
+                                run_id=context.op_execution_context.run_id, now=utc_now(), update_docs=False)
             record_results(con, outcome)
         finally:
             con.close()
@@ -78,3 +79,25 @@ def _make_check(suite_json: dict) -> dg.AssetChecksDefinition:
 
 
 gx_checks = [_make_check(suite) for suite in load_suites()]
+
+
+def _render_docs_after(context, run) -> None:
+    from orchestration.lib.quality.runner import build_docs
+
+    checked = context.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1).records
+    if checked:
+        context.log.info(f"Data Docs rendered after run {run.run_id[:8]}: {build_docs(get_settings().gx_dir)}")
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="data_docs_after_runs",
+                      default_status=dg.DefaultSensorStatus.RUNNING, monitor_all_code_locations=False,
+                      description="Renders the Great Expectations Data Docs once after a run whose checks ran.")
+def data_docs_after_runs(context: dg.RunStatusSensorContext):
+    _render_docs_after(context, context.dagster_run)
+
+
+@dg.run_failure_sensor(name="data_docs_after_failed_runs", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Renders the Data Docs after a failed run too: its failing checks are the news.")
+def data_docs_after_failed_runs(context: dg.RunFailureSensorContext):
+    _render_docs_after(context, context.dagster_run)

@@ -2,13 +2,16 @@
 
 DuckDB allows one writing process per database file; a second process cannot even open it read-only
 while the first holds it. Dagster serialises writers with the ``warehouse`` pool; ``connect`` also
-waits (bounded) for a lock held by someone else, e.g. a BI user who opened the file by hand, instead
-of failing the run at once.
+waits (bounded, saying for whom) for a lock held by someone else, e.g. a BI user who opened the file by
+hand, instead of failing the run at once; dbt's own connection is guarded the same way (defs/dbt.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +20,11 @@ from pathlib import Path
 
 import duckdb
 
-LOCK_WAIT_SECONDS = 120.0
+# How long a build waits for a reader (a BI tool, a notebook) to close the warehouse before it gives up;
+# it says what it waits for every LOCK_REPORT_SECONDS. COHESION_LOCK_WAIT_SECONDS moves the limit.
+LOCK_WAIT_SECONDS = float(os.environ.get("COHESION_LOCK_WAIT_SECONDS", "600"))
+LOCK_REPORT_SECONDS = 30.0
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 # The warehouse holds redacted partner data and partner file names: owner read-write, group read (BI users
 # in the service's group), never world-readable.
 WAREHOUSE_MODE = 0o640
@@ -50,25 +57,51 @@ def _is_lock_error(exc: BaseException) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set lock" in text)
 
 
-def connect(path: Path, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS):
-    """Open the warehouse, waiting up to ``wait_seconds`` if another process holds the file lock."""
+def lock_holder(message: str) -> str:
+    """'python3 (PID 1234)' from DuckDB's lock error, or 'another process' when it does not say."""
+    match = _HOLDER.search(message)
+    return f"{match['program']} (PID {match['pid']})" if match else "another process"
+
+
+_log = logging.getLogger("cohesion.warehouse")
+
+
+def connect(path: Path, read_only: bool = False, wait_seconds: float | None = None, log=None):
+    """Open the warehouse, waiting up to ``wait_seconds`` (default LOCK_WAIT_SECONDS) while another process
+    holds the file lock, and saying who holds it (at once, then every LOCK_REPORT_SECONDS) — never silently.
+    ``log`` is a callable taking a message (default: the ``cohesion.warehouse`` logger, warning level)."""
     path = Path(path)
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    log = log or _log.warning
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.2
+    started = time.monotonic()
+    deadline = started + wait_seconds
+    delay, next_report = 0.2, started
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 raise
+            now = time.monotonic()
+            if now >= next_report:
+                log(f"waiting for {lock_holder(str(exc))} to close {path} (waited {now - started:.0f} s of at most "
+                    f"{wait_seconds:.0f} s; COHESION_LOCK_WAIT_SECONDS): a reader holding the live warehouse "
+                    "delays the build — BI tools should read the published copy")
+                next_report = now + LOCK_REPORT_SECONDS
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
             continue
         if not read_only:
             restrict_mode(path)
         return con
+
+
+def wait_until_writable(path: Path, wait_seconds: float | None = None, log=None) -> None:
+    """Block (with messages) until this process could open the warehouse for writing; for a subprocess
+    (dbt) that is about to open it itself."""
+    connect(path, wait_seconds=wait_seconds, log=log).close()
 
 
 def restrict_mode(path: Path) -> None:

@@ -26,6 +26,10 @@
   - the same Crime ID in two different months counts in each month (crime_id_rows counts its rows
     across every loaded month).
 -#}
+{#- A table, not a view: the window functions over every loaded month would otherwise be recomputed by each of
+    its tests and by every model that reads it. -#}
+{{ config(materialized='table') }}
+
 with crimes as (
     select * from {{ source('raw', 'police_uk_street_crimes') }}
 ),

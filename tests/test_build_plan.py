@@ -1,0 +1,121 @@
+"""`make run` does only what changed: the plan from the inputs' fingerprints (lib/build_plan.py) and a real
+partial build of what is downstream of one changed police.uk month."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from orchestration.lib import build_plan
+from orchestration.lib.snapshots import DATASETS
+from orchestration.settings import REPO_ROOT
+from tests.conftest import SNAPSHOTS
+
+MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
+DATASET_FILES = {spec.table: spec.files for spec in DATASETS}
+SETTINGS = {"mode": "snapshot", "as_of_date": "2024-06-30", "demo_extracts": "True"}
+
+
+@pytest.fixture(scope="module")
+def snapshots_copy(tmp_path_factory):
+    """A private copy of the bundled data to change (police files, a dataset file, a README)."""
+    dest = tmp_path_factory.mktemp("plan") / "snapshots"
+    shutil.copytree(SNAPSHOTS, dest)
+    return dest
+
+
+def _inputs(snapshots, landing, previous=None, manifest=MANIFEST, settings=SETTINGS):
+    return build_plan.collect_inputs(REPO_ROOT, snapshots, manifest, landing, dict(settings), previous)
+
+
+def _plan(inputs, previous, warehouse_exists=True):
+    return build_plan.make_plan(inputs, previous, warehouse_exists, DATASET_FILES, demo=True)
+
+
+def test_nothing_changed_means_nothing_to_do(snapshots_copy, tmp_path):
+    first = _inputs(snapshots_copy, tmp_path / "landing")
+    build_plan.write_state(tmp_path / "state.json", first, "run-1")
+    previous = build_plan.read_state(tmp_path / "state.json")
+    again = _inputs(snapshots_copy, tmp_path / "landing", previous)
+    plan = _plan(again, previous)
+    assert plan.nothing and not plan.full, plan.describe()
+    assert plan.describe() == "nothing changed since the last complete build"
+
+
+def test_first_build_missing_warehouse_code_or_settings_change_is_full(snapshots_copy, tmp_path):
+    inputs = _inputs(snapshots_copy, tmp_path / "landing")
+    assert _plan(inputs, None).full
+    state = inputs.to_state()
+    assert _plan(inputs, state, warehouse_exists=False).full
+    other_code = dict(state, code_digest="0" * 64)
+    assert "code changed" in _plan(inputs, other_code).describe()
+    other_day = _inputs(snapshots_copy, tmp_path / "landing", state, settings={**SETTINGS, "as_of_date": "2024-07-01"})
+    plan = _plan(other_day, state)
+    assert plan.full and "as_of_date" in plan.describe()
+
+
+def test_a_changed_police_month_a_dataset_file_and_a_readme_are_told_apart(snapshots_copy, tmp_path):
+    previous = _inputs(snapshots_copy, tmp_path / "landing").to_state()
+    month_file = snapshots_copy / "police_uk" / "north-wales" / "2022-05-north-wales-street.csv"
+    wimd = DATASET_FILES["wimd2019_lsoa11"][0]
+    original = month_file.read_bytes(), (snapshots_copy / wimd).read_bytes(), (snapshots_copy / "README.md").read_bytes()
+    try:
+        month_file.write_bytes(original[0] + b"")  # same bytes, new mtime: hashed again, not a change
+        plan = _plan(_inputs(snapshots_copy, tmp_path / "landing", previous), previous)
+        assert plan.nothing, plan.describe()
+        month_file.write_bytes(original[0].replace(b"Status update unavailable", b"Unable to prosecute suspect", 1))
+        (snapshots_copy / wimd).write_bytes(original[1] + b"\n")
+        (snapshots_copy / "README.md").write_bytes(original[2] + b"\nnote\n")
+        plan = _plan(_inputs(snapshots_copy, tmp_path / "landing", previous), previous)
+        assert not plan.full
+        assert plan.police_months == ["2022-05"]
+        assert plan.raw_tables == ["wimd2019_lsoa11"]
+        assert not plan.releases and not plan.dbt_nodes and not plan.partner
+    finally:
+        month_file.write_bytes(original[0])
+        (snapshots_copy / wimd).write_bytes(original[1])
+        (snapshots_copy / "README.md").write_bytes(original[2])
+
+
+def test_changed_dbt_nodes_and_waiting_partner_files_are_planned(snapshots_copy, tmp_path):
+    previous = _inputs(snapshots_copy, tmp_path / "landing").to_state()
+    manifest = json.loads(MANIFEST.read_text())
+    uid = "model.cohesion_monitor.fct_crime_quarterly"
+    manifest["nodes"][uid]["raw_code"] += "\n-- edited"
+    manifest["nodes"][uid]["checksum"]["checksum"] = "edited"
+    edited = tmp_path / "manifest.json"
+    edited.write_text(json.dumps(manifest))
+    landing = tmp_path / "landing" / "incidents"
+    landing.mkdir(parents=True)
+    (landing / "police_2024-Q3.csv").write_text("x")
+    (landing / "police_2024-Q3.csv.done").write_text("")
+    plan = _plan(_inputs(snapshots_copy, tmp_path / "landing", previous, manifest=edited), previous)
+    assert plan.dbt_nodes == [uid]
+    assert plan.partner and "1 partner file(s) waiting" in plan.describe()
+
+
+def test_a_new_police_month_rebuilds_only_what_is_downstream_of_it(built, warehouse):
+    """A real partial build after the full one: the police month is reloaded (unchanged), then only the assets
+    downstream of raw/police_uk_street_crimes run; the tension marts, for one, are left as built."""
+    warehouse.release()  # this process writes the session warehouse now
+    from orchestration.build import DBT_MANIFEST, _selection_for, build_all
+    from orchestration.definitions import defs
+
+    plan = build_plan.Plan(police_months=["2024-06"], reasons=["police.uk months 2024-06"])
+    selection = {k.to_user_string() for k in _selection_for(plan, defs, DBT_MANIFEST)}
+    assert {"marts/fct_crime_monthly", "marts/fct_crime_exception", "reports/crime_exception_report"} <= selection
+    assert "marts/fct_tension_assessment" not in selection and "raw/wimd2019_lsoa11" not in selection
+    results = build_all(built["instance"], plan=plan)
+    assert {"police_uk_monthly_ingest", "warehouse_build"} <= set(results)
+    assert not any(name.startswith("load_") for name in results)  # the releases did not change: not run
+    assert all(r.success for r in results.values())
+    done = {e.asset_key.to_user_string() for e in results["warehouse_build"].get_asset_materialization_events()}
+    assert "marts/fct_crime_monthly" in done and "reports/crime_exception_report" in done
+    assert "marts/fct_tension_assessment" not in done and "marts/fct_cia" not in done
+    ingest = results["police_uk_monthly_ingest"]
+    assert ingest.dagster_run.tags["dagster/asset_partition_range_start"] == "2024-06-01"
+    checks = {c.check_name for c in results["warehouse_build"].get_asset_check_evaluations()}
+    assert any(name.startswith("gx_") for name in checks)  # the GX suites of the rebuilt marts ran
+    assert not any("tension_assessment" in name for name in checks)
