@@ -96,8 +96,8 @@ sape_rows as (
     select
         s.indicator_id,
         c.lsoa21_code,
-        sum(s.n * c.share) as numerator,
-        sum(s.all_ages * c.share) as denominator,
+        {{ exact_sum('s.n * c.share') }} as numerator,
+        {{ exact_sum('s.all_ages * c.share') }} as denominator,
         'proportion' as value_kind,
         case when bool_or(c.change_code = 'S') then 'estimated' else 'actual' end as status,
         make_date(s.year, 6, 30) as period_start,

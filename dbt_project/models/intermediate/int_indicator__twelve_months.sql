@@ -23,7 +23,7 @@ pooled as (
     select
         w.indicator_id, w.geography_level, w.area_code, any_value(p.area_name) as area_name,
         w.window_start, w.window_end, any_value(p.unit) as unit,
-        sum(p.numerator) as numerator, sum(p.denominator) as denominator,
+        {{ exact_sum('p.numerator') }} as numerator, {{ exact_sum('p.denominator') }} as denominator,
         sum(datediff('day', p.period_start, p.period_end) + 1) as days_covered
     from window_ends as w
     inner join periods as p

@@ -55,8 +55,8 @@ lsoa as (
 similar_group_sums as (
     select
         indicator_id, period_start, period_end, similar_group,
-        sum(numerator) as group_numerator,
-        sum(denominator) as group_denominator,
+        {{ exact_sum('numerator') }} as group_numerator,
+        {{ exact_sum('denominator') }} as group_denominator,
         count(*) as group_lsoas
     from lsoa
     where is_poolable

@@ -35,7 +35,7 @@ rolled_lsoa as (
     select
         c.indicator_id, m.geography_level, m.area_code, c.period_start, c.period_end,
         any_value(c.period_label) as period_label, any_value(c.value_kind) as value_kind,
-        sum(c.numerator) as numerator, sum(c.denominator) as denominator, count(*) as lsoas_with_data,
+        {{ exact_sum('c.numerator') }} as numerator, {{ exact_sum('c.denominator') }} as denominator, count(*) as lsoas_with_data,
         case when bool_or(c.status = 'estimated') and m.geography_level in ('lsoa', 'ward') then 'estimated'
              else 'actual' end as status,
         any_value(c.source_release) as source_release
@@ -69,7 +69,7 @@ rolled_msoa as (
     select
         c.indicator_id, m.geography_level, m.area_code, c.period_start, c.period_end,
         any_value(c.period_label) as period_label, any_value(c.value_kind) as value_kind,
-        sum(c.numerator) as numerator, sum(c.denominator) as denominator, count(*) as msoas_with_data,
+        {{ exact_sum('c.numerator') }} as numerator, {{ exact_sum('c.denominator') }} as denominator, count(*) as msoas_with_data,
         case when bool_or(c.status = 'estimated') and m.geography_level = 'msoa' then 'estimated'
              else 'actual' end as status,
         any_value(c.source_release) as source_release
@@ -124,11 +124,11 @@ la_levels as (
     from la_counts as c inner join la using (la_code)
     union all
     select c.indicator_id, 'police_force', la.police_force_code, any_value(la.police_force_name), c.period_start,
-           sum(c.numerator), sum(c.denominator), any_value(c.period_label), any_value(c.source_release)
+           {{ exact_sum('c.numerator') }}, {{ exact_sum('c.denominator') }}, any_value(c.period_label), any_value(c.source_release)
     from la_counts as c inner join la using (la_code)
     group by c.indicator_id, la.police_force_code, c.period_start
     union all
-    select c.indicator_id, 'wales', 'W92000004', 'Wales', c.period_start, sum(c.numerator), sum(c.denominator),
+    select c.indicator_id, 'wales', 'W92000004', 'Wales', c.period_start, {{ exact_sum('c.numerator') }}, {{ exact_sum('c.denominator') }},
            any_value(c.period_label), any_value(c.source_release)
     from la_counts as c group by c.indicator_id, c.period_start
 ),
@@ -184,7 +184,7 @@ diversity as (
     select 'ethnic_diversity_index' as indicator_id, geography_level, area_code, null::varchar as area_name,
            date '2021-03-21' as period_start, date '2021-03-21' as period_end, 'Census 2021' as period_label,
            null::double as numerator, sum(n)::double as denominator,
-           1 - sum((n::double / total) ^ 2) as value, null::double as lci_95, null::double as uci_95,
+           1 - {{ exact_sum('(n::double / total) ^ 2') }} as value, null::double as lci_95, null::double as uci_95,
            'actual' as status, 'Census 2021 TS021 (ONS)' as source_release, 'none' as ci_method
     from (select *, sum(n) over (partition by geography_level, area_code) as total from ethnic_counts)
     group by geography_level, area_code

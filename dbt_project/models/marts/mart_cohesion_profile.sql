@@ -165,7 +165,7 @@ request_rows as (
 request_sums as (
     select
         r.la_code, r.indicator_id, r.role, r.is_pooled,
-        sum(r.numerator) as numerator, sum(r.denominator) as denominator,
+        {{ exact_sum('r.numerator') }} as numerator, {{ exact_sum('r.denominator') }} as denominator,
         any_value(r.value) as point_value, any_value(r.lci_95) as point_lci, any_value(r.uci_95) as point_uci,
         any_value(r.ci_method) as ci_method,
         case when bool_or(r.status = 'unreliable') then 'unreliable' else any_value(r.status) end as status,
@@ -211,7 +211,7 @@ lsoa_rows as (
 urban_rural_pooled as (
     select
         w.la_code, w.indicator_id, l.urban_rural,
-        any_value(k.scale) * sum(l.numerator) / nullif(sum(l.denominator), 0) as value,
+        any_value(k.scale) * {{ exact_sum('l.numerator') }} / nullif({{ exact_sum('l.denominator') }}, 0) as value,
         count(distinct l.area_code) as lsoas_with_data,
         sum(l.period_days) as days_covered,
         datediff('day', any_value(w.latest_start), any_value(w.latest_end)) + 1 as days_in_window
@@ -280,7 +280,7 @@ lsoa_series_windows as (
 lsoa_window_values as (
     select
         l.la_code, l.area_code as lsoa21_code, l.indicator_id, s.role,
-        any_value(k.scale) * sum(l.numerator) / nullif(sum(l.denominator), 0) as value,
+        any_value(k.scale) * {{ exact_sum('l.numerator') }} / nullif({{ exact_sum('l.denominator') }}, 0) as value,
         sum(l.period_days) = datediff('day', any_value(s.window_start), any_value(s.window_end)) + 1 as is_covered,
         bool_or(l.status in ('estimated', 'unreliable')) as has_bridged_or_unreliable
     from (
