@@ -13,18 +13,26 @@ from orchestration.lib.warehouse import connect
 
 HOLD = """
 import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-con.execute("create table if not exists t as select 1 as x")
-print("locked", flush=True)
+reader = sys.argv[3] == "read"
+con = duckdb.connect(sys.argv[1], read_only=reader)
+if not reader:
+    con.execute("create table if not exists t as select 1 as x")
+print("holding", flush=True)
 time.sleep(float(sys.argv[2]))
 con.close()
 """
 
 
-def hold_lock(path, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
+def hold_lock(path, seconds: float, mode: str = "write") -> subprocess.Popen:
+    """Another process holding the file for ``seconds``: a writer (the default) or a read-only reader."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds), mode], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "holding"
     return proc
+
+
+def hold_reader(path, seconds: float) -> subprocess.Popen:
+    return hold_lock(path, seconds, mode="read")
 
 
 def test_connect_waits_for_another_process_to_release_the_file(tmp_path):
@@ -47,21 +55,6 @@ def test_connect_gives_up_with_duckdbs_lock_error_after_the_wait(tmp_path):
             connect(path, wait_seconds=0.5)
     finally:
         proc.wait(timeout=15)
-
-
-READER = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("reading", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
-
-def hold_reader(path, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", READER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "reading"
-    return proc
 
 
 def test_a_waiting_writer_says_who_it_waits_for(tmp_path):
