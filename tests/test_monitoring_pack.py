@@ -527,3 +527,38 @@ def test_no_fixed_english_string_survives_in_the_welsh_pack(browser, archive, fu
         assert "Ardal Heddlu Gwent" in visible and "Mehefin 2024" in visible
         if tier != "summary":
             assert "Casnewydd" in visible and "Sir Fynwy" in visible
+
+
+def test_a_dataset_whose_refresh_was_rejected_is_named_stale_in_about_the_data(built, tmp_path):
+    """A source whose latest refresh was rejected keeps its last good data, and the pack says so: which dataset,
+    when the refresh failed and which load its figures come from; a dataset never loaded is 'missing'."""
+    import duckdb
+
+    from orchestration.lib.pack.model import Quarter, build_pack
+    from orchestration.lib.pack.render import EngineRules, VersionInfo, render_html
+    from orchestration.lib.pack.tiers import for_tier
+
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(built["settings"].warehouse_path, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        good = con.execute("select max(retrieved_at) from raw.load_log where dataset = 'wimd2019_index_and_domain_scores' "
+                           "and outcome in ('loaded', 'unchanged')").fetchone()[0]
+        later = good + dt.timedelta(days=3)
+        con.execute("insert into raw.load_log (load_id, source, dataset, location, retrieved_at, licence, mode, outcome, "
+                    "message) values ('t1', 'welsh_government_wimd', 'wimd2019_index_and_domain_scores', 'https://example.invalid/wimd.ods', ?, 'OGL', "
+                    "'live', 'rejected', 'HTTP 404'), ('t2', 'ons', 'never_loaded', 'x', ?, 'OGL', 'live', "
+                    "'rejected', 'HTTP 404')", [later, later])
+        pack = build_pack(con, GWENT, Quarter.parse(QUARTER))
+    finally:
+        con.close()
+    stale = {c["dataset"]: c for c in pack["about"]["caveats"] if c["kind"] == "stale_source"}
+    wimd = "welsh_government_wimd wimd2019_index_and_domain_scores"
+    assert set(stale) == {wimd, "ons never_loaded"}
+    assert stale[wimd]["failed_on"] == later.date().isoformat()  # the pack content is JSON: dates as text
+    assert stale[wimd]["good_on"] == good.date().isoformat()
+    assert stale["ons never_loaded"]["good_on"] is None
+    for language, words in (("en", "could not be refreshed on"), ("cy", "Nid oedd modd diweddaru")):
+        html, missing = render_html(for_tier(pack, "gold_silver"), language, VersionInfo(1, "2024-07-01T00:00:00"),
+                                    EngineRules(alpha=0.05, min_events=5))
+        assert not missing and words in html and wimd in html
