@@ -119,3 +119,17 @@ def test_a_new_police_month_rebuilds_only_what_is_downstream_of_it(built, wareho
     checks = {c.check_name for c in results["warehouse_build"].get_asset_check_evaluations()}
     assert any(name.startswith("gx_") for name in checks)  # the GX suites of the rebuilt marts ran
     assert not any("tension_assessment" in name for name in checks)
+
+
+def test_a_changed_dbt_macro_means_a_full_build(snapshots_copy, tmp_path):
+    """A node's manifest entry names its macros but not their text: a macro edit must not go unnoticed."""
+    repo = tmp_path / "repo"
+    (repo / "dbt_project" / "macros").mkdir(parents=True)
+    macro = repo / "dbt_project" / "macros" / "exact_sum.sql"
+    macro.write_text("{% macro exact_sum(x) %}sum({{ x }}){% endmacro %}")
+    first = build_plan.collect_inputs(repo, snapshots_copy, MANIFEST, tmp_path / "landing", dict(SETTINGS))
+    previous = first.to_state()
+    macro.write_text("{% macro exact_sum(x) %}sum(({{ x }})::decimal(38, 12))::double{% endmacro %}")
+    again = build_plan.collect_inputs(repo, snapshots_copy, MANIFEST, tmp_path / "landing", dict(SETTINGS), previous)
+    plan = _plan(again, previous)
+    assert plan.full and "dbt_project/macros/exact_sum.sql" in plan.describe()

@@ -11,8 +11,9 @@ Inputs and how a change in each is answered:
 - a dbt node whose SQL, config, columns, tests or dependencies changed (node fingerprints from the dbt
   manifest, the equivalent of ``state:modified``): that node and its downstream;
 - files waiting in the partner landing folder: the partner extracts, then their downstream;
-- the code (``orchestration/``, Great Expectations suites, the environment lock), the settings (mode,
-  as-of date, demo extracts), or a missing warehouse / state: a full build.
+- the code (``orchestration/``, Great Expectations suites, the environment lock, the dbt macros and project
+  config), the settings (mode, as-of date, demo extracts, police.uk range), or a missing warehouse / state:
+  a full build.
 
 Nothing changed → nothing runs. The state is written only after a build in which every job succeeded,
 so a failed or killed build is planned again in full next time. File contents are hashed (sha256); a
@@ -109,9 +110,11 @@ class Inputs:
                 "code_digest": self.code_digest, "dbt_nodes": self.dbt_nodes, "settings": self.settings}
 
 
+# A change to any of these means a full build. The dbt macros are here because a node's manifest entry names
+# the macros it calls but not their text; dbt_project.yml and profiles.yml configure every node.
 CODE_PATTERNS = ("orchestration/**/*.py", "orchestration/**/*.j2", "orchestration/**/*.po", "orchestration/**/*.css",
                  "orchestration/dagster.yaml", "expectations/*.json", "pyproject.toml", "uv.lock",
-                 "docs/delivery/*.csv")
+                 "docs/delivery/*.csv", "dbt_project/macros/*.sql", "dbt_project/*.yml")
 
 
 def collect_inputs(repo_root: Path, snapshots_dir: Path, manifest_path: Path, landing_dir: Path,
