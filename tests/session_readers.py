@@ -37,3 +37,14 @@ class SessionReader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+def query_warehouse(live, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of one query on a test's own warehouse (a WarehouseResource), through a short read-only connection."""
+    import duckdb
+
+    con = duckdb.connect(str(live.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -21,6 +20,7 @@ from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
 from orchestration.defs.resources import WarehouseResource
 from tests.fakeserver import Reply
 from tests.independent import SNAPSHOTS
+from tests.session_readers import query_warehouse as query
 
 
 def asset(key: str):
@@ -37,13 +37,6 @@ def live(tmp_path):
 def run(a, live, partition_key=None):
     return dg.materialize([a], partition_key=partition_key, resources={"warehouse": live}, raise_on_error=False)
 
-
-def query(live, sql):
-    con = duckdb.connect(live.warehouse_path, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def error_of(result) -> str:

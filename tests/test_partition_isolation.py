@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-import duckdb
 import pytest
 
 from orchestration.defs.raw_public import partitioned_assets
@@ -20,6 +19,7 @@ from orchestration.lib.datasets import ELS_SLUGS, STATSWALES_DATASETS
 from orchestration.lib.sources import ons_els
 from tests.fakeserver import Reply
 from tests.independent import SNAPSHOTS
+from tests.session_readers import query_warehouse as query
 
 MATERIALIZED, FAILED = dg.AssetPartitionStatus.MATERIALIZED, dg.AssetPartitionStatus.FAILED
 STATSWALES_KEYS = list(STATSWALES_DATASETS)  # popu1009, econ0080, envi0201, tran0152
@@ -53,13 +53,6 @@ def status(instance, a) -> dict:
     keys = a.partitions_def.get_partition_keys()
     return dict(instance.get_status_by_partition(a.key, keys, a.partitions_def))
 
-
-def query(live, sql, params=None):
-    con = duckdb.connect(live.warehouse_path, read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def failure_of(result) -> dg.Failure:

@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from orchestration.defs.police_uk import (
@@ -27,6 +26,7 @@ from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.sources import police_uk_api as api
 from tests.fakeserver import Reply
 from tests.independent import SNAPSHOTS
+from tests.session_readers import query_warehouse as query
 
 GWENT = SNAPSHOTS / "police_uk" / "gwent"
 LIVE_PARTITIONS = monthly_partitions("live", SNAPSHOTS)  # open-ended, as in COHESION_MODE=live
@@ -114,13 +114,6 @@ def run(instance, live, first: str, last: str):
         tags={"dagster/asset_partition_range_start": f"{first}-01", "dagster/asset_partition_range_end": f"{last}-01"},
     )
 
-
-def query(live, sql, params=None):
-    con = duckdb.connect(live.warehouse_path, read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def month_rows(live) -> dict[str, int]:
