@@ -38,6 +38,8 @@ class Settings:
     as_of_date: str | None
     demo_extracts: bool
     gx_dir: Path
+    atlas_dir: Path
+    published_dir: Path
 
     @property
     def police_uk_snapshot_dir(self) -> Path:
@@ -82,6 +84,13 @@ def get_settings() -> Settings:
         demo_extracts=demo,
         # Great Expectations' file context: validation results and the Data Docs site
         gx_dir=_path("COHESION_GX_DIR", data_dir / "gx"),
+        # The static cohesion atlas (public tier, Welsh and English): dashboards/atlas beside the code for the
+        # default data folder, else inside the chosen data folder (so a test or a second instance never
+        # overwrites the repository's copy).
+        atlas_dir=_path("COHESION_ATLAS_DIR", REPO_ROOT / "dashboards" / "atlas"
+                        if data_dir == REPO_ROOT / "data" else data_dir / "atlas"),
+        # Read-only copies of the marts for BI tools (DuckDB 1.x-readable file, Parquet, CSV, manifest)
+        published_dir=_path("COHESION_PUBLISHED_DIR", data_dir / "published"),
     )
 
 
