@@ -5,6 +5,7 @@ location does not parse the project; under ``dagster dev`` it is refreshed on lo
 """
 
 
+import posixpath
 import shutil
 import sys
 from collections.abc import Mapping
@@ -44,6 +45,15 @@ class CohesionDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return OWNERS
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The dbt description and where the model is defined and documented. dagster-dbt's default appends the
+        model's whole raw SQL under '#### Raw SQL'; the file's path leads to it instead."""
+        props = dbt_resource_props
+        description = (props.get("description") or "").strip() or f"dbt {props['resource_type']} {props['name']}."
+        where = posixpath.normpath(posixpath.join(DBT_PROJECT_DIR.name, props.get("original_file_path") or ""))
+        return (f"{description}\n\nDefined in `{where}`; columns, tests and lineage in the dbt docs "
+                f"(`make docs`: {props['unique_id']}).")
 
 
 @dbt_assets(

@@ -113,6 +113,7 @@ class Inputs:
 # A change to any of these means a full build. The dbt macros are here because a node's manifest entry names
 # the macros it calls but not their text; dbt_project.yml and profiles.yml configure every node.
 CODE_PATTERNS = ("orchestration/**/*.py", "orchestration/**/*.j2", "orchestration/**/*.po", "orchestration/**/*.css",
+                 "orchestration/**/*.js", "orchestration/**/*.svg",
                  "orchestration/dagster.yaml", "expectations/*.json", "pyproject.toml", "uv.lock",
                  "docs/delivery/*.csv", "dbt_project/macros/*.sql", "dbt_project/*.yml")
 

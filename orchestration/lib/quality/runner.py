@@ -2,8 +2,8 @@
 
 GX's SQL datasource fails on DuckDB here (stack notes), so the suite's query is read into a pandas
 DataFrame and validated through a pandas datasource of a file-backed GX context under data/gx/, whose
-checkpoint also rebuilds the Data Docs site. Every expectation's outcome is appended to
-``marts.dq_results`` for reports to read. No Dagster imports.
+checkpoint also rebuilds the Data Docs site (one that reads offline: orchestration.lib.quality.data_docs).
+Every expectation's outcome is appended to ``marts.dq_results`` for reports to read. No Dagster imports.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
 # Validation results (JSON and their Data Docs pages) kept per suite; older ones are deleted before each
 # run, so data/gx does not grow by every build for ever. marts.dq_results keeps the full history.
 KEEP_RESULTS = 20
+DOCS_SITE = "local_site"  # data_docs.SITE_CONFIG's store_backend and docs_index() below name its folder
 
 
 @dataclass
@@ -80,6 +81,12 @@ def _context(gx_dir: Path):
     if (bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)) is not False:
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         context.variables.save()
+    # The Data Docs site that reads offline (GX's own templates load their scripts from public CDNs)
+    from orchestration.lib.quality.data_docs import SITE_CONFIG
+
+    if context.list_data_docs_sites().get(DOCS_SITE) != SITE_CONFIG:
+        sites = context.list_data_docs_sites()
+        (context.update_data_docs_site if DOCS_SITE in sites else context.add_data_docs_site)(DOCS_SITE, SITE_CONFIG)
     return context
 
 
