@@ -73,7 +73,7 @@ def test_a_clean_build_passes_every_check_but_the_honest_warnings(built, warehou
            left join marts.dim_geography d on v.area_code = d.lsoa21_code
            where v.uci_95 - v.lci_95 > c.max_ci_width"""
     ).fetchall()
-    assert {(e, c) for e, c, _ in failed_rows} <= {("expect_column_values_to_be_between", "ci_width")}
+    assert {(e, c) for e, c, _ in failed_rows} <= {("expect_column_values_to_be_null", "interval_wider_than_allowed")}
     assert sum(n for *_, n in failed_rows) == len(wide)
     assert all(level == "lsoa" and population < 3000 for level, population in wide)
     # the stale series, recomputed from the catalogue and the mart: newest period + frequency + lag < as-of
@@ -116,9 +116,12 @@ def test_a_value_out_of_its_valid_range(copy, tmp_path):
                     where indicator_id = 'pct_social_rented' and geography_level = 'la' and area_code = 'W06000022'""")
     outcome = check(copy, "marts_fct_indicator_value", tmp_path)
     assert outcome.severity == "error"
-    [row] = [r for r in failed(outcome, "expect_column_values_to_be_between", "value")]
-    assert "pct_social_rented: catalogue valid range 0–100 percent" in row["why"]
-    assert 130 in json.loads(row["sample"])
+    [row] = failed(outcome, "expect_column_values_to_be_null", "outside_valid_range")
+    assert row["why"] == "every value inside its indicator's valid range (catalogue valid_min–valid_max)"
+    # the sample names the indicator, the area, the value and the limit it broke
+    assert sorted(json.loads(row["sample"])) == [
+        f"pct_social_rented la W06000022 Census {year}: 130.0 outside the valid range 0.0–100.0 percent"
+        for year in (2011, 2021)]
 
 
 def test_an_interval_that_does_not_contain_its_value_and_a_zero_denominator(copy, tmp_path):
@@ -171,9 +174,12 @@ def test_reliability_limits_are_warnings(copy, tmp_path):
                     where indicator_id = 'pct_social_rented' and area_code = 'W06000022'""")
     outcome = check(copy, "marts_fct_indicator_value", tmp_path)
     assert outcome.severity == "warn", [r["why"] for r in outcome.failed]
-    whys = [r["why"] for r in outcome.failed]
-    assert "pct_no_qualifications_aps: not reliable below la (catalogue min_reliable_level)" in whys
-    assert "pct_social_rented: 95% interval wider than 10 percent (catalogue max_ci_width)" in whys
+    samples = {r["column_name"]: json.loads(r["sample"]) for r in outcome.failed}
+    assert set(samples) == {"below_min_reliable_level", "interval_wider_than_allowed"}
+    assert any(s.startswith("pct_no_qualifications_aps lsoa W01001661 ") and s.endswith(": not reliable below la")
+               for s in samples["below_min_reliable_level"])
+    assert "pct_social_rented la W06000022 Census 2021: 95% interval 60.0 wide, more than 10.0 percent" in \
+        samples["interval_wider_than_allowed"]
 
 
 def test_personal_data_in_a_text_column(copy, tmp_path):
