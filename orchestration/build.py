@@ -279,6 +279,22 @@ def plan_build(settings, full: bool = False):
     return plan, inputs, previous
 
 
+def _published_line(published_dir: Path) -> str:
+    """Where BI tools read (the published copy), from its manifest."""
+    import json
+
+    try:
+        manifest = json.loads((published_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "nothing published yet"
+    tables = manifest.get("tables", [])
+    rows = sum(t.get("rows", 0) for t in tables)
+    return (f"{published_dir / 'cohesion_marts.duckdb'} (DuckDB 1.4+ clients; never locked by a build): "
+            f"{len(tables)} tables, {rows:,} rows\n"
+            f"              Parquet and CSV per table in {published_dir}/parquet, /csv; manifest.json "
+            f"(build {str(manifest.get('build_id', '?'))[:8]})")
+
+
 def main() -> int:
     started = time.monotonic()
     from orchestration.lib.warehouse import utc_now
@@ -409,6 +425,10 @@ def main() -> int:
     smtp_host = SmtpSettings.from_env().host
     distribution = default_distribution_list()
     report = settings.reports_dir / "crime_exception_report_latest.html"
+    atlas_index = settings.atlas_dir / "index.html"
+    atlas_line = (f"{atlas_index} (Welsh and English; make dashboards serves it on http://127.0.0.1:8080)"
+                  if atlas_index.exists() else "not built")
+    published_line = _published_line(settings.published_dir)
     from orchestration.lib.pack.archive import current_packs
 
     packs = current_packs(settings.reports_dir)
@@ -436,6 +456,8 @@ def main() -> int:
   Report    : {report}
               {flags[0]} LSOA x crime-group exceptions from {flags[1]:,} tests, force-trend adjusted ({flags[2]} above their own past alone)
   Packs     : {pack_lines}
+  Atlas     : {atlas_line}
+  BI        : {published_line}
   Delivery  : {deliveries[0]} pack message(s) and {deliveries[1]} emergency flash(es) this run to {distribution or 'nobody (set COHESION_DISTRIBUTION_LIST)'}
               {'SMTP ' + smtp_host + f': {deliveries[2]} sent, {deliveries[3]} failed' if smtp_host else 'no SMTP (COHESION_SMTP_HOST): written to'} {outbox}; ledger reports.deliveries
   Exceptions: marts.fct_indicator_change, LSOA level: {rapid[0]:,} rapid changes, {rapid[1]:,} exceptions (headline comparison) in {rapid[2]:,} comparisons

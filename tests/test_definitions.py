@@ -29,6 +29,7 @@ EXPECTED_ASSETS = {
     "marts/fct_cohesion_index", "marts/mart_cohesion_profile", "marts/mart_community_profile",
     "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",
     "marts/fct_crime_quarterly", "marts/fct_crime_exception", "reports/crime_exception_report", "reports/monitoring_packs", "reports/pack_deliveries", "alerts/emergency_flash",
+    "published/bi_exports",
     "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
     "ref/ward", "ref/msoa21", "ref/police_uk_crime_types", "ref/crime_groups", "ref/crime_group_members",
     "ref/wimd_decile_bounds", "ref/eep_grades", "ref/indicator_catalogue", "ref/indicator_series_breaks", "ref/community_types", "ref/tension_categories", "ref/monitoring_groups",
