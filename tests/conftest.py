@@ -31,6 +31,9 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("POLICE_UK_API_URL", "http://127.0.0.1:9/api")
 os.environ.setdefault("POLICE_UK_ARCHIVE_URL", "http://127.0.0.1:9/data/archive")
 
+# the headless-Chromium fixture every browser test uses (tests/browser.py)
+from tests.browser import browser  # noqa: E402,F401
+
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import REPO, artefact_dir, assert_clean, browser, check_page, describe  # noqa: F401
+from tests.browser import REPO, artefact_dir, assert_clean, check_page, describe
 
 CLEAN = """<!DOCTYPE html>
 <html lang="en-GB"><head><meta charset="utf-8"><title>A clean page</title></head>

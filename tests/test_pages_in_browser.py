@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import assert_clean, browser, check_page, describe  # noqa: F401
+from tests.browser import assert_clean, check_page, describe
 from tests.independent import restricted_texts
 
 QUARTER = "2024-Q2"
