@@ -14,11 +14,13 @@ import pytest
 from orchestration.defs.dbt import dbt_project
 from orchestration.lib.quality.data_docs import (
     CDN,
+    CSS_DIR,
     OWN_STATIC,
     VENDOR_DIR,
     OfflineTemplateLoader,
     external_references,
     offline_source,
+    stylesheet_script,
 )
 from orchestration.lib.quality.runner import build_docs, docs_index, run_suite
 
@@ -157,6 +159,58 @@ def test_no_gx_template_loads_anything_from_the_internet():
     assert "top_navbar.j2" in sources and "static/cohesion/logo.svg" in sources["top_navbar.j2"]
 
 
+def test_a_vendored_stylesheet_is_put_in_the_page_by_its_script():
+    """Chromium hides the rules of a stylesheet read from another file:// address from the page's scripts, and
+    axe-core then fetches it by XMLHttpRequest, which file:// refuses (a console error per stylesheet): a vendored
+    stylesheet's <link> becomes its script, with the link kept for a reader without JavaScript."""
+    link = '<link rel="stylesheet" type="text/css" href="https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css">'
+    page = offline_source(f"<!DOCTYPE html>\n<html>\n<head>{link}</head></html>")
+    local = "{{ site_root }}static/vendor/fontawesome-free-6.6.0/css/all.min.css"
+    assert page == (f'<!DOCTYPE html>\n<html lang="en">\n<head><script src="{local}.js"></script>'
+                    f'<noscript><link rel="stylesheet" href="{local}"></noscript></head></html>')
+    # other links (the favicon) and stylesheets that are not vendored are left as they are
+    assert offline_source('<link rel="icon" href="x.svg"/><link rel="stylesheet" href="own.css">') == \
+        '<link rel="icon" href="x.svg"/><link rel="stylesheet" href="own.css">'
+
+
+def test_a_stylesheet_script_carries_the_rules_and_resolves_their_addresses_beside_itself():
+    css = ('.a{content:"\\f00c"}@font-face{src:url(../webfonts/fa.woff2) format("woff2"),url( "x y.ttf" )}'
+           ".b{background:url('data:image/svg+xml,%3csvg%3e')}.c{fill:url(#g)}.d{background:url(https://e.org/i.png)}"
+           ".e{background:url(/root.png)}.f{background:url('img/it\\'s.png')}")
+    script = stylesheet_script(css)
+    rules = json.loads(re.search(r"style\.textContent = (.*)\n", script)[1])
+    assert rules == (
+        '.a{content:"\\f00c"}'  # the escape reaches the browser as written
+        f'@font-face{{src:url({CSS_DIR}../webfonts/fa.woff2) format("woff2"),url("{CSS_DIR}x y.ttf")}}'
+        ".b{background:url('data:image/svg+xml,%3csvg%3e')}.c{fill:url(#g)}.d{background:url(https://e.org/i.png)}"
+        ".e{background:url(/root.png)}.f{background:url('img/it\\'s.png')}")
+    # in the browser: the placeholder becomes the script's folder, and the style goes where the script is
+    assert f'.split({json.dumps(CSS_DIR)}).join(new URL(".", script.src).href)' in script
+    assert "document.currentScript" in script and "insertBefore(style, script.nextSibling)" in script
+    fontawesome = (VENDOR_DIR / "fontawesome-free-6.6.0/css/all.min.css").read_text(encoding="utf-8")
+    real = stylesheet_script(fontawesome)
+    assert real.count(f"url({CSS_DIR}../webfonts/") == fontawesome.count("url(../webfonts/") > 0
+    assert "url(../" not in real
+
+
+def test_gx_templates_are_made_accessible_through_the_loader():
+    from jinja2 import Environment, PackageLoader
+
+    env = Environment(loader=OfflineTemplateLoader(PackageLoader("great_expectations", "render/view/templates")))
+    # the index page's tabs are a tab list: no list item between the tablist and its tabs
+    tabs = env.loader.get_source(env, "tabs.j2")[0]
+    assert 'role="tablist"' in tabs and '<li class="nav-item" role="presentation">' in tabs
+    assert '<li class="nav-item">' not in tabs
+    # GX's scripts, then ours (accessible names for bootstrap-table's filters, keyboard access to its scroll box)
+    imports = env.get_template("js_script_imports.j2").render(renderer_type="SiteIndexPageRenderer", site_root="./")
+    assert imports.index("bootstrap-table-filter-control.min.js") < imports.index("./static/cohesion/data_docs.js")
+    assert (OWN_STATIC / "data_docs.js").is_file()
+    for page in ("page.j2", "index_page.j2", "page_minimal.j2"):
+        source = env.loader.get_source(env, page)[0]
+        assert '<html lang="en">' in source and '<link rel="stylesheet" href="{{ site_root }}static/vendor' not in \
+            source.replace("<noscript><link", "")
+
+
 def _assert_offline(site: Path) -> None:
     assert external_references(site) == []
     # and every relative address a page uses (scripts, styles, logo, links between pages) is in the site
@@ -190,6 +244,10 @@ def test_a_data_docs_site_reads_offline(tmp_path):
     _assert_offline(site)
     index = docs_index(gx_dir).read_text(encoding="utf-8")
     assert "docs_demo" in index and "static/cohesion/logo.svg" in index
+    assert '<html lang="en">' in index and "static/cohesion/data_docs.js" in index
+    for local in CDN.values():
+        if local.endswith(".css"):
+            assert (site / "static" / "vendor" / f"{local}.js").is_file(), local
 
 
 @pytest.mark.slow

@@ -204,7 +204,6 @@ def test_crime_exception_report_page(browser, reports):
     assert check.lang == "en-GB" and "LSOAs significantly above their baseline" in check.text
 
 
-@pytest.mark.xfail(strict=False, reason="Data Docs vendoring in progress")
 def test_data_docs_index_and_a_validation_page(browser, built):
     from orchestration.lib.quality.runner import docs_index
 

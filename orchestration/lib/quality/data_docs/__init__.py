@@ -9,7 +9,27 @@ sections' ``view`` in great_expectations.yml; ``SITE_CONFIG`` below is what runn
   ``orchestration/lib/quality/vendor/`` (versions, origins and licences in its README.md), served from the
   site's ``static/vendor/``, and that swaps in our own navbar logo, favicon, footer and a few styles
   (``templates/`` beside this file);
-- after each build it copies the vendored files and ``static/`` beside this file into the site.
+- after each build it copies the vendored files and ``static/`` beside this file into the site, each vendored
+  stylesheet also as a script that puts its rules in the page (``stylesheet_script``: read on, below).
+
+Every page must open from file:// in Chromium with no console error and meet WCAG 2.1 AA (axe-core;
+tests/test_pages_in_browser.py). What GX's pages lack for that is added here, not by editing the built HTML:
+
+- ``<html lang="en">`` (``offline_source``);
+- the tabs of the index page as a tab list (our ``tabs.j2``: its list items are ``role="presentation"``);
+- colours of 4.5:1 or more in both themes, links underlined in text, and long values that wrap instead of
+  widening the page (``data_docs_custom_styles.css``);
+- accessible names for bootstrap-table's filter controls and keyboard access to a table that scrolls in its
+  box: both are drawn by bootstrap-table in the browser, so a small script configures it
+  (``static/data_docs.js``, loaded by our ``js_script_imports.j2`` after GX's own scripts);
+- stylesheets whose rules a script in the page may read. Chromium gives every file:// address an origin of its
+  own, so a ``<link rel="stylesheet">`` to another file is cross-origin and its rules are hidden from scripts;
+  axe-core (which by default preloads the rules of every stylesheet in the page) then fetches the file by
+  XMLHttpRequest, which Chromium refuses from file://: "blocked by CORS policy", a console error per
+  stylesheet (the page itself fetches nothing by script). Inlining 430 kB of Bootstrap, Font Awesome and the
+  rest in each of some 400 pages would multiply the site's size, so each vendored stylesheet is loaded by a
+  script beside it (``static/vendor/<file>.css.js``, ``stylesheet_script``) that inserts the same rules as a
+  ``<style>`` where the link was; a ``<noscript>`` link keeps the styles for a reader without JavaScript.
 
 ``external_references`` lists whatever in a built site would still be fetched from the internet; the tests
 require it to be empty. No Dagster imports.
@@ -17,6 +37,7 @@ require it to be empty. No Dagster imports.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
 from pathlib import Path
@@ -62,6 +83,15 @@ CDN = {
 DARK_LOGO = "url('https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png')"
 # Subresource-integrity and CORS attributes: a browser refuses a crossorigin script read from file://.
 _SRI = re.compile(r'\s+(?:integrity|crossorigin)="[^"]*"')
+# A vendored stylesheet's <link> (after the CDN address is replaced): loaded by its script instead (see above)
+_VENDOR_STYLESHEET = re.compile(
+    r'<link\b(?=[^>]*\brel="stylesheet")[^>]*\bhref="(\{\{ site_root \}\}static/vendor/[^"]+\.css)"[^>]*>')
+# A url() in a stylesheet (quoted or not); the addresses that are not relative (data:, a scheme, a path from
+# the root, a fragment); and what a relative one is made relative to in the stylesheet's script: the folder of
+# the script, known only in the browser
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^"'()\s]*))\s*\)""", re.IGNORECASE)
+_NOT_RELATIVE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|/|#|$)", re.IGNORECASE)
+CSS_DIR = "__stylesheet_folder__/"
 
 SITE_MODULE = __name__
 SITE_CONFIG = {
@@ -84,7 +114,32 @@ def offline_source(source: str) -> str:
     ``site_root`` is the relative path from the page to the site's root, given to every render."""
     for url, local in CDN.items():
         source = source.replace(url, "{{ site_root }}static/vendor/" + local)
-    return _SRI.sub("", source.replace(DARK_LOGO, "none"))
+    source = _SRI.sub("", source.replace(DARK_LOGO, "none"))
+    source = _VENDOR_STYLESHEET.sub(
+        lambda m: f'<script src="{m[1]}.js"></script><noscript><link rel="stylesheet" href="{m[1]}"></noscript>',
+        source)
+    return source.replace("<html>", '<html lang="en">')
+
+
+def stylesheet_script(css: str) -> str:
+    """A script that inserts the stylesheet's rules as a ``<style>`` element just after itself (where the
+    ``<link>`` was, so the cascade is the same), its relative url()s resolved against the script's own folder
+    (the stylesheet's). Served as ``<stylesheet>.js`` beside the stylesheet (see the module's docstring)."""
+    def folder(match: re.Match) -> str:
+        quote = '"' if match[1] is not None else "'" if match[2] is not None else ""
+        address = next(group for group in match.groups() if group is not None)
+        return match[0] if _NOT_RELATIVE.match(address) else f"url({quote}{CSS_DIR}{address}{quote})"
+
+    rules = _CSS_URL.sub(folder, css)
+    return (
+        "/* Generated by orchestration/lib/quality/data_docs: the stylesheet beside this file, put in the page as a\n"
+        "   <style> element (the rules of a stylesheet from another file:// address are hidden from scripts). */\n"
+        "(function (script) {\n"
+        '  var style = document.createElement("style");\n'
+        f"  style.textContent = {json.dumps(rules)}\n"
+        f'    .split({json.dumps(CSS_DIR)}).join(new URL(".", script.src).href);\n'
+        "  script.parentNode.insertBefore(style, script.nextSibling);\n"
+        "})(document.currentScript);\n")
 
 
 def site_root(document) -> str:
@@ -105,14 +160,17 @@ def _field(document, name: str):
 
 
 class OfflineTemplateLoader(BaseLoader):
-    """GX's template loader, with our own templates first and every template made offline."""
+    """GX's template loader, with our own templates first and every template made offline. GX's own version of
+    a template we replace stays readable as ``gx/<name>`` (our js_script_imports.j2 includes GX's)."""
 
     def __init__(self, inner: BaseLoader):
         self.inner = inner
 
     def get_source(self, environment, template):
         own = OWN_TEMPLATES / template
-        if own.is_file():
+        if template.startswith("gx/"):
+            source, filename, uptodate = self.inner.get_source(environment, template[3:])
+        elif own.is_file():
             source, filename, uptodate = own.read_text(encoding="utf-8"), str(own), lambda: True
         else:
             source, filename, uptodate = self.inner.get_source(environment, template)
@@ -147,8 +205,12 @@ class OfflineSiteBuilder(SiteBuilder):
         backend = self.target_store.store_backends["static_assets"]
         for folder, prefix in ((VENDOR_DIR, ("static", "vendor")), (OWN_STATIC, ("static", "cohesion"))):
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                key = prefix + path.relative_to(folder).parts
                 content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                backend.set(prefix + path.relative_to(folder).parts, path.read_bytes(), content_type=content_type)
+                backend.set(key, path.read_bytes(), content_type=content_type)
+                if folder == VENDOR_DIR and path.suffix == ".css":
+                    script = stylesheet_script(path.read_text(encoding="utf-8"))
+                    backend.set(key[:-1] + (path.name + ".js",), script, content_type="text/javascript")
         # GX copies its stylesheet as a file too (the pages inline it): without the S3 logo as well
         key = ("static", "styles", "data_docs_default_styles.css")
         if backend.has_key(key):
