@@ -16,15 +16,16 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 
 # uv from PATH, else the machine's Python (installed there on first use).
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
-DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests seeds -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) 2>/dev/null) dbt_project/dbt_project.yml
+DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests seeds -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) 2>/dev/null) dbt_project/dbt_project.yml
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help bootstrap install manifest run test ui docs seeds clean
+.PHONY: help bootstrap install manifest run test ui dashboards docs seeds clean
 
 help:
 	@echo "make run    build the warehouse from the bundled real data (data/warehouse.duckdb)"
 	@echo "make test   run the test suite"
 	@echo "make ui     Dagster UI on http://127.0.0.1:3000"
+	@echo "make dashboards  the cohesion atlas (Welsh and English) on http://127.0.0.1:8080"
 	@echo "make docs   dbt docs (catalogue of every model and column) in dbt_project/target"
 	@echo "make seeds  regenerate seeds/geography from data/snapshots"
 
@@ -52,12 +53,15 @@ ui: manifest
 	@echo "Dagster UI: http://127.0.0.1:3000  (instance: $(DAGSTER_HOME))"
 	@$(UV) run --frozen dagster dev -h 127.0.0.1 -p 3000 -m orchestration.definitions
 
+dashboards: install
+	@$(UV) run --frozen python -m orchestration.dashboards
+
 docs: manifest
-	@cd dbt_project && COHESION_WAREHOUSE_PATH=$(WAREHOUSE) $(UV) run --frozen dbt docs generate --quiet
-	@echo "dbt docs: $(CURDIR)/dbt_project/target/index.html (serve: cd dbt_project && uv run dbt docs serve)"
+	@cd dbt_project && COHESION_WAREHOUSE_PATH=$(WAREHOUSE) $(UV) run --frozen dbt docs generate --static --quiet
+	@echo "dbt docs: $(CURDIR)/dbt_project/target/static_index.html (one file, opens from disk offline; or: cd dbt_project && uv run dbt docs serve)"
 
 seeds: install
 	@$(UV) run --frozen python scripts/build_geography_seeds.py
 
 clean:
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/landing data/restricted data/dagster_home data/gx dbt_project/target
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/landing data/restricted data/dagster_home data/gx dbt_project/target dashboards/atlas data/published

@@ -15,6 +15,7 @@ from orchestration.defs.delivery import (
     packs_after_partner_files,
     quarterly_pack_schedule,
 )
+from orchestration.defs.atlas import cohesion_atlas
 from orchestration.defs.publishing import bi_exports
 from orchestration.defs.partner_extracts import (
     partner_extracts,
@@ -75,6 +76,7 @@ defs = dg.Definitions(
         pack_deliveries,
         emergency_flash,
         bi_exports,
+        cohesion_atlas,
     ],
     asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,

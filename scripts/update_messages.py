@@ -24,7 +24,8 @@ PACK = REPO / "orchestration" / "lib" / "pack"
 PO = PACK / "locale" / "cy" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None}
 LIB = REPO / "orchestration" / "lib"
-METHODS = [("pack/templates/**.j2", "jinja2.ext:babel_extract"), ("pack/**.py", "python"), ("delivery.py", "python")]
+METHODS = [("pack/templates/**.j2", "jinja2.ext:babel_extract"), ("pack/**.py", "python"), ("delivery.py", "python"),
+           ("atlas/templates/**.j2", "jinja2.ext:babel_extract"), ("atlas/**.py", "python")]
 CATALOGUE = REPO / "seeds" / "indicator_catalogue.csv"
 
 
@@ -32,7 +33,8 @@ def extracted() -> dict[str, list[str]]:
     """msgid -> locations."""
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(LIB), METHODS, keywords=KEYWORDS, options_map={"pack/templates/**.j2": {"trimmed": "false"}},
+        str(LIB), METHODS, keywords=KEYWORDS, options_map={"pack/templates/**.j2": {"trimmed": "false"},
+                                                         "atlas/templates/**.j2": {"trimmed": "false"}},
     ):
         if isinstance(message, tuple):
             message = message[0]

@@ -29,7 +29,7 @@ EXPECTED_ASSETS = {
     "marts/fct_cohesion_index", "marts/mart_cohesion_profile", "marts/mart_community_profile",
     "marts/dim_geography", "marts/fct_crime_monthly", "marts/fct_crime_monthly_coverage",
     "marts/fct_crime_quarterly", "marts/fct_crime_exception", "reports/crime_exception_report", "reports/monitoring_packs", "reports/pack_deliveries", "alerts/emergency_flash",
-    "published/bi_exports",
+    "published/bi_exports", "reports/cohesion_atlas",
     "ref/lsoa21_geography", "ref/lsoa11_lsoa21_exact_fit", "ref/local_authority", "ref/police_force",
     "ref/ward", "ref/msoa21", "ref/police_uk_crime_types", "ref/crime_groups", "ref/crime_group_members",
     "ref/wimd_decile_bounds", "ref/eep_grades", "ref/indicator_catalogue", "ref/indicator_series_breaks", "ref/community_types", "ref/tension_categories", "ref/monitoring_groups",
@@ -64,9 +64,15 @@ def test_every_asset_has_description_owner_and_group():
 
 def test_every_warehouse_writer_is_in_the_single_writer_pool():
     graph = defs.resolve_asset_graph()
+    # the atlas only reads, for seconds, through lib.warehouse.connect (which waits for a writer), then renders
+    # for minutes with the file closed: holding the slot would keep writers waiting for nothing
+    readers_outside_the_pool = {"reports/cohesion_atlas"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.pools == {"duckdb_warehouse"}, key
+        if key.to_user_string() in readers_outside_the_pool:
+            assert not node.pools, key
+        else:
+            assert node.pools == {"duckdb_warehouse"}, key
     config = yaml.safe_load((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["telemetry"]["enabled"] is False

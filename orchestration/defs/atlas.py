@@ -1,0 +1,56 @@
+"""The static, bilingual cohesion atlas and the annual cohesion profile documents (orchestration/lib/atlas)."""
+
+import dagster as dg
+
+from orchestration.defs.resources import OWNERS
+from orchestration.lib.atlas import build_atlas
+from orchestration.settings import get_settings
+
+# The public marts and reference tables the atlas reads (lib/atlas/model.py); no partner-derived table.
+ATLAS_INPUTS = [
+    dg.AssetKey(["marts", name]) for name in (
+        "mart_cohesion_profile", "mart_community_profile", "fct_indicator_value", "fct_indicator_benchmark",
+        "fct_indicator_change", "dim_geography",
+    )
+] + [dg.AssetKey(["ref", name]) for name in ("indicator_catalogue", "local_authority", "police_force")]
+
+
+@dg.asset(
+    key=["reports", "cohesion_atlas"],
+    group_name="reports",
+    description=(
+        "The cohesion atlas (dashboards/atlas): static pages in Welsh and English, public statistics only, opened "
+        "as files or served by `make dashboards`. Wales map of the 22 local authorities per indicator and the latest "
+        "exceptions; an area profile per local authority (Part 1 community profile, Part 2 annual cohesion profile: "
+        "each factor separately, spine charts against the local authorities and Wales coloured by the exception "
+        "engine's verdict, trends since the benchmark with 95% intervals and series breaks, urban and rural, the "
+        "LSOAs that changed most); indicator pages (LSOA/MSOA map, ranked table, CSV and Parquet downloads of "
+        "exactly that table); and the annual cohesion profile document per local authority (HTML and PDF). "
+        "Police counts of 1-4 suppressed. Written to a temporary folder and swapped in whole."
+    ),
+    deps=ATLAS_INPUTS,
+    kinds={"python", "html", "pdf"},
+    owners=OWNERS,
+    # No warehouse pool slot: it holds the file read-only only while loading (a few seconds, waiting for a writer
+    # like every reader) and renders for minutes after closing it, so writers are not kept waiting.
+)
+def cohesion_atlas(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    settings = get_settings()
+    summary = build_atlas(settings.warehouse_path, settings.atlas_dir)
+    pages = summary["pages"]
+    context.log.info(f"{summary['page_count']} pages, {len(summary['downloads'])} downloads, "
+                     f"{summary['bytes'] / 1e6:.0f} MB in {summary['seconds']} s -> {summary['path']}")
+    if summary["missing_welsh"] or summary["untranslated"]:
+        context.log.warning("shown in English on Welsh pages: "
+                            + "; ".join((summary["missing_welsh"] + summary["untranslated"])[:20]))
+    return dg.MaterializeResult(metadata={
+        "pages": summary["page_count"],
+        **{f"pages_{kind}": len(paths) for kind, paths in pages.items()},
+        "downloads": len(summary["downloads"]),
+        "bytes": summary["bytes"],
+        "build_seconds": summary["seconds"],
+        "pdfs_rendered": summary.get("pdfs_rendered", 0),
+        "untranslated_in_welsh": len(summary["missing_welsh"]) + len(summary["untranslated"]),
+        "path": dg.MetadataValue.path(summary["path"]),
+        "index": dg.MetadataValue.path(str(settings.atlas_dir / "index.html")),
+    })

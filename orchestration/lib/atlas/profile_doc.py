@@ -1,0 +1,173 @@
+"""The annual cohesion profile document per local authority (guide, Part 2, Step 5), HTML and PDF, Welsh and English.
+
+"A cohesion profile for the authority might be produced on an annual basis. The first report would act as a
+benchmark. Future reports would update and add to the profile, highlighting any significant change ... It is
+advisable to report on each cohesion factor separately." The figures are ``marts.mart_cohesion_profile`` (benchmark =
+the first period of the latest series, change since it, comparison with Wales, urban and rural, the LSOAs that changed
+most) with the trend of each indicator from ``marts.fct_indicator_value``; Part 1 (``marts.mart_community_profile``)
+is an annex. The PDF is the same HTML through WeasyPrint (``orchestration.lib.pack.render.render_pdf``: nothing is
+fetched), rendered in parallel on the machine's cores (one pdf_worker process per core).
+
+Files: ``<out_dir>/<lang>/profile/<la_code>.html`` and ``.pdf``.
+
+No Dagster imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from orchestration.lib.atlas import model
+from orchestration.lib.atlas.site import LANGUAGES, MARKER_CSS, Renderer, environment, write_atomic
+from orchestration.lib.pack.render import _css_string, render_pdf
+
+_ENV = environment()
+_ENV.filters["css_string"] = _css_string
+
+
+def render_profile(data: model.AtlasData, la_code: str, lang: str, for_pdf: bool = False,
+                   has_pdf: bool = True) -> tuple[str, Renderer]:
+    """The profile document's HTML for one local authority and language (and the renderer, whose ``L`` holds
+    any text that had no Welsh)."""
+    R = Renderer(data, lang)
+    la = data.la_by_code[la_code]
+    rows = data.profiles.get(la_code, [])
+    community = []
+    for r in data.community.get(la_code, []):
+        if not community or community[-1][0] != r["topic"]:
+            community.append((r["topic"], []))
+        community[-1][1].append(r)
+    ctx = {
+        "L": R.L, "_": R.L.gettext, "gettext": R.L.gettext, "la": la, "built_on": data.built_on,
+        "indicators": data.indicators, "factors": model.profile_by_factor(rows, data.indicators),
+        # narrower charts in the document, so their words stay legible at the printed size (about 9 cm wide)
+        "trends": {r["indicator_id"]: R.trend(la, r, width=440, height=220) for r in rows}, "lsoa_names": data.lsoa_names,
+        "community": community, "topic_labels": {t: R.topic_label(t) for t, _r in community},
+        "community_value": R.community_value, "marker": R.marker, "marker_css": MARKER_CSS, "spine": R.spine, "for_pdf": for_pdf,
+        "has_pdf": has_pdf,
+    }
+    return _ENV.get_template("profile.html.j2").render(ctx), R
+
+
+def _workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def render_pdfs(jobs: list[tuple[Path, str]]) -> None:
+    """Write each (pdf path, html) as a PDF: in this process for a few, else split across one worker process
+    per core (``python -m orchestration.lib.atlas.pdf_worker``)."""
+    workers = _workers()
+    if workers <= 1 or len(jobs) <= 2:
+        for path, html in jobs:
+            write_atomic(path, render_pdf(html))
+        return
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)}
+    with tempfile.TemporaryDirectory(prefix="atlas-pdf-") as tmp:
+        specs = []
+        for i, (path, html) in enumerate(jobs):
+            src = Path(tmp) / f"{i}.html"
+            src.write_text(html, encoding="utf-8")
+            specs.append([str(src), str(path)])
+        procs = []
+        for n in range(workers):
+            listing = Path(tmp) / f"jobs-{n}.json"
+            listing.write_text(json.dumps(specs[n::workers]), encoding="utf-8")
+            procs.append(subprocess.Popen([sys.executable, "-m", "orchestration.lib.atlas.pdf_worker", str(listing)],
+                                          env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        failures = []
+        for proc in procs:
+            _out, err = proc.communicate()
+            if proc.returncode:
+                failures.append(err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["exit " + str(proc.returncode)])
+        if failures:
+            raise RuntimeError("profile PDF rendering failed: " + " | ".join(f[0] for f in failures))
+
+
+SOURCES = "profile/.pdf-sources.json"  # per language: {pdf file name: sha256 of the HTML it was rendered from}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _reuse_unchanged(jobs: list[tuple[str, str]], root: Path, previous: Path | None) -> list[tuple[str, str]]:
+    """Copy into ``root`` each PDF whose source HTML is the same as in the ``previous`` site (same sha256), and
+    return the jobs still to render. A PDF takes WeasyPrint 6-10 s; a rebuild after a change that touches few
+    local authorities (or none of the documents) then renders only those."""
+    if previous is None:
+        return jobs
+    known: dict[str, str] = {}
+    for lang in LANGUAGES:
+        try:
+            listed = json.loads((previous / lang / SOURCES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        known.update({f"{lang}/profile/{name}": sha for name, sha in listed.items()})
+    todo = []
+    for rel, html in jobs:
+        old = previous / rel
+        if known.get(rel) == _sha(html) and old.is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(old, root / rel)
+        else:
+            todo.append((rel, html))
+    return todo
+
+
+def _record_sources(jobs: list[tuple[str, str]], root: Path) -> None:
+    for lang in LANGUAGES:
+        listed = {Path(rel).name: _sha(html) for rel, html in jobs if rel.startswith(f"{lang}/")}
+        if listed:
+            path = root / lang / SOURCES
+            previous = {}
+            if path.exists():
+                previous = json.loads(path.read_text(encoding="utf-8"))
+            write_atomic(path, json.dumps({**previous, **listed}, indent=0, sort_keys=True))
+
+
+def write_profiles(data: model.AtlasData, root: Path, la_codes: list[str], pdf: bool = True,
+                   previous: Path | None = None) -> dict:
+    """Write the HTML (and PDF) profile documents of ``la_codes`` in both languages under ``root``; a PDF whose
+    HTML is unchanged from the ``previous`` site's is copied from there, not rendered again."""
+    pages = {"profile_html": [], "profile_pdf": []}
+    untranslated, missing = set(), set()
+    pdf_jobs: list[tuple[str, str]] = []
+    for lang in LANGUAGES:
+        for code in la_codes:
+            html, R = render_profile(data, code, lang, has_pdf=pdf)
+            rel = f"{lang}/profile/{code}.html"
+            write_atomic(root / rel, html)
+            pages["profile_html"].append(rel)
+            untranslated |= R.L.untranslated
+            missing |= R.L.missing
+            if pdf:
+                pdf_html, _R = render_profile(data, code, lang, for_pdf=True)
+                pdf_jobs.append((f"{lang}/profile/{code}.pdf", pdf_html))
+    rendered = 0
+    if pdf_jobs:
+        todo = _reuse_unchanged(pdf_jobs, root, previous)
+        render_pdfs([(root / rel, html) for rel, html in todo])
+        _record_sources(pdf_jobs, root)
+        rendered = len(todo)
+        pages["profile_pdf"].extend(rel for rel, _html in pdf_jobs)
+    return {"pages": pages, "untranslated": untranslated, "missing": missing, "pdfs_rendered": rendered}
+
+
+def build_profile_documents(warehouse: Path, out_dir: Path, la_codes: list[str] | None = None, pdf: bool = True) -> dict:
+    """Write the annual cohesion profile documents (HTML and PDF, Welsh and English) of ``la_codes`` (default: all
+    22 local authorities) into ``out_dir/<lang>/profile/``, each file replaced atomically. Returns ``pages``
+    {profile_html, profile_pdf: [relative paths]}, ``untranslated`` and ``missing`` (text with no Welsh)."""
+    data = model.load(Path(warehouse))
+    codes = la_codes or [la["code"] for la in data.las]
+    unknown = [c for c in codes if c not in data.la_by_code]
+    if unknown:
+        raise ValueError(f"not local authorities of the warehouse: {', '.join(unknown)}")
+    return write_profiles(data, Path(out_dir), codes, pdf=pdf)
