@@ -39,6 +39,7 @@ class Settings:
     demo_extracts: bool
     gx_dir: Path
     atlas_dir: Path
+    atlas_pdf: bool
     published_dir: Path
 
     @property
@@ -89,6 +90,10 @@ def get_settings() -> Settings:
         # overwrites the repository's copy).
         atlas_dir=_path("COHESION_ATLAS_DIR", REPO_ROOT / "dashboards" / "atlas"
                         if data_dir == REPO_ROOT / "data" else data_dir / "atlas"),
+        # The annual cohesion profile documents as PDF too (44 PDFs, 6-10 s each with WeasyPrint; unchanged ones are
+        # copied from the previous site). Off: HTML only (the test session: tests/test_profile_document.py renders
+        # the PDFs it checks).
+        atlas_pdf=_flag("COHESION_ATLAS_PDF", True),
         # Read-only copies of the marts for BI tools (DuckDB 1.x-readable file, Parquet, CSV, manifest)
         published_dir=_path("COHESION_PUBLISHED_DIR", data_dir / "published"),
     )

@@ -26,6 +26,9 @@ os.environ["DAGSTER_HOME"] = str(SESSION_DIR / "dagster_home")
 os.environ["COHESION_MODE"] = "snapshot"
 os.environ.pop("COHESION_SNAPSHOTS_DIR", None)
 os.environ["DO_NOT_TRACK"] = "1"
+# The session build writes the atlas without its 44 profile PDFs (~70 s of WeasyPrint): test_profile_document.py
+# renders and reads the ones it checks, and tests/test_atlas.py checks that unchanged PDFs are reused.
+os.environ["COHESION_ATLAS_PDF"] = "0"
 # Offline always: a test that forgets to point police.uk's published-months discovery at its local server gets a
 # refused connection on a closed local port, never the real data.police.uk.
 os.environ.setdefault("POLICE_UK_API_URL", "http://127.0.0.1:9/api")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import json
 import os
 import re
 from html.parser import HTMLParser
@@ -47,10 +48,15 @@ def con(warehouse_path):
 
 
 @pytest.fixture(scope="module")
-def atlas(warehouse_path, tmp_path_factory):
-    """The whole site, profile PDFs left out (tests/test_profile_document.py renders them)."""
+def atlas(request, warehouse_path, tmp_path_factory):
+    """The whole site: the one the session's build wrote (Dagster asset reports/cohesion_atlas, PDFs included),
+    or, against COHESION_ATLAS_TEST_WAREHOUSE, one built here with the profile PDFs left out
+    (tests/test_profile_document.py renders them)."""
     from orchestration.lib.atlas.site import build_atlas
 
+    if not os.environ.get("COHESION_ATLAS_TEST_WAREHOUSE"):
+        out = request.getfixturevalue("built")["settings"].atlas_dir
+        return {"dir": out, "summary": json.loads((out / "manifest.json").read_text(encoding="utf-8"))}
     out = tmp_path_factory.mktemp("atlas") / "atlas"
     summary = build_atlas(warehouse_path, out, pdf=False)
     return {"dir": out, "summary": summary}

@@ -8,6 +8,7 @@ council officer would: the PDF's text (pypdf), the HTML's tables.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -47,7 +48,7 @@ def docs(warehouse_path, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("profiles")
     result = build_profile_documents(warehouse_path, out, la_codes=[NEWPORT])
-    return {"dir": out, "result": result}
+    return {"dir": out, "result": result, "built_on": datetime.date.today()}
 
 
 def pdf_text(path: Path) -> tuple[list[str], str]:
@@ -175,3 +176,35 @@ def test_an_unknown_local_authority_is_refused(warehouse_path, tmp_path):
 
     with pytest.raises(ValueError, match="W06999999"):
         build_profile_documents(warehouse_path, tmp_path, la_codes=["W06999999"], pdf=False)
+
+
+def test_an_unchanged_document_is_copied_from_the_last_site_not_rendered_again(docs, warehouse_path, tmp_path):
+    """A PDF takes WeasyPrint 6-10 s: a rebuild whose HTML for a document is byte-identical copies the last PDF."""
+    from orchestration.lib.atlas import model
+    from orchestration.lib.atlas.profile_doc import write_profiles
+
+    data = model.load(warehouse_path)
+    data.built_on = docs["built_on"]  # the same day as the documents being reused
+    again = write_profiles(data, tmp_path / "again", [NEWPORT], pdf=True, previous=docs["dir"])
+    assert again["pdfs_rendered"] == 0
+    for lang in ("en", "cy"):
+        rel = f"{lang}/profile/{NEWPORT}.pdf"
+        assert (tmp_path / "again" / rel).read_bytes() == (docs["dir"] / rel).read_bytes()
+
+
+def test_a_changed_document_is_rendered_and_the_others_reused(tmp_path):
+    from orchestration.lib.atlas.profile_doc import _record_sources, _reuse_unchanged
+
+    previous, new = tmp_path / "previous", tmp_path / "new"
+    jobs = [("en/profile/W06000001.pdf", "<p>a</p>"), ("cy/profile/W06000001.pdf", "<p>b</p>")]
+    for rel, _html in jobs:
+        (previous / rel).parent.mkdir(parents=True, exist_ok=True)
+        (previous / rel).write_bytes(b"%PDF " + rel.encode())
+    _record_sources(jobs, previous)
+    changed = [jobs[0], ("cy/profile/W06000001.pdf", "<p>b, changed</p>")]
+    assert _reuse_unchanged(changed, new, previous) == [changed[1]]
+    assert (new / jobs[0][0]).read_bytes() == b"%PDF en/profile/W06000001.pdf"
+    assert not (new / changed[1][0]).exists()
+    # no previous site, or one without the record of its sources: everything is rendered
+    assert _reuse_unchanged(changed, tmp_path / "n1", None) == changed
+    assert _reuse_unchanged(changed, tmp_path / "n2", tmp_path / "nothing") == changed

@@ -36,7 +36,7 @@ ATLAS_INPUTS = [
 )
 def cohesion_atlas(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     settings = get_settings()
-    summary = build_atlas(settings.warehouse_path, settings.atlas_dir)
+    summary = build_atlas(settings.warehouse_path, settings.atlas_dir, pdf=settings.atlas_pdf)
     pages = summary["pages"]
     context.log.info(f"{summary['page_count']} pages, {len(summary['downloads'])} downloads, "
                      f"{summary['bytes'] / 1e6:.0f} MB in {summary['seconds']} s -> {summary['path']}")

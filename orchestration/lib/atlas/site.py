@@ -21,6 +21,7 @@ No Dagster imports.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -475,14 +476,17 @@ def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
     try:
         summary = build_site(data, tmp, pdf=pdf, previous=out_dir if out_dir.is_dir() else None)
+        # what the site holds, for scripts and tests that read a built atlas (pages by type, downloads)
+        summary.update({"built_on": data.built_on.isoformat(), "seconds": round(time.monotonic() - started, 1),
+                        "page_count": sum(len(v) for v in summary["pages"].values()),
+                        "bytes": sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())})
+        write_atomic(tmp / "manifest.json", json.dumps(summary, indent=1))
         os.chmod(tmp, 0o755 & ~_umask())
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
-    summary.update({"path": str(out_dir), "seconds": round(time.monotonic() - started, 1), "bytes": size,
-                    "page_count": sum(len(v) for v in summary["pages"].values())})
+    summary.update({"path": str(out_dir), "seconds": round(time.monotonic() - started, 1)})
     return summary
 
 
