@@ -82,7 +82,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib.warehouse import connect
+from orchestration.lib.warehouse import connect, sha256_of
 from orchestration.settings import DBT_PROJECT_DIR
 
 PUBLISHABLE_SCHEMAS = ("marts", "ref")
@@ -208,12 +208,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+_sha256 = sha256_of
 
 
 def _tmp_name(directory: Path, name: str) -> Path:

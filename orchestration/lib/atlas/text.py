@@ -240,28 +240,19 @@ class AtlasLang(Lang):
             return escape(_(known[note]))
         return self.english(note)
 
+    def _welsh_or_english(self, text: str) -> str | Markup:
+        if self.code == "cy":
+            return self._messages.get(text) or self.english(text)
+        return text
+
     def reason(self, text: str | None) -> str | Markup:
         """A series-break reason (seed indicator_series_breaks): Welsh from the catalogue when it has it."""
-        if not text:
-            return ""
-        if self.code == "cy":
-            welsh = self._messages.get(text)
-            if welsh:
-                return welsh
-            return self.english(text)
-        return text
+        return self._welsh_or_english(text) if text else ""
 
     def data_text(self, text: str | None) -> str | Markup:
         """Short reference text from the marts (community profile measures, universes, sources): Welsh from the
         catalogue, else shown in English and recorded."""
-        if not text:
-            return "—"
-        if self.code == "cy":
-            welsh = self._messages.get(text)
-            if welsh:
-                return welsh
-            return self.english(text)
-        return text
+        return self._welsh_or_english(text) if text else "—"
 
 
 _QUANTUM = {d: Decimal(1).scaleb(-d) for d in range(0, 7)}
