@@ -100,3 +100,13 @@ def store(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     yield {"landing": landing, "restricted": tmp_path / "restricted", "con": con, "tmp": tmp_path}
     con.close()
+
+
+@pytest.fixture(scope="session")
+def atlas_warehouse_path(request) -> Path:
+    """The warehouse the atlas and profile tests read: COHESION_ATLAS_TEST_WAREHOUSE (a copy of a built one, to
+    work on the atlas without the session build) or the session build's."""
+    configured = os.environ.get("COHESION_ATLAS_TEST_WAREHOUSE")
+    if configured:
+        return Path(configured)
+    return request.getfixturevalue("built")["settings"].warehouse_path

@@ -33,11 +33,8 @@ PARTNER_TABLES = ("fct_incident", "fct_tension", "fct_cia", "fct_risk", "shared_
 
 # --------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def warehouse_path(request) -> Path:
-    configured = os.environ.get("COHESION_ATLAS_TEST_WAREHOUSE")
-    if configured:
-        return Path(configured)
-    return request.getfixturevalue("built")["settings"].warehouse_path
+def warehouse_path(atlas_warehouse_path) -> Path:
+    return atlas_warehouse_path
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ council officer would: the PDF's text (pypdf), the HTML's tables.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from pathlib import Path
 
@@ -24,11 +23,8 @@ NEWPORT = "W06000022"
 
 
 @pytest.fixture(scope="module")
-def warehouse_path(request) -> Path:
-    configured = os.environ.get("COHESION_ATLAS_TEST_WAREHOUSE")
-    if configured:
-        return Path(configured)
-    return request.getfixturevalue("built")["settings"].warehouse_path
+def warehouse_path(atlas_warehouse_path) -> Path:
+    return atlas_warehouse_path
 
 
 @pytest.fixture(scope="module")
