@@ -64,4 +64,4 @@ seeds: install
 	@$(UV) run --frozen python scripts/build_geography_seeds.py
 
 clean:
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/landing data/restricted data/dagster_home data/gx dbt_project/target dashboards/atlas data/published
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/reports data/quarantine data/landing data/downloads data/restricted data/dagster_home data/gx dbt_project/target dashboards/atlas data/published

@@ -35,6 +35,7 @@ class Settings:
     restricted_retention_days: int
     landing_settle_seconds: float
     landing_require_marker: bool
+    landing_claim_seconds: float
     as_of_date: str | None
     demo_extracts: bool
     gx_dir: Path
@@ -79,6 +80,9 @@ def get_settings() -> Settings:
         # an atomic rename from a temporary name) counts (lib/partner_extracts/landing.py).
         landing_settle_seconds=float(os.environ.get("COHESION_LANDING_SETTLE_SECONDS", "5")),
         landing_require_marker=_flag("COHESION_LANDING_REQUIRE_MARKER", False),
+        # An ingested landing file is moved aside (landing/.claimed) and watched this long: if a writer still
+        # adds to it, it is read again; then it is deleted.
+        landing_claim_seconds=float(os.environ.get("COHESION_LANDING_CLAIM_SECONDS", "3600")),
         # The day ages and overdue flags are measured to (CIAs, risk reviews); blank = today, except
         # while the demo extracts are on: they end on DEMO_AS_OF, so they are viewed as at that day.
         as_of_date=_as_of_date(demo),

@@ -224,7 +224,7 @@ def test_police_uk_live_archive_month_then_truncated_download_keeps_it(fake_serv
     assert not result.success and "truncated" in error_of(result)
     assert query(live, "select count(*) from raw.police_uk_street_crimes") == [(expected,)]
     assert last_log(live, "police_uk")[0] == "rejected"
-    kept = list((Path(live.warehouse_path).parent / "landing" / "police_uk" / "gwent").glob("*.csv"))
+    kept = list((Path(live.warehouse_path).parent / "downloads" / "police_uk" / "gwent").glob("*.csv"))
     assert [p.name for p in kept] == ["2024-06-gwent-street.csv"]  # the good file, not a partial one
 
 

@@ -134,7 +134,8 @@ def test_a_done_marker_makes_a_fresh_file_ready_and_is_removed_with_it(store):
     [marked] = scan(store["landing"])
     assert check_ready([marked], settle_seconds=60, require_marker=True).ready == [marked]
     assert ingest(marked, store["con"], store["restricted"], NOW).outcome == "accepted"
-    assert not [p for p in store["landing"].rglob("*") if p.is_file()], "file and marker are both removed"
+    assert not [p for p in store["landing"].rglob("*") if p.is_file() and ".claimed" not in p.parts], \
+        "file and marker are both taken (the file into landing/.claimed, watched for late writes)"
 
 
 # ------------------------------------------------------------------ 2-3. every worksheet, bounded memory
@@ -369,6 +370,23 @@ def test_formula_text_is_neutralised_and_script_escaped(store):
     assert "<img" not in report and "<script" not in report and "&lt;img src=x" in report
 
 
+def test_the_atlas_downloads_neutralise_formula_text(tmp_path):
+    """Every CSV the project writes follows the formula rule, the atlas's downloads too (written with polars)."""
+    import polars as pl
+
+    from orchestration.lib.atlas.site import SiteBuilder
+
+    frame = pl.DataFrame({"area_name": ["=HYPERLINK(\"x\")", "+44 1633", "Newport", "\uff1dSUM(A1)", None],
+                          "value": [-1.5, 2.0, 3.0, 4.0, 5.0]})
+    SiteBuilder(data=None, root=tmp_path, pdf=False).download("x/test", frame)
+    with open(tmp_path / "downloads" / "x" / "test.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["area_name"] for r in rows] == ["'=HYPERLINK(\"x\")", "'+44 1633", "Newport", "'\uff1dSUM(A1)", ""]
+    assert [r["value"] for r in rows][0] == "-1.5", "numbers stay numbers"
+    assert pl.read_parquet(tmp_path / "downloads" / "x" / "test.parquet")["area_name"][0] == "=HYPERLINK(\"x\")", \
+        "Parquet is typed data, not a spreadsheet: kept as it is"
+
+
 # ------------------------------------------------------------------ 12. permissions
 
 
@@ -412,3 +430,88 @@ def test_row_tables_of_an_earlier_version_gain_the_sheet_key_without_losing_rows
     keys = query(store, "select constraint_column_names from duckdb_constraints() "
                         "where table_name = 'partner_incidents' and constraint_type = 'PRIMARY KEY'")
     assert keys == [(["file_id", "sheet", "row_number"],)]
+
+
+# ------------------------------------------------------------------ 1. a writer no rule can see
+
+
+def test_a_writer_that_goes_on_after_the_file_was_taken_loses_nothing(store, monkeypatch):
+    """A writer the service cannot see (another user's share session) pauses longer than the settle time: the
+    file is read and taken, the writer writes on into the claimed file, the sweep gives it back, and its
+    complete version replaces the partial read although the partial rows gave another period."""
+    from orchestration.lib.partner_extracts import landing as landing_module
+
+    monkeypatch.setattr(landing_module, "open_for_writing", lambda paths: set())
+    monkeypatch.setattr(store_module, "open_for_writing", lambda paths: set())
+    path = store["landing"] / "incidents" / "export.csv"
+    go = store["tmp"] / "go"
+    rows = ([incident(ref=f"GP/24/{i}") for i in range(5)]
+            + [incident(ref=f"GP/24/{i}", occurred="2024-06-03", reported="2024-06-04") for i in range(5, 10)])
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(go), repr(INCIDENT_HEADER), repr(rows)])
+    try:
+        deadline = time.time() + 30
+        while not (path.parent / ".half-written").exists():
+            assert time.time() < deadline and writer.poll() is None
+            time.sleep(0.05)
+        (path.parent / ".half-written").unlink()
+        [seen] = scan(store["landing"])
+        assert check_ready([seen], settle_seconds=0).ready == [seen], "no rule on this machine can tell"
+        first = ingest(seen, store["con"], store["restricted"], NOW)
+        assert first.outcome == "accepted" and first.row_count == 5 and first.period == "2024-05"
+        assert not path.exists() and scan(store["landing"]) == [], "the partner sees the file taken"
+        [claimed] = [p for p in (store["landing"] / ".claimed").rglob("export.csv")]
+        assert stat.S_IMODE(claimed.parent.stat().st_mode) == 0o700
+        assert landing_module.sweep_claims(store["landing"], hold_seconds=3600) == [], "unchanged: held and watched"
+        go.touch()
+        assert writer.wait(timeout=30) == 0
+    finally:
+        writer.kill()
+    assert claimed.read_bytes().count(b"\n") == 11, "the writer's last five rows went into the claimed file"
+    [event] = landing_module.sweep_claims(store["landing"], hold_seconds=3600)
+    assert (event.landing_path, event.action) == ("incidents/export.csv", "returned") and path.exists()
+    [again] = scan(store["landing"])
+    second = ingest(again, store["con"], store["restricted"], NOW + timedelta(minutes=2))
+    assert second.outcome == "accepted" and second.row_count == 10 and second.period != first.period
+    assert second.supersedes == first.file_id and "completes 1 partial read" in second.message
+    assert query(store, """select count(*), count(distinct i.incident_ref) from raw.partner_incidents i
+                           join raw.partner_files f using (file_id) where f.superseded_by is null""") == [(10, 10)]
+    # unchanged after that: held for the claim window, then deleted
+    assert landing_module.sweep_claims(store["landing"], hold_seconds=3600) == []
+    [event] = landing_module.sweep_claims(store["landing"], hold_seconds=3600, now=time.time() + 3601)
+    assert event.action == "released" and not any((store["landing"] / ".claimed").iterdir())
+
+
+def test_a_file_claimed_by_a_killed_run_is_still_watched(store):
+    """A claim left half made (the run killed between moving the file and naming the claim) is swept once it is
+    old enough: the file is not lost and not left for ever."""
+    from orchestration.lib.partner_extracts import landing as landing_module
+
+    from orchestration.lib.warehouse import sha256_of
+
+    path = write_csv(store["landing"] / "incidents" / "gwent-police_2024-05.csv", [incident()])
+    claimed = landing_module.claim(path, store["landing"], "incidents/gwent-police_2024-05.csv",
+                                   sha256_of(path), path.stat())
+    hidden = claimed.parent.with_name("." + claimed.parent.name)
+    claimed.parent.rename(hidden)
+    with open(hidden / claimed.name, "a", newline="", encoding="utf-8") as handle:  # the writer went on
+        csv.writer(handle).writerow(incident(ref="GP/24/2"))
+    assert landing_module.sweep_claims(store["landing"], hold_seconds=0) == [], "a claim being made is left alone"
+    [event] = landing_module.sweep_claims(store["landing"], hold_seconds=0, now=time.time() + 601)
+    assert event.action == "returned" and path.exists() and not hidden.exists()
+
+
+def test_files_with_temporary_names_left_for_hours_are_reported(store):
+    from orchestration.lib.partner_extracts import landing as landing_module
+
+    old = time.time() - 7200
+    for name in ("incidents/report.csv.part", "incidents/~$book.xlsx", "incidents/.hidden.csv",
+                 "incidents/orphan.csv.done"):
+        p = store["landing"] / name
+        p.write_text("x")
+        os.utime(p, (old, old))
+    write_csv(store["landing"] / "incidents" / "fresh.csv.part", [incident()])
+    write_csv(store["landing"] / "incidents" / "named.csv", [incident()])
+    (store["landing"] / "incidents" / "named.csv.done").touch()
+    os.utime(store["landing"] / "incidents" / "named.csv.done", (old, old))
+    assert landing_module.left_alone(store["landing"]) == [
+        "incidents/.hidden.csv", "incidents/orphan.csv.done", "incidents/report.csv.part", "incidents/~$book.xlsx"]

@@ -141,7 +141,7 @@ def failure(result) -> str:
 
 
 def landing(live, month: str) -> Path:
-    return Path(live.warehouse_path).parent / "landing" / "police_uk" / "gwent" / f"{month}-gwent-street.csv"
+    return Path(live.warehouse_path).parent / "downloads" / "police_uk" / "gwent" / f"{month}-gwent-street.csv"
 
 
 # (a) ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import dagster as dg
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, PartnerStoreResource, WarehouseResource
 from orchestration.lib.partner_extracts import contracts
-from orchestration.lib.partner_extracts.landing import check_ready, ensure_landing, scan
+from orchestration.lib.partner_extracts.landing import check_ready, ensure_landing, left_alone, scan, sweep_claims
 from orchestration.lib.partner_extracts.store import ingest, purge_expired
 from orchestration.lib.private_files import private_dir, write_private
 from orchestration.lib.safe_text import md_cell
@@ -98,6 +98,7 @@ def partner_extracts(
 ):
     selected = {name for name, key in EXTRACT_KEYS.items() if key in context.selected_asset_keys}
     ensure_landing(partner_store.landing)
+    _log_claims(context.log, sweep_claims(partner_store.landing, partner_store.claim_seconds))
     waiting = scan(partner_store.landing)
     if config.files:
         wanted = {str(Path(f)) for f in config.files}
@@ -206,6 +207,17 @@ def partner_extracts(
         raise dg.Failure(description="; ".join(failures))
 
 
+def _log_claims(log, events) -> None:
+    for event in events:
+        if event.action == "returned":
+            log.warning(f"{event.landing_path} grew after it was read (a copy still in progress when it was taken): "
+                        "moved back to the landing folder to be read again; its complete version supersedes the "
+                        "partial one")
+        elif event.action == "waiting":
+            log.info(f"{event.landing_path} grew after it was read; it goes back to the landing folder once the "
+                     "file now there under the same name has been read")
+
+
 def _record_privately(restricted: Path, relative: str, err: Exception) -> str:
     """An unexpected error while ingesting one file: the traceback (which may quote the file) goes to the
     restricted store; Dagster's event log gets the file, the error type and where to look."""
@@ -299,9 +311,16 @@ partner_extracts_job = dg.define_asset_job(
 def partner_landing_sensor(context: dg.SensorEvaluationContext):
     settings = get_settings()
     ensure_landing(settings.landing_dir)
+    _log_claims(context.log, sweep_claims(settings.landing_dir, settings.landing_claim_seconds))
+    stale = left_alone(settings.landing_dir)
+    if stale:
+        context.log.warning(f"{len(stale)} file(s) with a temporary, hidden or marker name have sat in the landing "
+                            "folder for over an hour and are never read as extracts (rename a finished copy to "
+                            "its real name): " + ", ".join(stale[:20]))
     files = scan(settings.landing_dir)
     if not files:
-        return dg.SkipReason("no partner files waiting")
+        return dg.SkipReason("no partner files waiting"
+                             + (f"; {len(stale)} temporary or hidden file(s) left alone" if stale else ""))
     readiness = check_ready(files, settings.landing_settle_seconds, settings.landing_require_marker)
     for file, why in readiness.waiting:
         context.log.info(f"{file.relative} is not read yet: {why}")

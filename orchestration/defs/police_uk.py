@@ -104,8 +104,9 @@ def _one_line(text: str) -> str:
 
 
 def landing_copy(warehouse: WarehouseResource, force: str, month: str) -> Path:
-    """The kept copy of the last accepted live file: data/landing/police_uk/<force>/YYYY-MM-<force>-street.csv."""
-    return warehouse.warehouse.parent / "landing" / "police_uk" / force / f"{month}-{force}-street.csv"
+    """The kept copy of the last accepted live file: data/downloads/police_uk/<force>/YYYY-MM-<force>-street.csv.
+    Not under the partner landing folder (data/landing), whose sensor would take it for a misplaced partner file."""
+    return warehouse.warehouse.parent / "downloads" / "police_uk" / force / f"{month}-{force}-street.csv"
 
 
 def _kept(warehouse: WarehouseResource, force: str, month: str, landing: Path | None) -> str:

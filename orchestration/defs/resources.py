@@ -58,6 +58,7 @@ class PartnerStoreResource(dg.ConfigurableResource):
     retention_days: int = 90
     settle_seconds: float = 5.0  # a landing file unchanged this long, with no writer, is complete
     require_marker: bool = False  # only a <file>.done marker (or an atomic rename) says a file is complete
+    claim_seconds: float = 3600.0  # an ingested file is held aside and watched this long for late writes
 
     @property
     def landing(self) -> Path:
@@ -73,4 +74,5 @@ def partner_store_from_settings() -> PartnerStoreResource:
     return PartnerStoreResource(
         landing_dir=str(s.landing_dir), restricted_dir=str(s.restricted_dir), retention_days=s.restricted_retention_days,
         settle_seconds=s.landing_settle_seconds, require_marker=s.landing_require_marker,
+        claim_seconds=s.landing_claim_seconds,
     )

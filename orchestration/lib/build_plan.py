@@ -84,14 +84,11 @@ def dbt_node_fingerprints(manifest_path: Path) -> dict[str, str]:
 
 
 def landing_waiting(landing_dir: Path) -> list[str]:
-    """Partner files waiting in the landing folder (markers and partial copies are not files to read)."""
-    if not landing_dir.exists():
-        return []
-    waiting = []
-    for path in sorted(landing_dir.rglob("*")):
-        if path.is_file() and not path.name.endswith((".done", ".part", ".tmp")) and not path.name.startswith("."):
-            waiting.append(path.relative_to(landing_dir).as_posix())
-    return waiting
+    """Partner files waiting in the landing folder, as the ingestion sees them (landing.scan: markers, partial
+    copies, hidden folders and the files claimed after reading are not files to read)."""
+    from orchestration.lib.partner_extracts.landing import scan
+
+    return sorted(Path(f.relative).as_posix() for f in scan(landing_dir))
 
 
 @dataclass

@@ -82,6 +82,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.lib.safe_text import FORMULA_START
 from orchestration.lib.warehouse import connect, sha256_of
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -105,7 +106,7 @@ MODES = {
     "restricted": {"dir": 0o700, "file": 0o600},
 }
 # the same characters as safe_text.FORMULA_PREFIXES, as a regular expression for DuckDB
-_FORMULA_START = "^[=+\\-@\t\r\uff1d\uff0b\uff0d\uff20]"
+_FORMULA_START = FORMULA_START  # lib.safe_text: the OWASP formula rule
 _OUT = "__cohesion_publish_out"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

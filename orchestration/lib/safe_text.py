@@ -26,6 +26,22 @@ def csv_row(values: dict) -> dict:
     return {key: neutralise_formula(value) for key, value in values.items()}
 
 
+# the same rule as a regular expression (DuckDB, polars): a text starting with one of FORMULA_PREFIXES
+FORMULA_START = "^[=+\\-@\t\r\uff1d\uff0b\uff0d\uff20]"
+
+
+def neutralise_frame(frame):
+    """A polars DataFrame with neutralise_formula applied to every text cell (for CSV written with polars)."""
+    import polars as pl
+
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name))
+        .alias(name) for name in text)
+
+
 # HTML tags, table pipes, code spans and link brackets; emphasis characters (* _) are left readable: at worst
 # they italicise a word, they cannot run or link anything.
 _MD = str.maketrans({

@@ -35,6 +35,7 @@ from markupsafe import Markup
 from orchestration.lib.atlas import charts, model
 from orchestration.lib.atlas.text import AtlasLang
 from orchestration.lib.atlas.vocabulary import TOPICS
+from orchestration.lib.safe_text import neutralise_frame
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LANGUAGES = ("en", "cy")
@@ -232,8 +233,8 @@ class SiteBuilder:
             if rel not in self.downloads:
                 path = self.root / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
-                if ext == "csv":
-                    frame.write_csv(path)
+                if ext == "csv":  # text cells that a spreadsheet would run as a formula are made text
+                    neutralise_frame(frame).write_csv(path)
                 else:
                     frame.write_parquet(path)
                 self.downloads.append(rel)

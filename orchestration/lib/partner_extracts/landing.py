@@ -17,14 +17,26 @@ script writing in batches). A file is read only when
 (3) sees writers on this machine, which covers local copies and shares served from it (Samba, SFTP);
 it cannot see a writer on another machine writing over NFS, and an unprivileged service account cannot
 see other users' processes. Set ``COHESION_LANDING_REQUIRE_MARKER=1`` there: only (1) and (2) then
-count. Whatever the rule, the ingestion reads the bytes once and removes the file only if it still holds
-exactly those bytes (store.py), so a file that changed while being read is read again, never lost.
+count. Whatever the rule, the ingestion reads the bytes once, and a file that changed while being read is
+left and read again (store.py).
+
+**Nothing a late writer adds is lost.** A file that has been read is not deleted: it is *claimed*, moved by
+one rename into ``landing/.claimed/<id>/`` beside ``claim.json`` (its landing path, size, mtime and the
+sha256 of the bytes ingested). A rename keeps the inode, so a writer that paused longer than any rule could
+tell and still holds the file open writes on into the claimed file. ``sweep_claims`` (every sensor tick
+and every ingestion run) compares each claimed file with what was ingested: a file that grew or changed is
+moved back to its landing path and read again, its complete version superseding the partial one
+(store.py: an earlier file from the same landing path whose bytes are a prefix of the new one); an
+unchanged one that nobody holds open is deleted after ``hold_seconds`` (COHESION_LANDING_CLAIM_SECONDS,
+default one hour). ``.claimed`` is owner-only and never scanned as waiting files.
 No Dagster imports.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +48,10 @@ IGNORED_PREFIXES = (".", "~$")  # hidden files, Excel lock files
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".filepart", ".swp", ".download")
 MARKER_SUFFIXES = (".done", ".ready")
 PROC = Path("/proc")
+CLAIMED_DIR = ".claimed"
+CLAIM_FILE = "claim.json"
+UNFINISHED_CLAIM_SECONDS = 600  # a claim folder still hidden this long was left by a killed run: swept
+STALE_TEMPORARY_SECONDS = 3600  # a temporary or hidden file older than this is reported, never read
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,109 @@ def scan(landing_dir: Path) -> list[LandingFile]:
             found.append(LandingFile(path, extract_type, partner, str(path.relative_to(landing_dir)), st.st_size,
                                      st.st_mtime, max(st.st_mtime, st.st_ctime)))
     return sorted(found, key=lambda f: (f.mtime, f.relative))
+
+
+def left_alone(landing_dir: Path, older_than: float = STALE_TEMPORARY_SECONDS,
+               now: float | None = None) -> list[str]:
+    """Temporary, hidden and marker files (never read as extracts) that have sat in the landing folder for over
+    `older_than` seconds: a copy that was never renamed when done, or a marker without its file. They are
+    reported (sensor log) so they do not sit there unseen for ever."""
+    now = time.time() if now is None else now
+    found: list[str] = []
+    if not landing_dir.is_dir():
+        return found
+    for root, dirs, files in os.walk(landing_dir):
+        if Path(root) == landing_dir:
+            dirs[:] = [d for d in dirs if d != CLAIMED_DIR]
+        for name in files:
+            path = Path(root) / name
+            if not (_ignored(name) or any(part.startswith(".") for part in path.relative_to(landing_dir).parts[:-1])):
+                continue
+            if name.lower().endswith(MARKER_SUFFIXES) and path.with_name(name.rsplit(".", 1)[0]).exists():
+                continue  # a marker beside its file: read with it
+            try:
+                if now - path.stat().st_mtime > older_than:
+                    found.append(str(path.relative_to(landing_dir)))
+            except FileNotFoundError:
+                continue
+    return sorted(found)
+
+
+def claim(path: Path, landing_dir: Path, landing_path: str, sha256: str, before: os.stat_result,
+          now: float | None = None) -> Path:
+    """Move an ingested landing file into landing/.claimed/<id>/ by one rename (see the module docstring).
+    Falls back to deleting it when it cannot be renamed there (another file system)."""
+    now = time.time() if now is None else now
+    claimed = landing_dir / CLAIMED_DIR
+    claimed.mkdir(parents=True, exist_ok=True)
+    os.chmod(claimed, 0o700)
+    name = f"{int(now * 1000)}-{sha256[:16]}"
+    # built under a hidden name the sweep leaves alone, then renamed: a sweep never sees half a claim
+    building = claimed / f".{name}"
+    building.mkdir(mode=0o700, exist_ok=True)
+    (building / CLAIM_FILE).write_text(json.dumps({
+        "landing_path": landing_path, "sha256": sha256, "size": before.st_size, "mtime_ns": before.st_mtime_ns,
+        "claimed_at": now}), encoding="utf-8")
+    os.chmod(building / CLAIM_FILE, 0o600)
+    try:
+        os.rename(path, building / path.name)
+    except OSError:
+        path.unlink()
+        shutil.rmtree(building, ignore_errors=True)
+        return path
+    os.rename(building, claimed / name)
+    return claimed / name / path.name
+
+
+@dataclass(frozen=True)
+class ClaimEvent:
+    landing_path: str
+    action: str  # returned (it grew after it was read) | released (unchanged; deleted) | waiting (return blocked)
+
+
+def sweep_claims(landing_dir: Path, hold_seconds: float, now: float | None = None) -> list[ClaimEvent]:
+    """Check every claimed file against what was ingested: return the ones that changed to the landing folder
+    (to be read again), delete the unchanged ones held longer than `hold_seconds` that nobody has open."""
+    from orchestration.lib.warehouse import sha256_of
+
+    now = time.time() if now is None else now
+    events: list[ClaimEvent] = []
+    claimed = landing_dir / CLAIMED_DIR
+    if not claimed.is_dir():
+        return events
+    for folder in sorted(p for p in claimed.iterdir() if p.is_dir()):
+        if folder.name.startswith(".") and now - folder.stat().st_mtime < UNFINISHED_CLAIM_SECONDS:
+            continue  # a claim being made right now
+        files = [p for p in folder.iterdir() if p.name != CLAIM_FILE and p.is_file()]
+        try:
+            meta = json.loads((folder / CLAIM_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+        if not files:
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        file = files[0]
+        if meta is None:  # an unfinished claim (killed between the mkdir and the rename): read the file again
+            meta = {"landing_path": file.name, "sha256": "", "size": -1, "mtime_ns": -1, "claimed_at": now}
+        try:
+            st = file.stat()
+            changed = ((st.st_size, st.st_mtime_ns) != (meta["size"], meta["mtime_ns"])
+                       and sha256_of(file) != meta["sha256"])
+        except FileNotFoundError:
+            continue
+        if changed:
+            dest = landing_dir / meta["landing_path"]
+            if dest.exists():
+                events.append(ClaimEvent(meta["landing_path"], "waiting"))
+                continue  # a new file of the same name is waiting: return this one after it has been taken
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(file, dest)
+            shutil.rmtree(folder, ignore_errors=True)
+            events.append(ClaimEvent(meta["landing_path"], "returned"))
+        elif now - meta["claimed_at"] >= hold_seconds and not open_for_writing([file]):
+            shutil.rmtree(folder, ignore_errors=True)
+            events.append(ClaimEvent(meta["landing_path"], "released"))
+    return events
 
 
 def writers_visible() -> bool:

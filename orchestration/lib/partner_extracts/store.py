@@ -2,8 +2,11 @@
 
 One file at a time, all or nothing, and nothing lost:
 - The file's bytes are read **once**; those bytes are hashed, parsed, loaded and kept as the original. The
-  landing file is removed afterwards only if it still holds exactly those bytes: a file that changed while
-  it was read (a copy still in progress) stays and is read again, its new version superseding the first.
+  landing file is taken out of the landing folder afterwards only if it still holds exactly those bytes, and
+  then by claiming it (landing.claim: moved aside by a rename and watched; if a writer still adds to it, it
+  comes back and is read again): a file that changed while it was read (a copy still in progress) stays and
+  is read again. A complete version supersedes every partial read of it (same landing path, earlier bytes a
+  prefix of its own), whatever partner and period the partial rows suggested.
   A file some program still has open for writing is not read at all (landing.py).
 - Partner and period come from the file name when it follows the convention, else from the partner folder
   and the rows' dates (identity.py); how is recorded. A name is never a reason to refuse a file.
@@ -41,7 +44,7 @@ import polars as pl
 from orchestration.lib.partner_extracts import contracts as c
 from orchestration.lib.partner_extracts import schema
 from orchestration.lib.partner_extracts.identity import FileIdentity, identify
-from orchestration.lib.partner_extracts.landing import MARKER_SUFFIXES, LandingFile, open_for_writing
+from orchestration.lib.partner_extracts.landing import MARKER_SUFFIXES, LandingFile, claim, open_for_writing
 from orchestration.lib.partner_extracts.reader import FileProblem, Workbook, column_letter, read_bytes
 from orchestration.lib.partner_extracts.redaction import redact
 from orchestration.lib.partner_extracts.validate import Problem, validate
@@ -113,9 +116,18 @@ def _read_once(path: Path, extract_type: str, landing_path: str) -> tuple[Outcom
                     content_sha256=content, outcome="", landing_path=landing_path), before, data)
 
 
+def _landing_root(path: Path, landing_path: str) -> Path:
+    """The landing folder a file was found in (landing_path is its path under that folder)."""
+    depth = len(Path(landing_path).parts)
+    if depth and path.as_posix().endswith(Path(landing_path).as_posix()) and len(path.parents) >= depth:
+        return path.parents[depth - 1]
+    return path.parent
+
+
 def _release(con, outcome: Outcome, path: Path, before: os.stat_result, now: datetime) -> None:
-    """Remove the landing file (and its marker) only if it is exactly what was ingested; otherwise leave it
-    and say so in the arrival's row of raw.partner_file_log (logged just before)."""
+    """Take the landing file (and its marker) out of the landing folder only if it is exactly what was ingested,
+    and then by claiming it (landing.claim: moved aside and watched, so a writer that still adds to it loses
+    nothing); otherwise leave it and say so in the arrival's row of raw.partner_file_log (logged just before)."""
     same = _unchanged(path, before, outcome.content_sha256)
     if same is False or (same and open_for_writing([path])):
         outcome.left_in_landing = True
@@ -126,9 +138,25 @@ def _release(con, outcome: Outcome, path: Path, before: os.stat_result, now: dat
                     "and received_at = ?", [outcome.message, outcome.content_sha256, outcome.landing_path, now])
         return
     if same:
-        path.unlink()
+        claim(path, _landing_root(path, outcome.landing_path), outcome.landing_path, outcome.content_sha256, before)
     for suffix in MARKER_SUFFIXES:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _partial_reads(con, extract_type: str, landing_path: str, data: bytes) -> list[str]:
+    """Current files from the same landing path whose bytes are a prefix of `data`: partial reads of a copy
+    that was still in progress (whatever partner and period their rows gave them), which `data` completes."""
+    found = []
+    for file_id, restricted_path in con.execute(
+            "select file_id, restricted_path from raw.partner_files where extract_type = ? and landing_path = ? "
+            "and superseded_by is null and original_purged_at is null", [extract_type, landing_path]).fetchall():
+        try:
+            earlier = Path(restricted_path).read_bytes()
+        except OSError:
+            continue
+        if len(earlier) < len(data) and data.startswith(earlier):
+            found.append(file_id)
+    return found
 
 
 def ingest(file: LandingFile, con, restricted_dir: Path, now: datetime) -> Outcome:
@@ -191,15 +219,18 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
     try:
         con.execute("begin transaction")
         # the same partner and period; for an unknown partner, only the same file (landing path) for the same
-        # period — a file completed after a partial copy was read replaces it, two unnamed files never do
+        # period — two unnamed files never replace each other; and whatever the partner and period, a partial
+        # read of this very file (an earlier version from the same landing path that this one continues)
+        partial = _partial_reads(con, extract_type, landing_path, data)
         superseded = con.execute(
             """
             update raw.partner_files set superseded_by = ?, superseded_at = ?
-            where extract_type = ? and partner = ? and period = ? and superseded_by is null
-              and (? or landing_path = ?)
+            where extract_type = ? and superseded_by is null
+              and ((partner = ? and period = ? and (? or landing_path = ?)) or file_id in (select unnest(?::varchar[])))
             returning file_id
             """,
-            [file_id, now, extract_type, info.partner, info.period, info.partner_from != "unknown", landing_path],
+            [file_id, now, extract_type, info.partner, info.period, info.partner_from != "unknown", landing_path,
+             partial],
         ).fetchall()
         outcome.supersedes = ",".join(sorted(r[0] for r in superseded)) or None
         con.execute(
@@ -222,7 +253,9 @@ def ingest_file(path: Path, extract_type: str, con, restricted_dir: Path, now: d
         outcome.message = (
             f"{frame.height} rows ({info.describe()})"
             + (f" from {len(sheets)} worksheets" if len(sheets) > 1 else "")
-            + (f"; supersedes {len(superseded)} earlier file(s) for the same partner and period" if superseded else "")
+            + (f"; completes {len(partial)} partial read(s) of the same file" if partial else "")
+            + (f"; supersedes {len(superseded) - len(partial)} earlier file(s) for the same partner and period"
+               if len(superseded) > len(partial) else "")
             + (f"; {redacted_items} personal-data item(s) redacted" if redacted_items else "")
             + (f"; {len(outcome.ignored_columns)} column(s) not in the contract ignored "
                f"({', '.join(outcome.ignored_columns)})" if outcome.ignored_columns else "")
