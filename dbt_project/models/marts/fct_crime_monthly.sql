@@ -11,11 +11,17 @@
   figures are complete, i.e. every LSOA in it belongs to a force whose file for that month is loaded
   (all four forces are bundled for 2022-01..11; from 2022-12 only Gwent, so Wales then carries counts but no rate). Rows with no location and rows
   in English LSOAs cannot be placed in a Welsh area; they are counted in fct_crime_monthly_coverage.
+
+  Incremental by month (macros/incremental_months.sql): every figure here is within one month.
 -#}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='month',
+          on_schema_change='fail', pre_hook="{{ police_months_reset() }}") }}
+
 with crimes as (
     select * from {{ ref('stg_police_uk__street_crimes') }}
     where lsoa21_code is not null
       and is_counted
+      and {{ police_months_filter("month", is_date=true) }}
 ),
 
 geo as (
@@ -34,6 +40,7 @@ covered as (
     select g.lsoa21_code, fm.month
     from {{ ref('int_police_uk__force_months') }} as fm
     inner join geo as g on fm.police_force_code = g.police_force_code
+    where {{ police_months_filter("fm.month", is_date=true) }}
 ),
 
 counts as (

@@ -4,6 +4,9 @@
 -- Crime ID are dropped from the counts (not from the warehouse). Every other rows_* column counts the
 -- counted records only, so they add up to what fct_crime_monthly counts:
 -- rows_total = rows_in_welsh_lsoa + rows_outside_wales + rows_no_location + rows_unmapped.
+-- Incremental by month (macros/incremental_months.sql).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='month',
+          on_schema_change='fail', pre_hook="{{ police_months_reset() }}") }}
 select
     force_id::varchar as force_id,
     month::date as month,
@@ -26,5 +29,6 @@ select
     count(*) filter (where is_counted
                      and lsoa21_mapping_method like 'lsoa11_split_nearest%')::integer as rows_lsoa11_split_nearest
 from {{ ref('stg_police_uk__street_crimes') }}
+where {{ police_months_filter("month", is_date=true) }}
 group by force_id, month
 order by force_id, month

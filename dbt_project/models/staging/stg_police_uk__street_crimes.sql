@@ -23,15 +23,19 @@
     row in the file (highest source_row), then to load_id and record_key, so the choice is deterministic;
   - the row counted also decides where the crime is placed (its LSOA);
   - a row not counted keeps duplicate_of_record_key = the record_key of the row that is counted;
-  - the same Crime ID in two different months counts in each month (crime_id_rows counts its rows
-    across every loaded month).
+  - the same Crime ID in two different months counts in each month (every rule here is within a month).
+
+  Incremental by month: a table, not a view (the window functions over every loaded month would otherwise
+  be recomputed by each of its tests and by every model that reads it), rebuilt whole by a full build
+  (--full-refresh) and, when a build loaded only some police.uk months, rebuilt for those months alone
+  (delete+insert by month; macro police_months_filter).
 -#}
-{#- A table, not a view: the window functions over every loaded month would otherwise be recomputed by each of
-    its tests and by every model that reads it. -#}
-{{ config(materialized='table') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='month',
+          on_schema_change='fail', pre_hook="{{ police_months_reset() }}") }}
 
 with crimes as (
     select * from {{ source('raw', 'police_uk_street_crimes') }}
+    where {{ police_months_filter("month") }}
 ),
 
 split_points as (
@@ -57,7 +61,6 @@ typed as (
     select
         force_id || ':' || month || ':' || source_row::varchar as record_key,
         crime_id,
-        case when crime_id is not null then count(*) over (partition by crime_id) end as crime_id_rows,
         case when crime_id is not null then count(*) over (partition by crime_id, month) end as crime_id_rows_in_month,
         month as month_raw,
         strptime(month, '%Y-%m')::date as month,
@@ -102,7 +105,6 @@ ranked as (
 select
     t.record_key,
     t.crime_id,
-    t.crime_id_rows,
     t.crime_id_rows_in_month,
     (t.crime_id is null or t.record_key = t.counted_record_key) as is_counted,
     case when t.crime_id is not null and t.record_key <> t.counted_record_key then t.counted_record_key end
