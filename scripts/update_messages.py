@@ -4,7 +4,8 @@
     uv run python scripts/update_messages.py --check  # exit 1 if a string has no Welsh (what the tests check)
 
 Strings come from ``_()`` / ``gettext()`` in the pack's templates (Jinja2) and ``_()`` / ``N_()`` in its Python
-modules and lib/delivery.py (the messages sent to named officers), plus the indicator labels of seeds/indicator_catalogue.csv (reference data the pack shows). Existing
+modules, lib/delivery.py (the messages sent to named officers) and lib/method_page.py (the method page every output
+links to), plus the indicator labels of seeds/indicator_catalogue.csv (reference data the pack shows). Existing
 translations are kept; strings no longer used are dropped (they stay in git history).
 """
 
@@ -25,7 +26,8 @@ PO = PACK / "locale" / "cy" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "N_": None, "gettext": None}
 LIB = REPO / "orchestration" / "lib"
 METHODS = [("pack/templates/**.j2", "jinja2.ext:babel_extract"), ("pack/**.py", "python"), ("delivery.py", "python"),
-           ("atlas/templates/**.j2", "jinja2.ext:babel_extract"), ("atlas/**.py", "python")]
+           ("atlas/templates/**.j2", "jinja2.ext:babel_extract"), ("atlas/**.py", "python"),
+           ("method_page.py", "python")]
 CATALOGUE = REPO / "seeds" / "indicator_catalogue.csv"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from markupsafe import escape
 
 from orchestration.lib.atlas.text import AtlasLang
 from tests.browser import assert_clean, check_page
@@ -368,6 +369,52 @@ def test_every_area_page_lists_the_lsoas_that_changed_most_by_name(atlas, con):
     assert found >= 10
     # an area whose indicators have no two comparable LSOA periods says so
     assert "None: no two comparable LSOA periods" in html(atlas, f"en/area/{CARDIFF}.html")
+
+
+def test_each_change_since_the_benchmark_carries_the_engines_verdict(atlas, con):
+    """Next to each change since the benchmark, in both languages: the exception engine's verdict
+    (mart_cohesion_profile.change_verdict: 'significant rise', 'no significant change', 'not tested: fewer than 10
+    events ...'), never a bare difference."""
+    profile = rows(con, "select * from marts.mart_cohesion_profile where la_code = ? and change_since_benchmark is not null",
+                   [NEWPORT])
+    assert {r["change_verdict"] for r in profile} >= {"significant rise", "no significant change", "not tested"}
+    for lang in ("en", "cy"):
+        L = AtlasLang(lang)
+        doc = html(atlas, f"{lang}/area/{NEWPORT}.html")
+        for r in profile:
+            card = doc[doc.index(f'id="ind-{r["indicator_id"]}"'):]
+            card = card[:card.index("</article>")]
+            text = L.change_verdict(r["change_verdict"], r["change_test_method"], r["change_q_value"])
+            shown = re.search(r'<strong class="change-verdict" data-change-verdict="([^"]+)">(.*?)</strong>', card, re.S)
+            assert shown and shown[1] == r["change_verdict"], (lang, r["indicator_id"])
+            assert shown[2] == str(escape(text)), (lang, r["indicator_id"])
+            assert L.change(r["change_since_benchmark"], r["unit"]) in card
+    en = html(atlas, f"en/area/{NEWPORT}.html")
+    assert "Not tested: a figure has no 95% interval" in en and "Significant rise (q &lt; 0.0001)" in en
+    # the profile download carries the verdict and its test with the figures
+    frame = pl.read_csv(atlas["dir"] / f"downloads/area/{NEWPORT}_cohesion_profile.csv", infer_schema_length=None)
+    got = dict(zip(frame["indicator_id"], frame["change_verdict"]))
+    assert got == {r["indicator_id"]: r["change_verdict"] for r in rows(
+        con, "select indicator_id, change_verdict from marts.mart_cohesion_profile where la_code = ?", [NEWPORT])
+        if r["indicator_id"] in got}
+    assert {"change_p_value", "change_q_value", "change_test_method", "lsoas_changed_significantly"} <= set(frame.columns)
+
+
+def test_the_about_area_and_profile_pages_link_the_method_page(atlas):
+    """The method is linked from the outputs, not restated: the About page, every area page and every profile
+    document link to exception_method.html at the atlas root, which the build wrote from the dbt docs block."""
+    root = atlas["dir"]
+    method = root / "exception_method.html"
+    assert method.is_file()
+    text = method.read_text(encoding="utf-8")
+    assert "Benjamini" in text and "change_verdict" in text and '<html lang="en">' in text and 'lang="cy"' in text
+    for lang in ("en", "cy"):
+        for rel in (f"{lang}/about.html", f"{lang}/area/{NEWPORT}.html", f"{lang}/area/{CARDIFF}.html",
+                    f"{lang}/profile/{NEWPORT}.html"):
+            page = root / rel
+            links = [h for h in parse(page).links if h.endswith("exception_method.html")]
+            assert links, rel
+            assert all((page.parent / h).resolve() == method.resolve() for h in links), rel
 
 
 def test_series_breaks_are_marked_on_the_trends_and_change_is_withheld_across_them(atlas, con):

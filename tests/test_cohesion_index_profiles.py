@@ -375,8 +375,10 @@ def test_comparison_with_wales_follows_the_interval_and_polarity(warehouse):
     assert held_back > 0
 
 
-def test_lsoas_most_changed_are_the_largest_absolute_lsoa_changes(warehouse):
-    # recomputed from fct_indicator_value's LSOA quarters: first 12 months vs latest 12 months, pooled
+def test_lsoas_most_changed_are_named_and_ordered_by_the_size_of_their_change(warehouse):
+    """The listed LSOAs are those with a significant change after FDR (recomputed with scipy in
+    tests/test_profile_change.py), largest absolute change first: recomputed here from fct_indicator_value's LSOA
+    quarters, first 12 months vs latest 12 months, pooled."""
     rows = warehouse.sql(
         "select v.area_code, v.period_start, v.numerator, v.denominator from marts.fct_indicator_value as v "
         "where v.indicator_id = 'asb_rate' and v.geography_level = 'lsoa'"
@@ -394,10 +396,13 @@ def test_lsoas_most_changed_are_the_largest_absolute_lsoa_changes(warehouse):
         pooled[code][k] += num
         pooled[code][k + 1] += den
     change = {c: 1000 * p[2] / p[3] - 1000 * p[0] / p[1] for c, p in pooled.items()}
-    expected = sorted(change, key=lambda c: (-abs(change[c]), c))[:3]
-    got, names = one(warehouse, "select lsoas_most_changed, lsoas_most_changed_names from marts.mart_cohesion_profile "
-                                "where la_code = ? and indicator_id = 'asb_rate'", [NEWPORT])
-    assert got == ";".join(expected)
+    got, names, changes = one(warehouse, "select lsoas_most_changed, lsoas_most_changed_names, lsoas_most_changed_changes "
+                                         "from marts.mart_cohesion_profile where la_code = ? and indicator_id = 'asb_rate'",
+                              [NEWPORT])
+    listed = got.split(";")
+    assert len(listed) == 3 and listed == sorted(listed, key=lambda c: -abs(change[c]))
+    assert [float(x) for x in changes.split(";")] == pytest.approx([change[c] for c in listed], abs=1e-6)
+    expected = listed
     with open(SNAPSHOTS / "geography" / "wales_lsoa21_to_lad_from_ons_bgc.csv", encoding="utf-8") as fh:
         name_of = {row["LSOA21CD"]: row["LSOA21NM"] for row in csv.DictReader(fh)}
     assert names == ";".join(name_of[c] for c in expected)

@@ -284,3 +284,83 @@ def test_a_planted_spike_is_flagged_and_a_uniform_force_rise_is_not(built, wareh
     assert sum(r[2] for r in rows) > 0.9 * len(lsoas)  # the unadjusted test would flag nearly all
     force_ratio = (3 * (60 * len(lsoas) + 90) / DAYS_Q) / (50 * 12 * len(lsoas) / DAYS_B)
     assert rows[0][3] == pytest.approx(force_ratio, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ audit follow-ups
+
+def test_is_tested_and_test_status_tell_the_same_story(warehouse):
+    """fct_crime_exception: a police force while no other force is loaded has nothing to compare with, so it is
+    not tested (is_tested false, no p), whatever its count; every row's is_tested, test_status and p agree."""
+    (disagree,) = one(
+        warehouse,
+        """select count(*) from marts.fct_crime_exception
+           where is_tested <> (test_status = 'tested') or is_tested <> (p_value is not null)""",
+    )
+    assert disagree == 0
+    forces = warehouse.execute(
+        """select area_code, observed + baseline_count, is_tested, test_status, p_value, p_value_own_past
+           from marts.fct_crime_exception where geography_level = 'police_force'"""
+    ).fetchall()
+    assert forces  # Gwent, alone from 2022-12: nothing to compare with
+    for _code, events, tested, status, p, p_own in forces:
+        assert not tested and p is None and status == "not tested: nothing to compare with (no other force loaded)"
+        assert events >= 10 and p_own is not None  # enough events; its own-past test still runs
+    # the force_adjusted comparison of fct_indicator_change carries the same reason
+    (carried,) = one(
+        warehouse,
+        """select count(*) from marts.fct_indicator_change where comparison = 'force_adjusted'
+           and geography_level = 'police_force' and test_method = 'not tested: nothing to compare with (no other force loaded)'
+           and p_value is null""",
+    )
+    assert carried == len(forces)
+
+
+def test_estimated_bridge_figures_are_never_tested(warehouse):
+    """A 2011 LSOA split across the 2021 boundaries has its population shared out, not counted (status
+    'estimated'): no change involving such a figure is tested, at LSOA or ward level, and the row says why. The
+    audit's example: W01001971, aged 25-64, Mid-2019 against Mid-2017, was an exception."""
+    rows = warehouse.execute(
+        """select c.test_method, c.p_value, c.is_rapid_change, c.is_exception, count(*)
+           from marts.fct_indicator_change as c
+           inner join marts.fct_indicator_value as v
+               on v.indicator_id = c.indicator_id and v.geography_level = c.geography_level
+               and v.area_code = c.area_code and v.period_start in (c.period_start, c.compared_period_start)
+           where c.comparison in ('previous_period', 'year_earlier') and v.status = 'estimated'
+           group by all"""
+    ).fetchall()
+    assert sum(r[4] for r in rows) > 500
+    for method, p, rapid, exception, _n in rows:
+        assert p is None and not rapid and not exception
+        assert method.startswith(("not tested: a figure is estimated", "not tested: series break")), method
+    method, p, exception = one(
+        warehouse,
+        """select test_method, p_value, is_exception from marts.fct_indicator_change
+           where indicator_id = 'pct_aged_25_64' and geography_level = 'lsoa' and area_code = 'W01001971'
+             and comparison = 'previous_period' and period_label = 'Mid-2019'""",
+    )
+    assert method.startswith("not tested: a figure is estimated") and p is None and not exception
+    # LSOAs of unchanged 2011 codes are still tested
+    (tested,) = one(
+        warehouse,
+        """select count(*) from marts.fct_indicator_change where indicator_id = 'pct_aged_25_64'
+           and geography_level = 'lsoa' and period_label = 'Mid-2019' and p_value is not null""",
+    )
+    assert tested > 1500
+
+
+def test_the_homicide_rate_states_its_time_base(warehouse):
+    """ONS publishes homicide per million residents a year over a three-year rolling period: the unit says so
+    (per_million_person_years, like per_1000_person_years), and the England and Wales figure is an annual rate
+    (about 10 per million a year: some 570 homicides a year among 58 million people, not three years' worth)."""
+    units = {r[0] for r in warehouse.execute(
+        "select distinct unit from marts.fct_indicator_value where indicator_id = 'homicide_rate'").fetchall()}
+    assert units == {"per_million_person_years"}
+    (catalogue_unit,) = one(warehouse, "select unit from ref.indicator_catalogue where indicator_id = 'homicide_rate'")
+    assert catalogue_unit == "per_million_person_years"
+    import csv
+
+    from tests.independent import SNAPSHOTS
+
+    with open(SNAPSHOTS / "ons_els" / "homicide-offences" / "homicide-offences.wales_subset.csv", encoding="utf-8-sig") as fh:
+        ew = [float(r["observation"]) for r in csv.DictReader(fh) if r["areacd"] == "K04000001"]
+    assert ew and all(5 < v < 15 for v in ew)

@@ -95,3 +95,33 @@ def test_the_report_renders_in_a_real_browser(built, warehouse, tmp_path):
     flagged_table = dom.split("LSOAs significantly above their baseline", 1)[1].split("</table>", 1)[0]
     body = flagged_table.split("<tbody>", 1)[1]
     assert body.count("<tr") == flags
+
+
+def test_fdr_is_described_per_crime_group_family_with_each_familys_size(built, warehouse):
+    """Benjamini-Hochberg runs within each crime group (fct_crime_exception: level × crime group × quarter), so the
+    report names one family per crime group and its size, never one family across all tests."""
+    html = (built["settings"].reports_dir / "crime_exception_report_latest.html").read_text(encoding="utf-8")
+    flat = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    sizes = dict(warehouse.execute(
+        "select crime_group, count(*) filter (where is_tested) from reports.crime_exceptions group by 1").fetchall())
+    labels = dict(warehouse.execute("select crime_group, crime_group_label from ref.crime_groups").fetchall())
+    assert len(sizes) == 4 and sum(sizes.values()) > 1000
+    assert "applied separately within each crime group" in flat
+    for group, n in sizes.items():
+        assert re.search(rf"{re.escape(labels[group])}: {n:,} tests", flat, re.I), (group, n)
+    assert f"{sum(sizes.values()):,} tests in all" in flat
+    assert not re.search(r"applied across [\d,]+ tests", flat)
+
+
+def test_the_report_links_the_method_page_beside_it(built):
+    """The method is linked, not restated: a relative link to exception_method.html, which the build wrote in the
+    report's folder from the dbt docs block exception_method."""
+    reports = built["settings"].reports_dir
+    for name in ("crime_exception_report_latest.html", "crime_exception_report_2024-Q2.html"):
+        html = (reports / name).read_text(encoding="utf-8")
+        links = re.findall(r'<a href="([^"]+)"', html)
+        assert "exception_method.html" in links
+        for href in links:
+            assert (reports / href).is_file(), href
+    page = (reports / "exception_method.html").read_text(encoding="utf-8")
+    assert "Benjamini" in page and "mart_cohesion_profile" in page and 'lang="cy"' in page

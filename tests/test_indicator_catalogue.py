@@ -34,7 +34,7 @@ FACTORS = GUIDE_FACTORS | {"local_extra"}
 POLARITIES = {"risk", "protective", "context"}
 LEVELS = ["lsoa", "ward", "msoa", "la", "police_force", "wales"]  # smallest to largest (typical population)
 FREQUENCIES = {"decennial", "annual", "quarterly", "monthly", "irregular"}
-UNITS = {"percent", "per_1000_person_years", "per_million", "ratio", "rank_share_percent", "gbp", "score"}
+UNITS = {"percent", "per_1000_person_years", "per_million_person_years", "ratio", "rank_share_percent", "gbp", "score"}
 LICENCES = {"Open Government Licence v3.0", "partner data sharing agreement"}
 BOOLEANS = {"true", "false"}
 

@@ -106,6 +106,10 @@ def expected_test(cur: dict, before: dict) -> tuple[str, float | None]:
         return "not tested: series break", None
     if "unreliable" in (cur["status"], before["status"]):
         return "not tested: the source calls a figure unreliable", None
+    if "estimated" in (cur["status"], before["status"]):
+        # a 2011 LSOA split across the 2021 boundaries: a population share of its parent, not a count
+        return ("not tested: a figure is estimated (a 2011 LSOA split across the 2021 boundaries, shared out by "
+                "population, not counted)"), None
     method = cur["ci_method"] if cur["ci_method"] == before["ci_method"] else "mixed"
     if method == "poisson_exact":
         k1, k0 = round(cur["numerator"]), round(before["numerator"])

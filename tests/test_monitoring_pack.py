@@ -562,3 +562,31 @@ def test_a_dataset_whose_refresh_was_rejected_is_named_stale_in_about_the_data(b
         html, missing = render_html(for_tier(pack, "gold_silver"), language, VersionInfo(1, "2024-07-01T00:00:00"),
                                     EngineRules(alpha=0.05, min_events=5))
         assert not missing and words in html and wimd in html
+
+
+def test_every_pack_links_the_method_page_beside_it_and_names_the_fdr_families(archive, warehouse):
+    """The method annex (and the summary tier's note) link the method page written in the version's folder
+    (exception_method.html, from the dbt docs block); section 5 says false discovery rate control runs within each
+    crime group, with each family's size (Welsh and English)."""
+    from orchestration.lib.pack.i18n import Lang
+
+    sizes = dict(warehouse.execute(
+        """select crime_group, count(*) filter (where is_tested) from marts.fct_crime_exception
+           where geography_level = 'lsoa' and quarter_start = date '2024-04-01' group by 1""").fetchall())
+    for group in ("newport", GWENT, "conwy"):
+        for tier in ("gold_silver", "bronze", "summary"):
+            for language in ("en", "cy"):
+                path = _file(archive, group, tier, language, "html")
+                html = path.read_text(encoding="utf-8")
+                hrefs = re.findall(r'<a href="([^"]+)"', html)
+                assert "exception_method.html" in hrefs, (group, tier, language)
+                assert all((path.parent / h).is_file() for h in hrefs)
+                if tier != "summary" and group != "conwy":
+                    L = Lang(language)
+                    for crime_group, n in sizes.items():
+                        text = L.gettext("%(group)s: %(n)s tests", group=L.label("crime_group", crime_group), n=L.int(n))
+                        assert text.replace("'", "&#39;") in html, (group, tier, language, text)
+    manifest = json.loads((archive / GWENT / "manifest.json").read_text(encoding="utf-8"))
+    page = archive / GWENT / manifest["versions"][-1]["method_page"]
+    assert page.is_file() and "Benjamini" in page.read_text(encoding="utf-8")
+    assert page.stat().st_mode & 0o077 == 0  # owner-only, like the rest of the archive

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from markupsafe import escape
 from pypdf import PdfReader
 
 from orchestration.lib.atlas.text import AtlasLang
@@ -125,7 +126,10 @@ def test_benchmark_latest_and_change_are_the_marts(docs, mart, lang):
         assert L.period(r["benchmark_period_label"]) in cells[0]
         assert cells[1].startswith(L.value(r["latest_value"], r["unit"]))
         if r["change_since_benchmark"] is not None:
-            assert cells[2] == L.change(r["change_since_benchmark"], r["unit"])
+            # the change with the exception engine's verdict beside it
+            assert cells[2].startswith(L.change(r["change_since_benchmark"], r["unit"]) + "<br>")
+            assert f'data-change-verdict="{r["change_verdict"]}"' in cells[2]
+            assert str(escape(L.change_verdict(r["change_verdict"], r["change_test_method"], r["change_q_value"]))) in cells[2]
         elif "series break" in (r["change_note"] or ""):
             assert L.gettext("Series break: not compared") in cells[2]
         elif (r["change_note"] or "").startswith("first year"):
@@ -147,6 +151,32 @@ def test_the_pdf_carries_the_figures_the_lsoas_and_the_series_breaks(docs, mart)
                 assert name in text
     assert "Series break" in text and "Mid-2020 → Census 2021" in text
     assert "Source:" in text and "Metadata limit:" in text
+
+
+def test_the_document_says_how_change_is_judged_and_links_the_method(docs, mart):
+    """The verdicts and the ranking rule are stated in the document (both languages), the LSOAs most changed carry
+    their change, and the HTML links the method page (written beside the documents); the PDF names the file."""
+    method = docs["dir"] / "exception_method.html"
+    assert method.is_file() and "exception_method" in method.read_text(encoding="utf-8")
+    for lang in ("en", "cy"):
+        L = AtlasLang(lang)
+        path = docs["dir"] / f"{lang}/profile/{NEWPORT}.html"
+        doc = path.read_text(encoding="utf-8")
+        hrefs = re.findall(r'<a href="([^"]*exception_method\.html)"', doc)
+        assert hrefs and all((path.parent / h).resolve() == method.resolve() for h in hrefs)
+        flat = " ".join(doc.split())
+        assert str(escape(L.gettext("LSOAs that changed most: each LSOA's own change since the benchmark is tested in "
+                                    "the same way, against every LSOA of Wales with the same periods. Only LSOAs "
+                                    "whose change is significant and at least the materiality threshold are listed, "
+                                    "up to three, largest change first. Ranking the raw change would list the LSOAs "
+                                    "with the fewest residents, whose rates move most by chance."))) in flat
+        for r in mart:
+            if r["lsoas_most_changed"]:
+                assert L.gettext("%(n)s of the %(tested)s LSOAs tested changed significantly and by at least the "
+                                 "materiality threshold; the largest changes:", n=L.int(r["lsoas_changed_significantly"]),
+                                 tested=L.int(r["lsoas_tested_for_change"])).replace("'", "&#39;") in flat
+    _pages, text = pdf_text(docs["dir"] / f"en/profile/{NEWPORT}.pdf")
+    assert "exception_method.html" in text and "Significant rise" in text
 
 
 def test_the_welsh_document_is_in_welsh(docs):

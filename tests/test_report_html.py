@@ -32,6 +32,8 @@ def sample_ctx() -> dict:
             "alpha": 0.05,
             "correction": "Benjamini–Hochberg false discovery rate",
             "n_tests": 2384,
+            "families": [{"crime_group_label": "All crime", "n_tests": 1045}, {"crime_group_label": "Public order",
+                                                                               "n_tests": 1339}],
         },
         "crime_groups": [
             {"id": "all_crime", "label": "All crime", "definition": "All police-recorded street-level crime."},
@@ -217,7 +219,13 @@ def test_header_method_and_marking(html):
     assert "What this report shows" in text
     assert "Exact conditional Poisson test (Przyborowski & Wilenski)" in text
     assert "Benjamini–Hochberg false discovery rate" in text
-    assert "2,384 tests" in text
+    assert "2,384 tests in all" in text
+    # false discovery rate control is per crime group: each family and its size, never "across" every test
+    assert "applied separately within each crime group" in " ".join(text.split())
+    assert "All crime: 1,045 tests; public order: 1,339 tests" in " ".join(text.split())
+    assert "applied across" not in text
+    # the method is linked (the page written beside the report), not only restated
+    assert '<a href="exception_method.html">' in html
     assert "0.05" in text
     assert "Violence and sexual offences" in text
     assert OGL_ATTRIBUTION in text

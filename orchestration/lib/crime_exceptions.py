@@ -11,7 +11,8 @@ Method, per LSOA and crime group (seed crime_groups), for the latest quarter wit
   LSOA moved exactly as the rest of its police force did, so a force-wide rise or the force's seasonal peak is
   not an exception;
 - exact conditional test (one-sided), run only when observed + baseline >= 10; Benjamini-Hochberg q < 0.05
-  across the LSOAs tested for the crime group; and the excess must be at least the catalogue's change threshold
+  within each crime group (one family per crime group: the LSOAs tested for it); and the excess must be at least
+  the catalogue's change threshold
   (per 1,000 person-years). The headline counts only these force-adjusted exceptions; "above its own past"
   (the unadjusted test) is reported as a number alongside, with the force ratio that explains the difference.
 """
@@ -26,6 +27,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from orchestration.lib.method_page import PAGE_NAME as METHOD_PAGE
+from orchestration.lib.method_page import write_method_page
 from orchestration.lib.report_html import write_report
 from orchestration.lib.warehouse import connect, fetch_row, transaction
 from orchestration.settings import DBT_PROJECT_DIR
@@ -44,7 +47,7 @@ TEST_NAME = (
     "Exact conditional Poisson test against a force-adjusted expectation (binomial test of the quarter's share "
     "of quarter + baseline, null share taken from the rest of the police force)"
 )
-METHOD_DOC = "dbt docs: exception_method (models/exception_method.md)"
+METHOD_DOC = f"the method page {METHOD_PAGE}, beside this report; dbt docs block exception_method"
 QUARTER_MONTHS = {1: "January–March", 2: "April–June", 3: "July–September", 4: "October–December"}
 
 EXCEPTIONS_DDL = """
@@ -214,6 +217,10 @@ def build_report(warehouse: Path) -> ExceptionReport:
     ]
 
     n_tested = int(tests["is_tested"].sum()) if tests.height else 0
+    # Benjamini-Hochberg runs within each crime group (fct_crime_exception: level × crime group × quarter): one
+    # family per crime group, its size the LSOAs tested for that group this quarter
+    tested_by_group = dict(tests.filter(pl.col("is_tested")).group_by("crime_group").len().iter_rows()) if tests.height else {}
+    families = [{"crime_group_label": labels[g], "n_tests": int(tested_by_group.get(g, 0))} for g in groups["crime_group"]]
     n_own_past = int(tests["is_above_own_past"].sum()) if tests.height else 0
     n_untested = tests.height - n_tested
     forces = sorted(tests["police_force_name"].unique().to_list()) if tests.height else []
@@ -287,6 +294,8 @@ def build_report(warehouse: Path) -> ExceptionReport:
             "alpha": ALPHA,
             "correction": "Benjamini–Hochberg false discovery rate control",
             "n_tests": n_tested,
+            "families": families,
+            "page": METHOD_PAGE,
         },
         "headline_context": (
             f"Against their own past alone (no allowance for the force trend) {n_own_past:,} combinations would have "
@@ -369,7 +378,8 @@ def data_quality_caveats(warehouse: Path) -> list[str]:
 
 
 def save_report(report: ExceptionReport, warehouse: Path, reports_dir: Path) -> tuple[Path, Path]:
-    """Write the quarter's tests as reported to reports.crime_exceptions and the HTML file; return (dated, latest)."""
+    """Write the quarter's tests as reported to reports.crime_exceptions and the HTML file, with the method page
+    it links to beside it (exception_method.html); return (dated, latest)."""
     generated_at = datetime.fromisoformat(report.context["generated_at"]).replace(tzinfo=None)
     with transaction(warehouse) as con:
         con.execute(EXCEPTIONS_DDL)
@@ -386,6 +396,7 @@ def save_report(report: ExceptionReport, warehouse: Path, reports_dir: Path) -> 
             con.execute("insert into reports.crime_exceptions select * from incoming")
             con.unregister("incoming")
     quarter = report.context["quarter_label"].split(" (")[0].replace(" ", "-")
+    write_method_page(reports_dir, mode=0o640)
     dated = write_report(report.context, reports_dir / f"crime_exception_report_{quarter}.html")
     latest = write_report(report.context, reports_dir / "crime_exception_report_latest.html")
     return dated, latest

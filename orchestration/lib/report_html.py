@@ -15,7 +15,10 @@ Context dict (``ctx``) - every key is required unless marked optional::
     areas_covered: str       e.g. "Gwent Police area: Blaenau Gwent, Caerphilly, ..."
     marking: str             optional; default "OFFICIAL — for the tension monitoring group"
     method: {test_name, description, alpha, correction, n_tests}
-            optional extra: ci_confidence (float, default 0.95) - level of the rate intervals
+            optional extra: ci_confidence (float, default 0.95) - level of the rate intervals;
+            families ([{crime_group_label, n_tests}]) - the false discovery rate families (one per crime
+            group) and their sizes; page (str) - relative address of the method page (default
+            "exception_method.html", written beside the report by crime_exceptions.save_report)
     crime_groups: [{id, label, definition}]
     headline_context: str    optional; a sentence after the headline count (e.g. the unadjusted count)
     force_ratios: [{area_name, crime_group_label, ratio}]   optional; force-wide change this quarter
@@ -212,6 +215,8 @@ def render_crime_exception_report(ctx: dict) -> str:
     _validate(ctx)
     method = dict(ctx["method"])
     method.setdefault("ci_confidence", 0.95)
+    method.setdefault("families", [])
+    method.setdefault("page", "exception_method.html")
     values = dict(ctx)
     values["method"] = method
     values["marking"] = ctx.get("marking") or DEFAULT_MARKING

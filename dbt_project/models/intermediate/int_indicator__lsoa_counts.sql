@@ -1,8 +1,9 @@
 {#-
   Numerator and denominator of every count-based indicator per 2021 LSOA and period, the input that
   fct_indicator_value sums to every higher level. value_kind says how a value and its CI are made:
-  'proportion' (percent, Wilson), 'rate' (per 1,000 person-years, Byar), 'area_share' (percent of
-  LSOAs; a complete count of areas, so no CI).
+  'proportion' (percent, Wilson), 'rate' (per 1,000 person-years, exact Garwood limits from
+  cm_poisson_lower_limit / cm_poisson_upper_limit: macros/confidence_intervals.sql), 'area_share' (percent
+  of LSOAs; a complete count of areas, so no CI).
 
   2011-LSOA data (small-area population estimates) is bridged with the ONS exact-fit lookup:
   unchanged LSOAs as they are; merged ones sum their 2011 parents (exact); a split 2011 LSOA's counts

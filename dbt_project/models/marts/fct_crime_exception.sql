@@ -13,7 +13,9 @@
                     ((F1 - k1) / ((F1 - k1) + (F0 - k0))): expected = k0 × (F1 - k1) / (F0 - k0), so a
                     force-wide rise or the force's seasonal peak raises the expectation as much as the count.
   Both one-sided (only rises are exceptions), tested only when k1 + k0 >= min_events (10), BH-adjusted
-  within geography level × crime group × quarter over the areas tested. is_exception = adjusted q < 0.05 AND the excess over
+  within geography level × crime group × quarter over the areas tested. is_tested = the force-adjusted test was
+  run (a force while no other force is loaded has nothing to compare with: not tested, whatever its count; its
+  own-past test still runs); test_status says 'tested' or why not. is_exception = adjusted q < 0.05 AND the excess over
   the force-adjusted expectation is at least the catalogue's change_threshold (per 1,000 person-years).
 -#}
 with quarterly as (
@@ -76,7 +78,7 @@ expected as (
         ((f.force_count - l.crime_count)::double / l.days_in_quarter)
             / nullif((f.force_baseline_count - l.baseline_count)::double / l.baseline_days, 0) as force_ratio_leave_one_out,
         c.change_threshold,
-        l.crime_count + l.baseline_count >= {{ min_events() }} as is_tested
+        l.crime_count + l.baseline_count >= {{ min_events() }} as has_min_events
     from lsoa as l
     inner join reference as f
         on l.reference_code = f.reference_code and l.crime_group = f.crime_group
@@ -90,11 +92,11 @@ tested as (
         *,
         baseline_count::double * rest_of_force_count / nullif(rest_of_force_baseline, 0) as expected,
         -- own past: exposures are the days of the quarter and of the baseline
-        case when is_tested then cm_poisson_rate_increase_p(observed, baseline_count, days_in_quarter, baseline_days) end
+        case when has_min_events then cm_poisson_rate_increase_p(observed, baseline_count, days_in_quarter, baseline_days) end
             as p_value_own_past,
         -- force adjusted: the rest of the force's counts stand in for the exposures, so the null share is
         -- (F1 - k1) / ((F1 - k1) + (F0 - k0))
-        case when is_tested and rest_of_force_count + rest_of_force_baseline > 0 then cm_poisson_rate_increase_p(
+        case when has_min_events and rest_of_force_count + rest_of_force_baseline > 0 then cm_poisson_rate_increase_p(
             observed, baseline_count, rest_of_force_count, rest_of_force_baseline) end as p_value
     from expected
 ),
@@ -135,9 +137,12 @@ select
     (1000.0 * cm_poisson_upper_limit(observed) / person_years)::double as rate_uci_95,
     (1000.0 * (observed - expected) / person_years)::double as excess_per_1000_person_years,
     change_threshold::double as change_threshold,
-    is_tested::boolean as is_tested,
-    case when not is_tested then 'not tested: fewer than {{ min_events() }} events in the quarter and its baseline'
-         when p_value is null then 'not tested: nothing to compare with (no other force loaded)'
+    -- the headline (force-adjusted) test was run; test_status says why not when it was not
+    (p_value is not null)::boolean as is_tested,
+    case when not has_min_events then 'not tested: fewer than {{ min_events() }} events in the quarter and its baseline'
+         when p_value is null and geography_level = 'police_force'
+             then 'not tested: nothing to compare with (no other force loaded)'
+         when p_value is null then 'not tested: nothing to compare with (no other crime of this group in the rest of the force)'
          else 'tested' end::varchar as test_status,
     p_value_own_past::double as p_value_own_past,
     q_value_own_past::double as q_value_own_past,

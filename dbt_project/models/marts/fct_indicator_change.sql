@@ -12,7 +12,9 @@
                        rows of fct_crime_exception, the quarterly report's own test - so that a force-wide rise
                        or season is not read as local change.
 
-  Tests by the kind of figure (exact where counts are small), run only above a minimum count, with
+  Tests by the kind of figure (exact where counts are small; macros change_test_method, change_p_value and
+  change_se, shared with mart_cohesion_profile), run only above a minimum count and never on an unreliable or
+  an estimated figure (a 2011 LSOA split across the 2021 boundaries, shared out by population), with
   Benjamini-Hochberg false discovery rate control within indicator × level × comparison × period;
   is_rapid_change = significant after FDR AND |change| >= the catalogue's change_threshold AND not a series
   break AND neither figure flagged unreliable. is_exception = rapid change on the indicator's headline
@@ -68,7 +70,10 @@ compared as (
         case when p.series_key <> c.series_key
              then coalesce(p.series_break_reason, 'different sources: ' || c.source_release || ' vs ' || p.source_release)
         end as series_break_reason,
-        p.status = 'unreliable' or c.status = 'unreliable' as is_unreliable
+        p.status = 'unreliable' or c.status = 'unreliable' as is_unreliable,
+        -- a 2011 LSOA split across the 2021 boundaries: its figure is a population share of its parent's, not a
+        -- count of its own (status 'estimated'), so a change in it is not evidence about the area
+        p.status = 'estimated' or c.status = 'estimated' as is_estimated
     from pairs as p
     inner join indicator_value as c
         on p.indicator_id = c.indicator_id
@@ -80,46 +85,19 @@ compared as (
 tested as (
     select
         *,
-        case
-            when is_series_break then 'not tested: series break'
-            when is_unreliable then 'not tested: the source calls a figure unreliable'
-            when pair_method = 'poisson_exact' and k1 + k0 < {{ min_events() }}
-                then 'not tested: fewer than {{ min_events() }} events in the two periods'
-            when pair_method = 'poisson_exact' then 'exact conditional Poisson (two-sided)'
-            when pair_method = 'wilson' and least(k1, n1 - k1, k0, n0 - k0) < {{ min_events() }}
-                then 'not tested: fewer than {{ min_events() }} in a cell'
-            when pair_method = 'wilson' then 'two-proportion z (pooled; census natural variation)'
-            when pair_method = 'published' and uci1 >= lci1 and uci0 >= lci0 then 'published interval z'
-            when pair_method in ('none', 'mixed', 'published') then 'not tested: no interval for a figure'
-            else 'not tested'
-        end as test_method
+        {{ change_test_method('pair_method', 'k1', 'n1', 'k0', 'n0', 'lci1', 'uci1', 'lci0', 'uci0',
+                              'is_series_break', 'is_unreliable', 'is_estimated') }} as test_method
     from compared
 ),
 
 with_p as (
     select
         *,
-        case
-            when test_method like 'exact conditional%'
-                then cm_binom_two_sided_p(k1, k1 + k0, n1 / (n1 + n0))
-            when test_method like 'two-proportion%' then
-                case when (k1 + k0) / (n1 + n0) in (0, 1) then 1.0
-                     else cm_normal_two_sided_p(
-                         (k1 / n1 - k0 / n0)
-                         / sqrt((k1 + k0) / (n1 + n0) * (1 - (k1 + k0) / (n1 + n0)) * (1 / n1 + 1 / n0))) end
-            when test_method = 'published interval z' then
-                case when (uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2 > 0
-                     then cm_normal_two_sided_p((value - compared_value)
-                          / (sqrt((uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2) / 3.919927969080108))
-                     else 1.0 end
-        end as p_value,
+        {{ change_p_value('test_method', 'k1', 'n1', 'k0', 'n0', 'value', 'compared_value', 'lci1', 'uci1', 'lci0', 'uci0') }}
+            as p_value,
         -- approximate (normal) standard error of the change, for its displayed interval
-        case
-            when test_method like 'exact conditional%' then 1000.0 * sqrt(k1 / n1 ^ 2 + k0 / n0 ^ 2)
-            when test_method like 'two-proportion%'
-                then 100.0 * sqrt(k1 / n1 * (1 - k1 / n1) / n1 + k0 / n0 * (1 - k0 / n0) / n0)
-            when test_method = 'published interval z' then sqrt((uci1 - lci1) ^ 2 + (uci0 - lci0) ^ 2) / 3.919927969080108
-        end as se_change
+        {{ change_se('test_method', 'k1', 'n1', 'k0', 'n0', 'lci1', 'uci1', 'lci0', 'uci0', unit_scale('unit')) }}
+            as se_change
     from tested
 ),
 
@@ -186,7 +164,7 @@ flagged as (
 rapid as (
     select
         *,
-        coalesce(is_significant and is_beyond_threshold and not is_series_break and not is_unreliable, false)
+        {{ is_rapid_change('q_value', 'change', 'change_threshold', 'is_series_break', 'is_unreliable') }}
             as is_rapid_change
     from flagged
 )

@@ -29,14 +29,28 @@
   rural LSOAs pooled (ONS 2021 rural-urban classification, dim_geography.urban_rural) in the LA's latest
   period (window), only when every LSOA of the class has data.
 
-  lsoas_most_changed: for indicators with at least two LSOA periods (two non-overlapping windows) IN THE
-  LATEST LSOA SERIES, the up to 3 LSOAs of the LA with the largest absolute change between the first and the
-  latest LSOA period (window) of that series. LSOAs with any 'estimated' figure in either period (a 2011
-  LSOA split or merged across the 2021 bridge: the figure is an apportioned share of its parent, not a
-  measurement of the LSOA) are left out of the ranking.
+  Is the change real? change_since_benchmark is tested by the exception engine with the rules of
+  fct_indicator_change (macros/exception_engine.sql: change_test_method, change_p_value, change_se,
+  is_rapid_change; method: docs block exception_method): exact conditional Poisson test on the two windows'
+  pooled counts and person-years, pooled two-proportion z for census shares, z from published intervals; no test
+  below 10 events (10 in a cell), on an unreliable or estimated figure, or without an interval (change_test_method
+  says why); Benjamini-Hochberg within indicator × LA level × since-benchmark × (benchmark, latest) period.
+  change_verdict: 'significant rise' / 'significant fall' = significant after FDR AND |change| >= the catalogue's
+  change_threshold (benchmark and latest are in one series by construction, both reliable); else 'significant
+  but below threshold', 'no significant change', 'not tested'; 'series break' / 'not compared' when no change is
+  shown. fct_indicator_change itself compares consecutive single periods (previous period, same quarter a year
+  earlier), not pooled 12-month windows or the benchmark against the latest, so its rows cannot be reused; the
+  rules are the same macros.
 
-  Computed here from fct_indicator_value rather than fct_indicator_change, which compares single periods
-  (previous period, same quarter a year earlier), not pooled 12-month windows or earliest vs latest.
+  lsoas_most_changed: for indicators with at least two LSOA periods (two non-overlapping windows) IN THE
+  LATEST LSOA SERIES, each LSOA's change between the first and the latest LSOA period (window) of that series is
+  tested the same way (family: indicator × LSOA level × since-benchmark: every LSOA of Wales with both windows),
+  and up to 3 of the LA's LSOAs with RAPID change (significant after FDR and at least the threshold) are listed,
+  largest absolute change first, then the smaller q: ranking raw change would favour LSOAs with few residents,
+  whose rates move most by chance. LSOAs with any 'estimated' figure (a 2011 LSOA split across the 2021 bridge:
+  the figure is an apportioned share of its parent, not a measurement of the LSOA) or unreliable one are not
+  tested, so never listed. lsoas_tested_for_change / lsoas_changed_significantly count the LA's LSOAs tested and
+  with rapid change.
 -#}
 with catalogue as (
     select indicator_id, label, unit, polarity, cohesion_factor, min_reliable_level, change_threshold, caveats
@@ -178,7 +192,7 @@ request_sums as (
 
 figures as (
     select
-        la_code, indicator_id, role, status,
+        la_code, indicator_id, role, status, ci_method, numerator, denominator, scale,
         case when not is_pooled then point_value
              when is_covered and denominator > 0 then scale * numerator / denominator end as value,
         case when not is_pooled then point_lci
@@ -280,9 +294,16 @@ lsoa_series_windows as (
 lsoa_window_values as (
     select
         l.la_code, l.area_code as lsoa21_code, l.indicator_id, s.role,
+        {{ exact_sum('l.numerator') }} as numerator, {{ exact_sum('l.denominator') }} as denominator,
         any_value(k.scale) * {{ exact_sum('l.numerator') }} / nullif({{ exact_sum('l.denominator') }}, 0) as value,
+        -- a single period's published interval (pooled windows are counts: exact or two-proportion tests)
+        case when not any_value(s.is_pooled) then any_value(l.lci_95) end as lci_95,
+        case when not any_value(s.is_pooled) then any_value(l.uci_95) end as uci_95,
+        case when count(distinct l.ci_method) = 1 then any_value(l.ci_method) else 'mixed' end as ci_method,
+        any_value(k.scale) as scale,
         sum(l.period_days) = datediff('day', any_value(s.window_start), any_value(s.window_end)) + 1 as is_covered,
-        bool_or(l.status in ('estimated', 'unreliable')) as has_bridged_or_unreliable
+        bool_or(l.status = 'estimated') as has_estimated,
+        bool_or(l.status = 'unreliable') as has_unreliable
     from (
         select indicator_id, is_pooled, 'first' as role, first_window_start as window_start, first_window_end as window_end
         from lsoa_series_windows
@@ -297,25 +318,81 @@ lsoa_window_values as (
     group by l.la_code, l.area_code, l.indicator_id, s.role
 ),
 
+-- each LSOA's first and latest window side by side (latest = 1, first = 0)
+lsoa_pairs as (
+    select
+        w.la_code, w.lsoa21_code, w.indicator_id,
+        max(w.value) filter (where w.role = 'last') as value1, max(w.value) filter (where w.role = 'first') as value0,
+        max(w.numerator) filter (where w.role = 'last') as k1, max(w.denominator) filter (where w.role = 'last') as n1,
+        max(w.numerator) filter (where w.role = 'first') as k0, max(w.denominator) filter (where w.role = 'first') as n0,
+        max(w.lci_95) filter (where w.role = 'last') as lci1, max(w.uci_95) filter (where w.role = 'last') as uci1,
+        max(w.lci_95) filter (where w.role = 'first') as lci0, max(w.uci_95) filter (where w.role = 'first') as uci0,
+        case when count(distinct w.ci_method) = 1 then any_value(w.ci_method) else 'mixed' end as pair_method,
+        any_value(w.scale) as scale,
+        bool_or(w.has_estimated) as is_estimated,
+        bool_or(w.has_unreliable) as is_unreliable
+    from lsoa_window_values as w
+    where w.is_covered
+    group by w.la_code, w.lsoa21_code, w.indicator_id
+    having count(*) filter (where w.role = 'first') = 1 and count(*) filter (where w.role = 'last') = 1
+),
+
+-- the same change test as the LA rows (and fct_indicator_change); an LSOA with an 'estimated' figure (a 2011 LSOA
+-- split across the 2021 bridge: an apportioned share of its parent, not a measurement of the LSOA) or an
+-- unreliable one is not tested
+lsoa_tested as (
+    select
+        *,
+        value1 - value0 as change,
+        {{ change_test_method('pair_method', 'k1', 'n1', 'k0', 'n0', 'lci1', 'uci1', 'lci0', 'uci0',
+                              'false', 'is_unreliable', 'is_estimated') }} as test_method
+    from lsoa_pairs
+    where value1 is not null and value0 is not null
+),
+
+lsoa_with_p as (
+    select
+        *,
+        {{ change_p_value('test_method', 'k1', 'n1', 'k0', 'n0', 'value1', 'value0', 'lci1', 'uci1', 'lci0', 'uci0') }}
+            as p_value
+    from lsoa_tested
+),
+
+-- Benjamini-Hochberg within the family indicator × LSOA level × since-benchmark × (first, latest window): the
+-- windows are the same for every LSOA of an indicator, so the family is every LSOA of Wales tested for it
+lsoa_with_q as (
+    {{ select_with_bh_q('lsoa_with_p', 'indicator_id', 'p_value', 'q_value') }}
+),
+
 lsoa_change as (
     select
-        la_code, lsoa21_code, indicator_id,
-        max(value) filter (where role = 'last') - max(value) filter (where role = 'first') as change
-    from lsoa_window_values
-    where is_covered
-    group by la_code, lsoa21_code, indicator_id
-    having count(*) filter (where role = 'first') = 1 and count(*) filter (where role = 'last') = 1
-        and not bool_or(has_bridged_or_unreliable)
+        q.*,
+        {{ is_rapid_change('q.q_value', 'q.change', 'c.change_threshold', 'false', '(q.is_unreliable or q.is_estimated)') }}
+            as is_rapid_change
+    from lsoa_with_q as q
+    inner join catalogue as c on q.indicator_id = c.indicator_id
+),
+
+-- the LSOAs that changed most BY THE ENGINE'S EVIDENCE: only LSOAs whose change is significant after FDR and at
+-- least the materiality threshold (rapid change), largest absolute change first (then the smaller q), up to 3
+lsoa_counts as (
+    select la_code, indicator_id,
+           count(*) filter (where p_value is not null) as lsoas_tested_for_change,
+           count(*) filter (where is_rapid_change) as lsoas_changed_significantly
+    from lsoa_change
+    group by la_code, indicator_id
 ),
 
 most_changed as (
     select r.la_code, r.indicator_id,
-           string_agg(r.lsoa21_code, ';' order by abs(r.change) desc, r.lsoa21_code) as lsoas_most_changed,
-           string_agg(g.lsoa21_name, ';' order by abs(r.change) desc, r.lsoa21_code) as lsoas_most_changed_names
+           string_agg(r.lsoa21_code, ';' order by r.rn) as lsoas_most_changed,
+           string_agg(g.lsoa21_name, ';' order by r.rn) as lsoas_most_changed_names,
+           string_agg(round(r.change, 6)::varchar, ';' order by r.rn) as lsoas_most_changed_changes
     from (
-        select *, row_number() over (partition by la_code, indicator_id order by abs(change) desc, lsoa21_code) as rn
+        select *, row_number() over (partition by la_code, indicator_id
+                                     order by abs(change) desc, q_value, lsoa21_code) as rn
         from lsoa_change
-        where change is not null
+        where is_rapid_change
     ) as r
     inner join geography as g on r.lsoa21_code = g.lsoa21_code
     where r.rn <= 3
@@ -341,6 +418,12 @@ assembled as (
         ps.previous_series_label,
         ps.previous_series_value,
         w.is_pooled,
+        -- the two figures the change test compares (latest = 1, benchmark = 0)
+        l.numerator as k1, l.denominator as n1, b.numerator as k0, b.denominator as n0,
+        l.lci_95 as lci1, l.uci_95 as uci1, b.lci_95 as lci0, b.uci_95 as uci0,
+        case when l.ci_method = b.ci_method then l.ci_method else 'mixed' end as pair_method,
+        coalesce(b.status = 'estimated' or l.status = 'estimated', false) as any_estimated,
+        l.scale,
         wl.value as wales_latest_value,
         c.change_threshold as materiality_threshold,
         case when l.value is null then 'not compared'
@@ -349,7 +432,8 @@ assembled as (
         {{ benchmark_comparison_note('l.lci_95', 'l.uci_95', 'l.value', 'wl.value', 'c.change_threshold', 'l.status', 'c.caveats') }}
             as comparison_note,
         ur.urban_value, ur.rural_value,
-        mc.lsoas_most_changed, mc.lsoas_most_changed_names,
+        mc.lsoas_most_changed, mc.lsoas_most_changed_names, mc.lsoas_most_changed_changes,
+        lc.lsoas_tested_for_change, lc.lsoas_changed_significantly,
         c.min_reliable_level, c.caveats
     from la_windows_labelled as w
     inner join catalogue as c on w.indicator_id = c.indicator_id
@@ -360,14 +444,60 @@ assembled as (
     left join figures as wl on w.la_code = wl.la_code and w.indicator_id = wl.indicator_id and wl.role = 'wales_latest'
     left join urban_rural as ur on w.la_code = ur.la_code and w.indicator_id = ur.indicator_id
     left join most_changed as mc on w.la_code = mc.la_code and w.indicator_id = mc.indicator_id
+    left join lsoa_counts as lc on w.la_code = lc.la_code and w.indicator_id = lc.indicator_id
 ),
 
 with_change as (
     select
         *,
         case when has_two_periods and windows_apart and not any_unreliable
-             then latest_value - benchmark_value end as change_since_benchmark
+             then latest_value - benchmark_value end as change_since_benchmark,
+        not has_two_periods and previous_series_label is not null as is_change_across_break
     from assembled
+),
+
+-- the change since the benchmark, tested by the exception engine's rules (macros/exception_engine.sql, as
+-- fct_indicator_change): only where a change is shown; benchmark and latest are in one series by construction
+la_tested as (
+    select
+        *,
+        case when change_since_benchmark is not null then
+            {{ change_test_method('pair_method', 'k1', 'n1', 'k0', 'n0', 'lci1', 'uci1', 'lci0', 'uci0',
+                                  'false', 'any_unreliable', 'any_estimated') }}
+        end as change_test_method
+    from with_change
+),
+
+la_with_p as (
+    select
+        *,
+        {{ change_p_value('change_test_method', 'k1', 'n1', 'k0', 'n0', 'latest_value', 'benchmark_value',
+                          'lci1', 'uci1', 'lci0', 'uci0') }} as change_p_value,
+        {{ change_se('change_test_method', 'k1', 'n1', 'k0', 'n0', 'lci1', 'uci1', 'lci0', 'uci0', 'scale') }}
+            as change_se
+    from la_tested
+),
+
+-- Benjamini-Hochberg within the family indicator × LA level × since-benchmark × (benchmark, latest) period
+la_with_q as (
+    {{ select_with_bh_q('la_with_p', 'indicator_id, benchmark_period_label, latest_period_label',
+                        'change_p_value', 'change_q_value') }}
+),
+
+la_verdict as (
+    select
+        *,
+        {{ is_rapid_change('change_q_value', 'change_since_benchmark', 'materiality_threshold') }} as is_change_rapid,
+        case
+            when change_since_benchmark is null and is_change_across_break then 'series break'
+            when change_since_benchmark is null then 'not compared'
+            when change_p_value is null then 'not tested'
+            when change_q_value >= {{ fdr_alpha() }} or change_since_benchmark = 0 then 'no significant change'
+            when abs(change_since_benchmark) < materiality_threshold then 'significant but below threshold'
+            when change_since_benchmark > 0 then 'significant rise'
+            else 'significant fall'
+        end as change_verdict
+    from la_with_q
 )
 
 select
@@ -388,6 +518,13 @@ select
     latest_uci_95::double as latest_uci_95,
     latest_status::varchar as latest_status,
     change_since_benchmark::double as change_since_benchmark,
+    (change_since_benchmark - 1.959963984540054 * change_se)::double as change_lci_95,
+    (change_since_benchmark + 1.959963984540054 * change_se)::double as change_uci_95,
+    change_test_method::varchar as change_test_method,
+    change_p_value::double as change_p_value,
+    change_q_value::double as change_q_value,
+    is_change_rapid::boolean as is_change_rapid,
+    change_verdict::varchar as change_verdict,
     (case
         when change_since_benchmark is not null and previous_series_label is not null
             then 'benchmark is the first period of the current series; figures to ' || previous_series_label
@@ -417,6 +554,9 @@ select
     rural_value::double as rural_value,
     lsoas_most_changed::varchar as lsoas_most_changed,
     lsoas_most_changed_names::varchar as lsoas_most_changed_names,
+    lsoas_most_changed_changes::varchar as lsoas_most_changed_changes,
+    lsoas_tested_for_change::integer as lsoas_tested_for_change,
+    lsoas_changed_significantly::integer as lsoas_changed_significantly,
     min_reliable_level::varchar as min_reliable_level,
     caveats::varchar as caveats
-from with_change
+from la_verdict

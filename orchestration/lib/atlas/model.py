@@ -7,7 +7,9 @@ under a partner data sharing agreement (hate crime) are left out even if a row o
 
 Statistics are the marts' own: values, 95% intervals, the verdicts of the exception engine (significance AND
 materiality: ``fct_indicator_benchmark.assessment``, ``mart_cohesion_profile.assessment_vs_wales``), rapid change
-and exceptions (``fct_indicator_change``), benchmark and change since the benchmark (``mart_cohesion_profile``).
+and exceptions (``fct_indicator_change``), benchmark, change since the benchmark with its verdict
+(``change_verdict``: significant after FDR and beyond the threshold) and the LSOAs most changed by the same test
+(``mart_cohesion_profile``).
 Nothing here recomputes them. What is added is presentation: the range and quartiles of the local authorities for
 a spine chart, ranks in a table, and disclosure control.
 
@@ -52,9 +54,11 @@ LA_TABLE_COLUMNS: tuple[str, ...] = (
 PROFILE_COLUMNS: tuple[str, ...] = (
     "la_code", "la_name", "cohesion_factor", "indicator_id", "label", "unit", "polarity", "benchmark_period_label",
     "benchmark_value", "latest_period_label", "latest_value", "latest_lci_95", "latest_uci_95", "latest_status",
-    "change_since_benchmark", "wales_latest_value", "wales_lowest", "wales_25th_percentile", "wales_75th_percentile",
-    "wales_highest", "las_in_range", "comparison_with_wales", "assessment_vs_wales", "urban_value", "rural_value",
-    "lsoas_most_changed", "lsoas_most_changed_names", "min_reliable_level",
+    "change_since_benchmark", "change_lci_95", "change_uci_95", "change_test_method", "change_p_value",
+    "change_q_value", "change_verdict", "wales_latest_value", "wales_lowest", "wales_25th_percentile",
+    "wales_75th_percentile", "wales_highest", "las_in_range", "comparison_with_wales", "assessment_vs_wales",
+    "urban_value", "rural_value", "lsoas_tested_for_change", "lsoas_changed_significantly", "lsoas_most_changed",
+    "lsoas_most_changed_names", "lsoas_most_changed_changes", "min_reliable_level",
 )
 
 

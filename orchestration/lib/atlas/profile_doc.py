@@ -8,7 +8,9 @@ most) with the trend of each indicator from ``marts.fct_indicator_value``; Part 
 is an annex. The PDF is the same HTML through WeasyPrint (``orchestration.lib.pack.render.render_pdf``: nothing is
 fetched), rendered in parallel on the machine's cores (one pdf_worker process per core).
 
-Files: ``<out_dir>/<lang>/profile/<la_code>.html`` and ``.pdf``.
+Files: ``<out_dir>/<lang>/profile/<la_code>.html`` and ``.pdf``, and ``<out_dir>/exception_method.html``: the
+method page (``orchestration.lib.method_page``, from the dbt docs block exception_method) the documents, the atlas's
+About page and its area pages link to.
 
 No Dagster imports.
 """
@@ -25,6 +27,8 @@ import tempfile
 from pathlib import Path
 
 from orchestration.lib.atlas import model
+from orchestration.lib.crime_exceptions import engine_rules
+from orchestration.lib.method_page import write_method_page
 from orchestration.lib.atlas.site import LANGUAGES, MARKER_CSS, Renderer, environment, write_atomic
 from orchestration.lib.pack.render import _css_string, render_pdf
 
@@ -51,7 +55,7 @@ def render_profile(data: model.AtlasData, la_code: str, lang: str, for_pdf: bool
         "trends": {r["indicator_id"]: R.trend(la, r, width=440, height=220) for r in rows}, "lsoa_names": data.lsoa_names,
         "community": community, "topic_labels": {t: R.topic_label(t) for t, _r in community},
         "community_value": R.community_value, "marker": R.marker, "marker_css": MARKER_CSS, "spine": R.spine, "for_pdf": for_pdf,
-        "has_pdf": has_pdf,
+        "has_pdf": has_pdf, "min_events": engine_rules()[1],
     }
     return _ENV.get_template("profile.html.j2").render(ctx), R
 
@@ -138,6 +142,8 @@ def write_profiles(data: model.AtlasData, root: Path, la_codes: list[str], pdf: 
     """Write the HTML (and PDF) profile documents of ``la_codes`` in both languages under ``root``; a PDF whose
     HTML is unchanged from the ``previous`` site's is copied from there, not rendered again."""
     pages = {"profile_html": [], "profile_pdf": []}
+    # the method page the documents (and the atlas's About and area pages) link to: <root>/exception_method.html
+    write_method_page(root)
     untranslated, missing = set(), set()
     pdf_jobs: list[tuple[str, str]] = []
     for lang in LANGUAGES:

@@ -26,7 +26,7 @@ from markupsafe import Markup, escape
 from orchestration.lib.pack.i18n import LABELS, Lang, N_
 
 # Digits shown per unit (the marts keep full precision; downloads carry it).
-DIGITS = {"percent": 1, "rank_share_percent": 1, "per_1000_person_years": 1, "per_million": 1, "gbp": 0,
+DIGITS = {"percent": 1, "rank_share_percent": 1, "per_1000_person_years": 1, "per_million_person_years": 1, "gbp": 0,
           "ratio": 2, "score": 2}
 
 ASSESSMENTS: dict[str, str] = {
@@ -39,6 +39,23 @@ DIRECTIONS: dict[str, str] = {
     "no significant change": N_("no significant change"), "not tested": N_("not tested"),
     "series break": N_("series break"),
 }
+# mart_cohesion_profile.change_verdict: the exception engine's verdict on the change since the benchmark
+CHANGE_VERDICTS: dict[str, str] = {
+    "significant rise": N_("Significant rise"), "significant fall": N_("Significant fall"),
+    "significant but below threshold": N_("Significant but smaller than the materiality threshold"),
+    "no significant change": N_("No significant change"), "not tested": N_("Not tested"),
+    "series break": N_("Series break"), "not compared": N_("Not compared"),
+}
+# why the engine ran no test (change_test_method / fct_indicator_change.test_method 'not tested: …'); the minimum
+# count is the engine's (%(n)s)
+NOT_TESTED: dict[str, str] = {
+    "fewer than {n} events in the two periods": N_("fewer than %(n)s events in the two periods"),
+    "fewer than {n} in a cell": N_("fewer than %(n)s people counted, or not counted, in one of the periods"),
+    "no interval for a figure": N_("a figure has no 95%% interval"),
+    "the source calls a figure unreliable": N_("the source flags a figure as unreliable"),
+    "series break": N_("series break"),
+}
+NOT_TESTED_ESTIMATED = N_("a figure is estimated across the 2011 to 2021 LSOA boundary change, not counted")
 POLARITY: dict[str, str] = {
     "risk": N_("A rise is a risk to cohesion"), "protective": N_("A rise is good for cohesion"),
     "context": N_("Context: no direction is good or bad"),
@@ -107,13 +124,28 @@ class AtlasLang(Lang):
             return f"{sign}£{magnitude}"
         return sign + magnitude
 
+    def change_interval(self, lci, uci, unit: str | None) -> str:
+        """A change's 95% interval, signed: '−0.8 to +0.1 percentage points', '+12.6 to +17.1'."""
+        if lci is None or uci is None:
+            return "—"
+        d = DIGITS.get(unit or "", 1)
+
+        def signed(v):
+            sign = "+" if v > 0 else ("−" if v < 0 else "±")
+            return sign + ("£" if unit == "gbp" else "") + self.num(abs(v), d)
+
+        text = self.gettext("%(low)s to %(high)s", low=signed(lci), high=signed(uci))
+        if unit in ("percent", "rank_share_percent"):
+            return self.gettext("%(n)s percentage points", n=text)
+        return text
+
     def unit(self, unit: str | None) -> str:
         """The unit in words, for headings and axis notes."""
         return {
             "percent": self.gettext("per cent"),
             "rank_share_percent": self.gettext("per cent of LSOAs"),
             "per_1000_person_years": self.gettext("per 1,000 residents a year"),
-            "per_million": self.gettext("per million residents"),
+            "per_million_person_years": self.gettext("per million residents a year"),
             "gbp": self.gettext("pounds per head"),
             "ratio": self.gettext("ratio"),
             "score": self.gettext("score"),
@@ -121,6 +153,29 @@ class AtlasLang(Lang):
 
     def assessment(self, code: str | None) -> str:
         return self.gettext(ASSESSMENTS.get(code or "not compared", ASSESSMENTS["not compared"]))
+
+    def change_verdict(self, code: str | None, test_method: str | None = None, q_value=None) -> str:
+        """mart_cohesion_profile.change_verdict in words: 'Significant rise (q < 0.0001)', 'No significant change
+        (q = 0.26)', 'Not tested: fewer than 10 events in the two periods', 'Series break'."""
+        text = self.gettext(CHANGE_VERDICTS.get(code or "not compared", CHANGE_VERDICTS["not compared"]))
+        if code == "not tested" and test_method:
+            return text + ": " + self.not_tested(test_method)
+        if q_value is not None and code in ("significant rise", "significant fall", "significant but below threshold",
+                                            "no significant change"):
+            q = self.p(q_value)
+            return text + " (q " + (q if q.startswith("<") else "= " + q) + ")"
+        return text
+
+    def not_tested(self, test_method: str) -> str:
+        """Why the engine ran no test ('not tested: fewer than 10 events in the two periods'), in this language."""
+        reason = re.sub(r"^not tested: ", "", test_method)
+        if reason.startswith("a figure is estimated"):
+            return self.gettext(NOT_TESTED_ESTIMATED)
+        m = re.search(r"\b(\d+)\b", reason)
+        key = re.sub(r"\b\d+\b", "{n}", reason, count=1) if m else reason
+        if key in NOT_TESTED:
+            return self.gettext(NOT_TESTED[key], n=self.int(int(m[1])) if m else "")
+        return self.english(reason)
 
     def direction(self, code: str | None) -> str:
         return self.gettext(DIRECTIONS[code]) if code in DIRECTIONS else (code or "—")

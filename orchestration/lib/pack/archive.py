@@ -1,4 +1,5 @@
-"""The pack archive: ``<reports>/<quarter>/<group>/v<N>/`` with every tier × language × format, and
+"""The pack archive: ``<reports>/<quarter>/<group>/v<N>/`` with every tier × language × format (and the method page
+``exception_method.html`` the packs link to), and
 ``<reports>/<quarter>/<group>/manifest.json`` listing every version (tier, language, sha256 of each file, the
 inputs' load ids and partner file ids, what changed since the version before).
 
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration.lib.method_page import PAGE_NAME as METHOD_PAGE
+from orchestration.lib.method_page import write_method_page
 from orchestration.lib.pack import LANGUAGES, TIERS
 from orchestration.lib.pack.render import EngineRules, VersionInfo, render_html, render_pdf
 from orchestration.lib.pack.tiers import MARKINGS, for_tier, section_counts_by_la
@@ -122,6 +125,9 @@ def archive_pack(pack: dict, reports_dir: Path, engine: EngineRules, *, pdf: boo
     if current and current["content_sha256"] == digest and all(
         (folder / f["path"]).exists() for f in current["files"]
     ):
+        method = folder / f"v{current['version']}" / METHOD_PAGE
+        if not method.exists():  # a version archived before the packs linked their method page
+            write_method_page(method.parent, write=write_private)
         return Archived(quarter, group, current["version"], False, folder, current["files"],
                         current.get("changes", []), digest)
 
@@ -151,8 +157,11 @@ def archive_pack(pack: dict, reports_dir: Path, engine: EngineRules, *, pdf: boo
                               "path": f"v{number}/{name}", "bytes": len(data),
                               "sha256": hashlib.sha256(data).hexdigest()})
     write_private(version_dir / "content.json", canonical(pack))
+    # the method page the packs link to (exception_method.html, beside them: the folder opens offline)
+    method_page = write_method_page(version_dir, write=write_private)
     entry = {"version": number, "generated_at": generated.isoformat(), "content_sha256": digest,
-             "content": f"v{number}/content.json", "quarter": quarter, "group": group,
+             "content": f"v{number}/content.json", "method_page": f"v{number}/{method_page.name}",
+             "quarter": quarter, "group": group,
              "inputs": pack["inputs"], "section_totals": section_totals(pack), "changes": changes,
              "replaces": current["version"] if current else None, "files": files}
     manifest["versions"].append(entry)

@@ -598,6 +598,14 @@ def _crime(con, las: list[str], quarter: Quarter, names: Names) -> dict:
         from marts.fct_crime_exception where quarter_start = ? and geography_level = 'lsoa'
           and area_code in (select lsoa21_code from marts.dim_geography where la_code in (select unnest(?::varchar[])))
     """, [quarter.start, las])[0]
+    # the false discovery rate families: Benjamini-Hochberg runs within each crime group over every LSOA of Wales
+    # tested this quarter (fct_crime_exception: level × crime group × quarter)
+    families = _rows(con, """
+        select e.crime_group, count(*) filter (where e.is_tested)::int as tests
+        from marts.fct_crime_exception as e inner join ref.crime_groups as g using (crime_group)
+        where e.quarter_start = ? and e.geography_level = 'lsoa' and g.in_exception_report
+        group by e.crime_group, g.report_order order by g.report_order
+    """, [quarter.start])
     forces = _rows(con, """
         select distinct e.area_code, e.area_name, f.police_force_name_cy, e.crime_group, e.force_ratio
         from marts.fct_crime_exception as e inner join ref.police_force as f on e.area_code = f.police_force_code
@@ -628,6 +636,7 @@ def _crime(con, las: list[str], quarter: Quarter, names: Names) -> dict:
     return {
         "tested": counts["tests"], "rows_in_quarter": tested_quarter, "lsoa_flags": counts["flags"],
         "above_own_past": counts["above_own_past"],
+        "families": [{"crime_group": f["crime_group"], "tests": f["tests"]} for f in families],
         "force_ratios": [{"force": {"code": f["area_code"], "level": "police_force", "name": f["area_name"],
                                     "name_cy": f["police_force_name_cy"]},
                           "crime_group": f["crime_group"], "ratio": f["force_ratio"]} for f in forces],

@@ -102,6 +102,12 @@ def describe_change(change: dict, L: Lang) -> str:
     return _("Figures revised without a change in the number of exceptions")
 
 
+def crime_families(families: list[dict], L: Lang) -> str:
+    """The false discovery rate families of the crime exceptions (one per crime group) with their sizes."""
+    return "; ".join(L.gettext("%(group)s: %(n)s tests", group=L.label("crime_group", f["crime_group"]), n=L.int(f["tests"]))
+                     for f in families)
+
+
 def figures(p: dict, L: Lang) -> tuple[dict, dict]:
     """(maps, charts) as SVG strings for the template."""
     _ = L.gettext
@@ -140,7 +146,7 @@ def render_html(p: dict, language: str, version: VersionInfo, engine: EngineRule
     maps, charts = figures(p, L)
     template = _ENV.get_template("pack.html.j2")
     html = template.render(p=p, L=L, version=version, engine=engine, maps=maps, charts=charts,
-                           gettext=L.gettext, _=L.gettext, describe_change=describe_change)
+                           gettext=L.gettext, _=L.gettext, describe_change=describe_change, crime_families=crime_families)
     return html, L.missing
 
 

@@ -139,6 +139,7 @@ def _bronze(pack: dict) -> dict:
             entry["lsoas_flagged"] += 1
     out["crime"] = {"tested": crime["tested"], "rows_in_quarter": crime["rows_in_quarter"],
                     "lsoa_flags": crime["lsoa_flags"], "above_own_past": crime["above_own_past"],
+                    "families": [dict(f) for f in crime.get("families", [])],
                     "force_ratios": [dict(f) for f in crime["force_ratios"]], "flags": flags,
                     "lsoas_by_ward": sorted(lsoas_by_ward.values(),
                                             key=lambda e: (e["la"]["name"], e["ward"]["name"], e["crime_group"]))}
