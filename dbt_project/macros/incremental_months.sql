@@ -5,7 +5,8 @@
   fct_crime_monthly_coverage) are incremental by month (delete+insert). A full build runs dbt with
   --full-refresh and rebuilds them whole. When `make run` finds that only some police.uk months changed
   (lib/build_plan.py), the Dagster dbt asset writes those months ('YYYY-MM') into
-  raw.build_police_months and runs dbt without --full-refresh: these models then read only those months and
+  raw.build_police_months, runs dbt without --full-refresh and empties the table once built: these models
+  read only those months and
   replace exactly them. An empty table means every month: the pre-hook police_months_reset empties the
   model first, so a hand-run `dbt build` without --full-refresh gives what a full build gives (months no
   longer in the raw table included). Every rule in these models is within one month, so a month

@@ -76,15 +76,17 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # whose only new input is some police.uk months (COHESION_DBT_POLICE_MONTHS, set by `make run`'s plan)
     # runs without it: the models incremental by month rebuild exactly those months (macros/incremental_months.sql).
     months = incremental_police_months()
-    _write_build_months(get_settings().warehouse_path, months)
     args = ["build", "--indirect-selection", "buildable"] + ([] if months else ["--full-refresh"])
     if months:
         context.log.info(f"incremental dbt build: police.uk months {', '.join(months)} (the crime models rebuild "
                          "those months only)")
+        _write_build_months(get_settings().warehouse_path, months)
     # The day the tension marts measure ages and overdue flags to reaches dbt as the environment variable
     # COHESION_AS_OF_DATE (settings.export_for_subprocesses; blank = today), not --vars: changed --vars make
     # dbt re-parse the whole project on every run (~10 s instead of ~4 s with partial parsing).
     yield from _dbt_build(context, dbt, args)
+    if months:  # emptied once built: a later hand-run dbt build without --full-refresh recomputes every month
+        _write_build_months(get_settings().warehouse_path, [])
 
 
 DBT_LOCK_ATTEMPTS = 3
@@ -102,7 +104,7 @@ def incremental_police_months() -> list[str]:
 
 
 def _write_build_months(path: Path, months: list[str]) -> None:
-    """raw.build_police_months: the months the incremental crime models rebuild (empty for a full build)."""
+    """raw.build_police_months: the months the incremental crime models rebuild ([] empties it: every month)."""
     con = connect(path)
     try:
         con.execute("create schema if not exists raw")
