@@ -93,7 +93,9 @@ class MonitoringPackConfig(dg.Config):
     ],
     kinds={"python", "html", "pdf"},
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
+    # No warehouse pool slot (as the atlas): it reads the file read-only for a few seconds (waiting for a writer,
+    # like every reader) and renders for up to a minute after closing it; holding the slot would keep a partner
+    # file's run, which writes, waiting behind the rendering.
     partitions_def=pack_quarters,
 )
 def monitoring_packs(context: dg.AssetExecutionContext, config: MonitoringPackConfig,

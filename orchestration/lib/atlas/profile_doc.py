@@ -64,6 +64,11 @@ def _workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def _lower_priority() -> None:
+    """In the PDF worker before it starts: rendering is background work (nice 10), writers' runs come first."""
+    os.nice(10)
+
+
 def render_pdfs(jobs: list[tuple[Path, str]]) -> None:
     """Write each (pdf path, html) as a PDF: in this process for a few, else split across one worker process
     per core (``python -m orchestration.lib.atlas.pdf_worker``)."""
@@ -85,7 +90,8 @@ def render_pdfs(jobs: list[tuple[Path, str]]) -> None:
             listing = Path(tmp) / f"jobs-{n}.json"
             listing.write_text(json.dumps(specs[n::workers]), encoding="utf-8")
             procs.append(subprocess.Popen([sys.executable, "-m", "orchestration.lib.atlas.pdf_worker", str(listing)],
-                                          env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                                          env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                          preexec_fn=_lower_priority))
         failures = []
         for proc in procs:
             _out, err = proc.communicate()

@@ -31,6 +31,9 @@ def _failure(reports_dir: Path, key: str, exc: BaseException) -> str:
     return f"{type(exc).__name__} (details in {folder / name})"
 
 
+RENDER_NICENESS = 10
+
+
 def _archive_one(pack: dict, reports_dir: Path, engine: EngineRules, pdf: bool):
     """(Archived, None) or (None, what failed): the error's class and where its details are kept privately."""
     try:
@@ -82,7 +85,9 @@ def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | Non
     workers = max(1, min(workers or os.cpu_count() or 1, len(contents)))
     if workers > 1:
         # rendering (WeasyPrint above all) is CPU-bound: one process per core; each pack is independent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # at a lower CPU priority (nice 10): rendering is background work, a partner file's run must not wait for it
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=os.nice, initargs=(RENDER_NICENESS,)) as pool:
             outcomes = list(pool.map(_archive_one, contents, [reports_dir] * len(contents),
                                      [engine] * len(contents), [pdf] * len(contents)))
     else:
