@@ -64,9 +64,10 @@ def test_every_asset_has_description_owner_and_group():
 
 def test_every_warehouse_writer_is_in_the_single_writer_pool():
     graph = defs.resolve_asset_graph()
-    # the atlas only reads, for seconds, through lib.warehouse.connect (which waits for a writer), then renders
-    # for minutes with the file closed: holding the slot would keep writers waiting for nothing
-    readers_outside_the_pool = {"reports/cohesion_atlas"}
+    # the atlas and the monitoring packs only read, for seconds, through lib.warehouse.connect (which waits for a
+    # writer), then render for minutes with the file closed: holding the slot would keep writers (a partner file's
+    # run) waiting for nothing
+    readers_outside_the_pool = {"reports/cohesion_atlas", "reports/monitoring_packs"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if key.to_user_string() in readers_outside_the_pool:
@@ -76,6 +77,14 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool():
     config = yaml.safe_load((REPO_ROOT / "orchestration" / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["telemetry"]["enabled"] is False
+
+
+def test_the_atlas_and_the_bi_copies_come_after_the_exception_report():
+    """In one run the executor may otherwise take minutes of atlas rendering before the report."""
+    graph = defs.resolve_asset_graph()
+    for name in ("reports/cohesion_atlas", "published/bi_exports"):
+        node = graph.get(next(k for k in graph.get_all_asset_keys() if k.to_user_string() == name))
+        assert "reports/crime_exception_report" in {k.to_user_string() for k in node.parent_keys}, name
 
 
 def test_the_exception_report_depends_on_the_marts():
