@@ -73,17 +73,27 @@ WRITER = textwrap.dedent("""
 """)
 
 
+def paused_writer(path: Path, go: Path, rows: list[list]) -> subprocess.Popen:
+    """A writer process that has written the header and five rows, holds the file open and waits for `go`."""
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(go), repr(INCIDENT_HEADER), repr(rows)])
+    deadline = time.time() + 30
+    try:
+        while not (path.parent / ".half-written").exists():
+            assert time.time() < deadline and writer.poll() is None
+            time.sleep(0.05)
+    except BaseException:
+        writer.kill()
+        raise
+    (path.parent / ".half-written").unlink()
+    return writer
+
+
 def test_a_copy_paused_half_way_is_never_read_and_is_loaded_whole_when_finished(store):
     path = store["landing"] / "incidents" / "gwent-police_2024-05.csv"
     go = store["tmp"] / "go"
     rows = [incident(ref=f"GP/24/{i}") for i in range(10)]
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(go), repr(INCIDENT_HEADER), repr(rows)])
+    writer = paused_writer(path, go, rows)
     try:
-        deadline = time.time() + 30
-        while not (path.parent / ".half-written").exists():
-            assert time.time() < deadline and writer.poll() is None
-            time.sleep(0.05)
-        (path.parent / ".half-written").unlink()
         [waiting] = scan(store["landing"])
         readiness = check_ready([waiting], settle_seconds=0)
         assert readiness.ready == [] and "open for writing" in readiness.waiting[0][1]
@@ -447,13 +457,8 @@ def test_a_writer_that_goes_on_after_the_file_was_taken_loses_nothing(store, mon
     go = store["tmp"] / "go"
     rows = ([incident(ref=f"GP/24/{i}") for i in range(5)]
             + [incident(ref=f"GP/24/{i}", occurred="2024-06-03", reported="2024-06-04") for i in range(5, 10)])
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(go), repr(INCIDENT_HEADER), repr(rows)])
+    writer = paused_writer(path, go, rows)
     try:
-        deadline = time.time() + 30
-        while not (path.parent / ".half-written").exists():
-            assert time.time() < deadline and writer.poll() is None
-            time.sleep(0.05)
-        (path.parent / ".half-written").unlink()
         [seen] = scan(store["landing"])
         assert check_ready([seen], settle_seconds=0).ready == [seen], "no rule on this machine can tell"
         first = ingest(seen, store["con"], store["restricted"], NOW)
