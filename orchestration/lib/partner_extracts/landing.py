@@ -184,38 +184,49 @@ def sweep_claims(landing_dir: Path, hold_seconds: float, now: float | None = Non
     if not claimed.is_dir():
         return events
     for folder in sorted(p for p in claimed.iterdir() if p.is_dir()):
-        if folder.name.startswith(".") and now - folder.stat().st_mtime < UNFINISHED_CLAIM_SECONDS:
-            continue  # a claim being made right now
-        files = [p for p in folder.iterdir() if p.name != CLAIM_FILE and p.is_file()]
         try:
-            meta = json.loads((folder / CLAIM_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = None
-        if not files:
-            shutil.rmtree(folder, ignore_errors=True)
-            continue
-        file = files[0]
-        if meta is None:  # an unfinished claim (killed between the mkdir and the rename): read the file again
-            meta = {"landing_path": file.name, "sha256": "", "size": -1, "mtime_ns": -1, "claimed_at": now}
-        try:
-            st = file.stat()
-            changed = ((st.st_size, st.st_mtime_ns) != (meta["size"], meta["mtime_ns"])
-                       and sha256_of(file) != meta["sha256"])
+            event = _sweep_one(landing_dir, folder, hold_seconds, now, sha256_of)
         except FileNotFoundError:
-            continue
-        if changed:
-            dest = landing_dir / meta["landing_path"]
-            if dest.exists():
-                events.append(ClaimEvent(meta["landing_path"], "waiting"))
-                continue  # a new file of the same name is waiting: return this one after it has been taken
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(file, dest)
-            shutil.rmtree(folder, ignore_errors=True)
-            events.append(ClaimEvent(meta["landing_path"], "returned"))
-        elif now - meta["claimed_at"] >= hold_seconds and not open_for_writing([file]):
-            shutil.rmtree(folder, ignore_errors=True)
-            events.append(ClaimEvent(meta["landing_path"], "released"))
+            continue  # taken meanwhile by another sweep (the sensor's and a run's may overlap) or by the claim
+        if event is not None:
+            events.append(event)
     return events
+
+
+def _sweep_one(landing_dir: Path, folder: Path, hold_seconds: float, now: float, sha256_of) -> ClaimEvent | None:
+    if folder.name.startswith(".") and now - folder.stat().st_mtime < UNFINISHED_CLAIM_SECONDS:
+        return None  # a claim being made right now
+    files = [p for p in folder.iterdir() if p.name != CLAIM_FILE and p.is_file()]
+    try:
+        meta = json.loads((folder / CLAIM_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if not files:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    file = files[0]
+    if meta is None:  # an unfinished claim (killed between the mkdir and the rename): read the file again
+        meta = {"landing_path": file.name, "sha256": "", "size": -1, "mtime_ns": -1, "claimed_at": now}
+    st = file.stat()
+    changed = ((st.st_size, st.st_mtime_ns) != (meta["size"], meta["mtime_ns"])
+               and sha256_of(file) != meta["sha256"])
+    if changed:
+        dest = landing_dir / meta["landing_path"]
+        if dest.exists():  # a new file of the same name is waiting: return this one after it has been taken
+            return ClaimEvent(meta["landing_path"], "waiting")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(file, dest)  # never over a file dropped there meanwhile (a rename would replace it)
+        except FileExistsError:
+            return ClaimEvent(meta["landing_path"], "waiting")
+        except OSError:  # a file system without hard links
+            os.rename(file, dest)
+        shutil.rmtree(folder, ignore_errors=True)
+        return ClaimEvent(meta["landing_path"], "returned")
+    if now - meta["claimed_at"] >= hold_seconds and not open_for_writing([file]):
+        shutil.rmtree(folder, ignore_errors=True)
+        return ClaimEvent(meta["landing_path"], "released")
+    return None
 
 
 def writers_visible() -> bool:
