@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "data" / "snapshots"
+CATALOGUE = Path(__file__).resolve().parents[1] / "seeds" / "indicator_catalogue.csv"
 GWENT_LAS = {"W06000018", "W06000019", "W06000020", "W06000021", "W06000022"}
 
 
@@ -135,6 +136,19 @@ def one(con, query: str, params: list | None = None) -> tuple:
     rows = con.execute(query, params or []).fetchall()
     assert len(rows) == 1, f"expected one row, got {len(rows)}"
     return rows[0]
+
+
+def records(con, query: str, params: list | None = None) -> list[dict]:
+    """A query's rows as dicts keyed by column name."""
+    cur = con.execute(query, params or [])
+    columns = [d[0] for d in cur.description]
+    return [dict(zip(columns, row)) for row in cur.fetchall()]
+
+
+def catalogue() -> dict[str, dict]:
+    """The indicator catalogue seed as written (indicator_id -> its row of strings)."""
+    with open(CATALOGUE, encoding="utf-8") as fh:
+        return {row["indicator_id"]: row for row in csv.DictReader(fh)}
 
 
 def restricted_texts(full: dict) -> list[str]:

@@ -20,7 +20,8 @@ from datetime import date
 
 import pytest
 
-from tests.independent import GWENT_LAS, SNAPSHOTS, census_share_by_lsoa, census_population_lsoa21, counted_street_rows
+from tests.independent import (GWENT_LAS, SNAPSHOTS, catalogue, census_population_lsoa21, census_share_by_lsoa,
+                               counted_street_rows, records)
 
 REPO = SNAPSHOTS.parents[1]
 POP = SNAPSHOTS / "population"
@@ -31,17 +32,6 @@ AGE_SHARES = ("pct_aged_0_15", "pct_aged_16_24", "pct_aged_25_64", "pct_aged_65_
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-def records(con, query: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(query, params or [])
-    columns = [d[0] for d in cur.description]
-    return [dict(zip(columns, row)) for row in cur.fetchall()]
-
-
-def catalogue() -> dict[str, dict]:
-    with open(REPO / "seeds" / "indicator_catalogue.csv", encoding="utf-8") as fh:
-        return {row["indicator_id"]: row for row in csv.DictReader(fh)}
-
 
 def series_breaks() -> dict[str, dict]:
     with open(REPO / "seeds" / "reference" / "indicator_series_breaks.csv", encoding="utf-8") as fh:

@@ -18,9 +18,9 @@ import pytest
 from scipy.stats import norm, rankdata
 
 from tests.dbt_build import dbt_build
-from tests.independent import GWENT_LAS, SNAPSHOTS, census_share_by_lsoa, census_population_lsoa21, counted_street_rows, lsoa_to_la, one
+from tests.independent import (GWENT_LAS, SNAPSHOTS, catalogue, census_population_lsoa21, census_share_by_lsoa,
+                               counted_street_rows, lsoa_to_la, one)
 
-CATALOGUE = SNAPSHOTS.parents[1] / "seeds" / "indicator_catalogue.csv"
 POP = SNAPSHOTS / "population"
 NEWPORT, MONMOUTHSHIRE, CARDIFF = "W06000022", "W06000021", "W06000015"
 # the four quarters to the last bundled police.uk month, and their length in days (2024 is a leap year)
@@ -40,11 +40,6 @@ VARIANCE_SHARE_BOUND = 0.40
 
 
 # ---------------------------------------------------------------------------------------------- raw files
-
-def catalogue() -> dict[str, dict]:
-    with open(CATALOGUE, encoding="utf-8") as fh:
-        return {row["indicator_id"]: row for row in csv.DictReader(fh)}
-
 
 def lsoa21_la() -> dict[str, str]:
     with open(SNAPSHOTS / "geography" / "wales_lsoa21_to_lad_from_ons_bgc.csv", encoding="utf-8") as fh:

@@ -16,17 +16,11 @@ from pathlib import Path
 import pytest
 from scipy.stats import binom, false_discovery_control, norm
 
-from tests.independent import census_population_lsoa21
+from tests.independent import census_population_lsoa21, one, records
 
 Z95 = norm.ppf(0.975)
 with open(Path(__file__).resolve().parents[1] / "seeds" / "indicator_catalogue.csv", encoding="utf-8") as _fh:
     CATALOGUE = {r["indicator_id"]: r for r in csv.DictReader(_fh)}
-
-
-def records(con, query: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(query, params or [])
-    columns = [d[0] for d in cur.description]
-    return [dict(zip(columns, row)) for row in cur.fetchall()]
 
 
 def values(con, where: str, params: list | None = None) -> list[dict]:
@@ -166,13 +160,15 @@ def test_lsoa_crime_rate_2024_q2_against_2023_q2(warehouse):
 
 def test_year_earlier_quarter_across_a_leap_day_has_the_same_length(warehouse):
     """2024 Q1 has 91 days and 2023 Q1 90: still a quarter against the same quarter."""
-    (n,) = warehouse.execute(
+    (n,) = one(
+        warehouse,
         "select count(*) from marts.fct_indicator_change where indicator_id = 'violence_against_person_rate' "
         "and period_label = '2024 Q1' and comparison = 'year_earlier' and compared_period_label = '2023 Q1'"
-    ).fetchone()
-    (expected,) = warehouse.execute(
+    )
+    (expected,) = one(
+        warehouse,
         "select count(*) from marts.fct_indicator_value where indicator_id = 'violence_against_person_rate' and period_label = '2024 Q1'"
-    ).fetchone()
+    )
     assert n == expected > 0
 
 
@@ -313,7 +309,7 @@ def test_la_against_wales_the_fingertips_way(warehouse):
     """Employment rate (APS, protective): the LA's published 95% interval against the Wales value, and a
     difference of at least the catalogue's change_threshold (materiality)."""
     threshold = float(CATALOGUE["employment_rate"]["change_threshold"])
-    (latest,) = warehouse.execute("select max(period_start) from marts.fct_indicator_value where indicator_id = 'employment_rate'").fetchone()
+    (latest,) = one(warehouse, "select max(period_start) from marts.fct_indicator_value where indicator_id = 'employment_rate'")
     (wales,) = values(warehouse, "indicator_id = 'employment_rate' and geography_level = 'wales' and period_start = ?", [latest])
     las = values(warehouse, "indicator_id = 'employment_rate' and geography_level = 'la' and period_start = ?", [latest])
     got = {
@@ -349,9 +345,10 @@ def test_benchmarks_follow_the_guide(warehouse):
     assert kinds == {("la", "wales"), ("lsoa", "la"), ("lsoa", "wales"), ("lsoa", "similar_areas"),
                      ("msoa", "la"), ("msoa", "wales")}
     # similar areas only for count-based indicators, never for the WIMD share that defines the groups
-    (methods,) = warehouse.execute(
+    (methods,) = one(
+        warehouse,
         "select list(distinct v.ci_method order by v.ci_method) from marts.fct_indicator_benchmark as b "
         "join marts.fct_indicator_value as v using (indicator_id, geography_level, area_code, period_start) "
         "where b.benchmark_type = 'similar_areas'"
-    ).fetchone()
+    )
     assert methods == ["poisson_exact", "wilson"]

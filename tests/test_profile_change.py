@@ -11,7 +11,6 @@ when q < 0.05 AND |change| >= the catalogue's change_threshold.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter, defaultdict
 from datetime import date
@@ -19,7 +18,8 @@ from datetime import date
 import pytest
 import scipy.stats
 
-from tests.independent import GWENT_LAS, SNAPSHOTS, census_population_lsoa21, counted_street_rows, lsoa_to_la
+from tests.independent import (GWENT_LAS, SNAPSHOTS, catalogue, census_population_lsoa21, counted_street_rows,
+                               lsoa_to_la, records)
 
 REPO = SNAPSHOTS.parents[1]
 NEWPORT = "W06000022"
@@ -34,15 +34,8 @@ FIRST_12 = {f"2022-{m:02d}" for m in range(1, 13)}
 LATEST_12 = {f"2023-{m:02d}" for m in range(7, 13)} | {f"2024-{m:02d}" for m in range(1, 7)}
 
 
-def records(con, query: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(query, params or [])
-    columns = [d[0] for d in cur.description]
-    return [dict(zip(columns, row)) for row in cur.fetchall()]
-
-
 def thresholds() -> dict[str, float]:
-    with open(REPO / "seeds" / "indicator_catalogue.csv", encoding="utf-8") as fh:
-        return {row["indicator_id"]: float(row["change_threshold"]) for row in csv.DictReader(fh)}
+    return {indicator: float(row["change_threshold"]) for indicator, row in catalogue().items()}
 
 
 def two_counts_p(k1: float, n1: float, k0: float, n0: float) -> float:

@@ -19,16 +19,16 @@ No Dagster imports.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from functools import cache
 from pathlib import Path
 
 import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from orchestration.lib.pack.i18n import Lang, N_
+from orchestration.lib.pack.i18n import N_, Lang
+from orchestration.lib.private_files import write_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 METHOD_MARKDOWN = REPO / "dbt_project" / "models" / "exception_method.md"
@@ -91,8 +91,13 @@ def method_markdown() -> str:
 
 def render_method_page() -> str:
     """The page's HTML (English method text; the title and notes in English and Welsh)."""
+    return _render(method_markdown())
+
+
+@cache  # one rendering per process for the same text (every pack version gets the page)
+def _render(markdown: str) -> str:
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    body = md.render(method_markdown())
+    body = md.render(markdown)
     # wide tables scroll on a phone instead of widening the page
     body = body.replace("<table>", '<div class="scroll" tabindex="0" role="region" aria-label="Table (scrolls sideways '
                         'on a narrow screen)"><table>').replace("</table>", "</table></div>")
@@ -115,20 +120,5 @@ def write_method_page(folder: Path, write=None, mode: int = 0o644) -> Path:
     if write is not None:
         write(path, data)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode=mode)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

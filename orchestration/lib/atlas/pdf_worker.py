@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from orchestration.lib.atlas.site import write_atomic
     from orchestration.lib.pack.render import render_pdf
+    from orchestration.lib.private_files import write_atomic
 
     jobs = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     for html_path, pdf_path in jobs:

@@ -27,10 +27,11 @@ import tempfile
 from pathlib import Path
 
 from orchestration.lib.atlas import model
+from orchestration.lib.atlas.site import LANGUAGES, MARKER_CSS, Renderer, environment
 from orchestration.lib.crime_exceptions import engine_rules
 from orchestration.lib.method_page import write_method_page
-from orchestration.lib.atlas.site import LANGUAGES, MARKER_CSS, Renderer, environment, write_atomic
 from orchestration.lib.pack.render import _css_string, render_pdf
+from orchestration.lib.private_files import write_atomic
 
 _ENV = environment()
 _ENV.filters["css_string"] = _css_string

@@ -35,6 +35,7 @@ from markupsafe import Markup
 from orchestration.lib.atlas import charts, model
 from orchestration.lib.atlas.text import AtlasLang
 from orchestration.lib.atlas.vocabulary import TOPICS
+from orchestration.lib.private_files import current_umask, write_atomic
 from orchestration.lib.safe_text import neutralise_frame
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -59,19 +60,6 @@ MARKER_CSS = Markup(charts.marker_css())
 def _prefix(path: str) -> str:
     """Relative prefix from a page at ``path`` (relative to the site root) back to the site root."""
     return "../" * path.count("/")
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file through a temporary name and os.replace: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------------ page helpers
@@ -482,7 +470,7 @@ def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True) -> dict:
                         "page_count": sum(len(v) for v in summary["pages"].values()),
                         "bytes": sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())})
         write_atomic(tmp / "manifest.json", json.dumps(summary, indent=1))
-        os.chmod(tmp, 0o755 & ~_umask())
+        os.chmod(tmp, 0o755 & ~current_umask())
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -502,7 +490,3 @@ def _remove_leftovers(out_dir: Path, older_than_s: float = 6 * 3600) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
