@@ -12,6 +12,7 @@ from orchestration.lib import build_plan
 from orchestration.lib.snapshots import DATASETS
 from orchestration.settings import REPO_ROOT
 from tests.conftest import SNAPSHOTS
+from tests.independent import one
 
 MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
 DATASET_FILES = {spec.table: spec.files for spec in DATASETS}
@@ -116,9 +117,55 @@ def test_a_new_police_month_rebuilds_only_what_is_downstream_of_it(built, wareho
     assert "marts/fct_tension_assessment" not in done and "marts/fct_cia" not in done
     ingest = results["police_uk_monthly_ingest"]
     assert ingest.dagster_run.tags["dagster/asset_partition_range_start"] == "2024-06-01"
-    checks = {c.check_name for c in results["warehouse_build"].get_asset_check_evaluations()}
+    evaluations = {c.check_name: c for c in results["warehouse_build"].get_asset_check_evaluations()}
+    checks = set(evaluations)
     assert any(name.startswith("gx_") for name in checks)  # the GX suites of the rebuilt marts ran
     assert not any("tension_assessment" in name for name in checks)
+    # the indicator values' suite checked only the periods containing the new month (the rest is unchanged since
+    # it last checked it) and, wherever they are, the rows its warnings flag; counted here straight from the mart
+    scoped = evaluations["gx_marts_fct_indicator_value"].metadata
+    assert scoped["scope"].value == "police.uk months 2024-06"
+    in_scope, total = one(warehouse, """
+        select count(*) filter (where (v.period_start < date '2024-07-01'
+                                       and coalesce(v.period_end, v.period_start) >= date '2024-06-01')
+                                   or v.value not between c.valid_min and c.valid_max
+                                   or v.uci_95 - v.lci_95 > c.max_ci_width
+                                   or list_position(['lsoa', 'ward', 'msoa', 'la', 'police_force', 'wales'], v.geography_level)
+                                      < list_position(['lsoa', 'ward', 'msoa', 'la', 'police_force', 'wales'], c.min_reliable_level)),
+               count(*)
+        from marts.fct_indicator_value v left join ref.indicator_catalogue c using (indicator_id)""")
+    assert 0 < scoped["rows_checked"].value == in_scope < total
+
+
+def test_a_scoped_suite_checks_every_row_after_another_failure(tmp_path):
+    """A suite scoped by month (runner.month_scope) checks only the rebuilt months' periods (and the rows its
+    warning flags mark) when its latest check failed nothing else: after any other failure, or before any check,
+    every row is checked, so no failure is hidden by a scoped pass."""
+    import duckdb
+
+    from orchestration.lib.quality.runner import month_scope
+    from orchestration.lib.quality.suites import load_suites
+
+    suite = next(s for s in load_suites() if s["name"] == "marts_fct_indicator_value")
+    other = next(s for s in load_suites() if s["name"] == "marts_fct_indicator_value__coverage")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert month_scope(suite, ["2024-06"], con) is None  # never checked: every row
+    con.execute("create schema marts")
+    con.execute("create table marts.dq_results (suite varchar, checked_at timestamp, expectation varchar, "
+                "column_name varchar, success boolean)")
+
+    def check(at: str, failed: str | None) -> None:
+        for column in ("indicator_id", "uci_95", "interval_wider_than_allowed"):
+            con.execute("insert into marts.dq_results values ('marts_fct_indicator_value', ?, 'x', ?, ?)",
+                        [at, column, column != failed])
+
+    check("2024-07-01 10:00", "uci_95")
+    check("2024-07-02 10:00", "interval_wider_than_allowed")  # a standing warning: its rows are kept in scope
+    scope = month_scope(suite, ["2024-06"], con)
+    assert "date '2024-06-01'" in scope and "interval_wider_than_allowed is not null" in scope
+    assert month_scope(suite, [], con) is None and month_scope(other, ["2024-06"], con) is None
+    check("2024-07-03 10:00", "uci_95")  # an error-level expectation failed last time: check everything
+    assert month_scope(suite, ["2024-06"], con) is None
 
 
 def test_a_changed_dbt_macro_means_a_full_build(snapshots_copy, tmp_path):

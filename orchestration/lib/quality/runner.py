@@ -104,12 +104,46 @@ def last_passed(con, suite: str) -> str:
     return str(row[0][0]) if row and row[0][0] is not None else "1900-01-01 00:00:00"
 
 
-def query_for(suite_json: dict, as_of: str | None, con=None) -> str:
+def last_check_failures(con, suite: str) -> list[str] | None:
+    """The columns (or column lists) of the expectations that failed at the suite's latest check; None if it
+    never ran."""
+    try:
+        rows = con.execute("select success, coalesce(column_name, expectation) from marts.dq_results "
+                           "where suite = ? and checked_at = (select max(checked_at) from marts.dq_results "
+                           "where suite = ?)", [suite, suite]).fetchall()
+    except duckdb.Error:
+        return None
+    return [column for success, column in rows if not success] if rows else None
+
+
+def month_scope(suite_json: dict, months: list[str] | None, con) -> str | None:
+    """The SQL condition that limits a suite marked ``"scope": "police_months"`` to what an incremental build
+    can have changed: the periods containing the police.uk months it rebuilt ('YYYY-MM'); every other row is
+    as the suite last checked it. The rows a row-flag column (meta ``scope_keep``) marks as failing are checked
+    every time wherever they are, so a standing warning is reported again, not hidden by a scoped pass.
+    None (check every row) for other suites, a full build (no months), a suite never checked, or one whose
+    latest check failed an expectation other than those flag columns."""
+    meta = suite_json["meta"]
+    if meta.get("scope") != "police_months" or not months or con is None:
+        return None
+    keep = list(meta.get("scope_keep", []))
+    failed = last_check_failures(con, suite_json["name"])
+    if failed is None or any(column not in keep for column in failed):
+        return None
+    overlaps = [f"(period_start < date '{m}-01' + interval 1 month and coalesce(period_end, period_start) >= date '{m}-01')"
+                for m in months]
+    return " or ".join(overlaps + [f"{column} is not null" for column in keep])
+
+
+def query_for(suite_json: dict, as_of: str | None, con=None, months: list[str] | None = None) -> str:
     as_of_sql = f"date '{as_of}'" if as_of else "current_date"
     query = suite_json["meta"]["query"].replace("{as_of}", as_of_sql)
     if "{last_passed}" in query:
         since = last_passed(con, suite_json["name"]) if con is not None else "1900-01-01 00:00:00"
         query = query.replace("{last_passed}", f"timestamp '{since}'")
+    scope = month_scope(suite_json, months, con)
+    if scope:
+        query = f"select * from (\n{query}\n) where {scope}"
     return query
 
 
@@ -121,16 +155,17 @@ def build_docs(gx_dir: Path) -> Path:
 
 
 def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, run_id: str | None = None,
-              now: datetime | None = None, update_docs: bool = True) -> SuiteOutcome:
+              now: datetime | None = None, update_docs: bool = True, months: list[str] | None = None) -> SuiteOutcome:
     """Validate the rows of the suite's query; the caller writes outcome.rows with record_results().
-    update_docs=False leaves the Data Docs to one build_docs() at the end of the run."""
+    update_docs=False leaves the Data Docs to one build_docs() at the end of the run. ``months``: the police.uk
+    months an incremental build rebuilt; a suite scoped by them checks only those periods (month_scope)."""
     import great_expectations as gx
 
     context = _context(gx_dir)
     name = suite_json["name"]
     checked_at = (now or utc_now()).replace(microsecond=0)
     try:
-        frame = validation_frame(con.sql(query_for(suite_json, as_of, con)).df())
+        frame = validation_frame(con.sql(query_for(suite_json, as_of, con, months)).df())
     except duckdb.Error as err:
         # the rows to check cannot even be read (a table missing or renamed): a failed critical check
         # that says so, rather than a stack trace

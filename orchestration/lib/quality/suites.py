@@ -56,6 +56,10 @@ class Suite:
     description: str
     query: str
     expectations: list[dict] = field(default_factory=list)
+    # "police_months": an incremental build (only some police.uk months new) checks only the periods containing
+    # them, the rest being unchanged since the suite last passed (runner.month_scope)
+    scope: str | None = None
+    scope_keep: list[str] = field(default_factory=list)  # row-flag columns whose flagged rows are always checked
 
     def expect(self, type_: str, severity: str = CRITICAL, why: str = "", **kwargs) -> None:
         self.expectations.append({"type": type_, "kwargs": kwargs, "severity": severity, "meta": {"why": why}})
@@ -70,6 +74,7 @@ class Suite:
                 "query": self.query,
                 # partner data: failing values are never copied out (counts only)
                 "withhold_values": is_partner_data(self.asset_key),
+                **({"scope": self.scope, "scope_keep": self.scope_keep} if self.scope else {}),
                 "generated_by": "orchestration/lib/quality/suites.py (scripts/build_expectation_suites.py)",
             },
         }
@@ -217,6 +222,8 @@ from v"""
                     "geography or its interval is wider than the catalogue allows (limits per indicator from "
                     "ref.indicator_catalogue: valid_min/valid_max, min_reliable_level, max_ci_width).",
         query=query.strip(),
+        scope="police_months",
+        scope_keep=["outside_valid_range", "below_min_reliable_level", "interval_wider_than_allowed"],
     )
     suite.expect("expect_compound_columns_to_be_unique", column_list=["indicator_id", "geography_level", "area_code",
                                                                       "period_start"])
