@@ -28,6 +28,9 @@ def prepare_instance() -> Path:
     if not config.exists() or config.read_text() != template.read_text():
         shutil.copyfile(template, config)
     os.environ["DAGSTER_HOME"] = str(home)
+    from orchestration.lib import sqlite_storage
+
+    sqlite_storage.install()  # before the instance is opened: ~3 ms an event instead of 25 (lib/sqlite_storage.py)
     return home
 
 

@@ -175,3 +175,35 @@ def test_every_public_release_has_a_schedule_at_its_frequency_stopped_in_snapsho
         keys = asset.partitions_def.get_partition_keys()
         assert request.tags["dagster/asset_partition_range_start"] == keys[0]
         assert request.tags["dagster/asset_partition_range_end"] == keys[-1]
+
+
+def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypatch):
+    """Dagster's SQLite storage (one transaction per event) waited ~25 ms an event for the disk in SQLite's FULL
+    mode; loading the code location switches the instance's connections to NORMAL (lib/sqlite_storage.py).
+    Checked on a real instance's event log, after a real run stored its events there."""
+    import shutil
+
+    import dagster as dg
+    from sqlalchemy import text
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copyfile(REPO_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
+
+    @dg.op
+    def nothing():
+        return 1
+
+    @dg.job
+    def tiny():
+        nothing()
+
+    instance = dg.DagsterInstance.get()
+    try:
+        result = tiny.execute_in_process(instance=instance)
+        assert result.success
+        storage = instance.event_log_storage
+        with storage.run_connection(result.run_id) as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL (FULL is 2)
+        assert len(instance.all_logs(result.run_id)) > 5  # the events were stored
+    finally:
+        instance.dispose()
