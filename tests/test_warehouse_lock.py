@@ -106,3 +106,10 @@ def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeyp
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("select count(*) from ref.police_force").fetchone()[0] == 4
     con.close()
+    # the run left dbt's parse state for this warehouse's profile in dbt_project/target (defs/dbt.py
+    # _keep_partial_parse): the next dbt run against the same file parses only what changed, not the whole project
+    again = dg.materialize([dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()},
+                           selection=dg.AssetSelection.assets(dg.AssetKey(["ref", "police_force"])))
+    assert again.success
+    output = capfd.readouterr()
+    assert "Unable to do partial parsing" not in output.out + output.err
