@@ -330,6 +330,41 @@ def test_indicator_pages_rank_the_warehouse_figures_and_the_downloads_hold_exact
     assert checked == 5
 
 
+# The ranked table's rows as the template wrote them row by row before Renderer.ranked_rows took over (same
+# environment options as the atlas's): the Python rows must be these bytes.
+_TEMPLATE_ROWS = """{% for r in rows %}
+<tr data-code="{{ r.area_code }}"><td class="n">{{ r.rank if r.rank is not none else "—" }}</td><th scope="row">{% if area_links and r.area_code in area_links %}<a href="{{ area_links[r.area_code] }}">{{ L.area_name({'name': r.area_name, 'name_cy': r.area_name_cy}) }}</a>{% else %}{{ L.area_name({'name': r.area_name, 'name_cy': r.area_name_cy}) }}{% endif %}</th><td>{{ r.area_code }}</td>{% if show_la %}<td>{{ L.area_name({'name': r.la_name, 'name_cy': r.la_name_cy}) if r.la_name else "—" }}</td>{% endif %}{% if r.status == 'suppressed' %}<td class="n s">{{ _("suppressed") }}</td><td class="n">—</td>{% else %}<td class="n">{{ L.value(r.value, r.unit) }}</td><td class="n">{{ L.interval(r.lci_95, r.uci_95, r.unit) }}</td>{% endif %}<td>{{ marker(r.compared_with_wales) }}{{ L.assessment(r.compared_with_wales) }}</td>{% if show_la_compare %}<td>{{ marker(r.compared_with_la) }}{{ L.assessment(r.compared_with_la) }}</td>{% endif %}</tr>
+{% endfor %}
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "cy"])
+def test_the_ranked_rows_are_the_rows_the_template_wrote(lang):
+    from orchestration.lib.atlas.site import Renderer, environment
+
+    R = Renderer(None, lang)
+    base = {"area_name": "Newport 014B", "area_name_cy": "Casnewydd 014B", "la_name": "Newport",
+            "la_name_cy": "Casnewydd", "value": 12.345, "lci_95": 10.0, "uci_95": 14.5, "unit": "percent",
+            "status": "actual", "compared_with_wales": "worse", "compared_with_la": "similar"}
+    rows_ = [
+        {**base, "rank": 1, "area_code": "W01001000"},
+        {**base, "rank": None, "area_code": "W01001001", "status": "suppressed", "value": None, "lci_95": None,
+         "uci_95": None, "compared_with_wales": "suppressed", "compared_with_la": "suppressed"},
+        {**base, "rank": 2, "area_code": "W01001002", "area_name": 'A & "B" <c>', "area_name_cy": None,
+         "la_name": None, "lci_95": None, "compared_with_wales": None, "compared_with_la": "not compared"},
+        {**base, "rank": 3, "area_code": "W06000022", "unit": "gbp", "value": -1234.5, "lci_95": -2000.0,
+         "uci_95": 0.0, "compared_with_wales": "higher"},
+    ]
+    template = environment().from_string(_TEMPLATE_ROWS)
+    for area_links in ({}, {"W06000022": "../area/W06000022.html", "W01001002": "a&b.html"}):
+        for show_la in (True, False):
+            for show_la_compare in (True, False):
+                expected = template.render(rows=rows_, area_links=area_links, show_la=show_la,
+                                           show_la_compare=show_la_compare, L=R.L, _=R.L.gettext, marker=R.marker)
+                assert R.ranked_rows(rows_, area_links, show_la, show_la_compare) == expected
+    assert R.ranked_rows([], {}, True, True) == ""
+
+
 def test_small_police_counts_are_suppressed_with_secondary_suppression(atlas, con):
     downloads = [d for d in atlas["summary"]["downloads"] if d.startswith("downloads/indicator/") and d.endswith(".csv")]
     police = [d for d in downloads if re.search(r"/(all_crime_rate|violence_against_person_rate|public_order_rate|asb_rate)",

@@ -58,3 +58,20 @@ def test_a_failed_pack_tells_the_run_only_the_error_class(tmp_path):
     (kept,) = (tmp_path / "errors").iterdir()
     assert "Mr Jones" in kept.read_text() and kept.stat().st_mode & 0o077 == 0
     assert (tmp_path / "errors").stat().st_mode & 0o077 == 0
+
+
+def test_rendering_leaves_the_garbage_collector_as_it_found_it():
+    """render_pdf pauses Python's cyclic collector while WeasyPrint works (a sixth of a PDF's time) and puts it
+    back: on if it was on, off if the caller had turned it off."""
+    import gc
+
+    page = "<html><body><p>x</p></body></html>"
+    assert gc.isenabled()
+    first = render_pdf(page)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert render_pdf(page) == first  # the same bytes with the collector paused by the caller
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

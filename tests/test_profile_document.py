@@ -234,3 +234,40 @@ def test_a_changed_document_is_rendered_and_the_others_reused(tmp_path):
     # no previous site, or one without the record of its sources: everything is rendered
     assert _reuse_unchanged(changed, tmp_path / "n1", None) == changed
     assert _reuse_unchanged(changed, tmp_path / "n2", tmp_path / "nothing") == changed
+
+
+def test_the_pdfs_render_while_the_rest_of_the_site_is_built_and_a_failure_stops_them(warehouse_path, tmp_path,
+                                                                                       monkeypatch):
+    """write_profiles starts the PDF workers first and runs ``meanwhile`` (the atlas's pages) while they render; if
+    that fails, the workers are stopped and their temporary inputs removed, and the error is the caller's."""
+    from orchestration.lib.atlas import model, profile_doc
+
+    started = []
+
+    class Recorded(profile_doc.PdfRendering):
+        def __init__(self, jobs):
+            super().__init__(jobs)
+            started.append(self)
+
+    monkeypatch.setattr(profile_doc, "PdfRendering", Recorded)
+    monkeypatch.setattr(profile_doc, "_workers", lambda: 2)
+    data = model.load(warehouse_path)
+    codes = [NEWPORT, "W06000021"]  # 4 documents: rendered by worker processes
+
+    def broken():
+        (rendering,) = started
+        assert rendering.procs and all(p.poll() is None for p in rendering.procs)  # rendering meanwhile
+        raise RuntimeError("page build failed")
+
+    with pytest.raises(RuntimeError, match="page build failed"):
+        profile_doc.write_profiles(data, tmp_path / "site", codes, pdf=True, meanwhile=broken)
+    (rendering,) = started
+    assert all(p.returncode is not None for p in rendering.procs)
+    assert not Path(rendering.tmp.name).exists()
+
+    ran = []
+    result = profile_doc.write_profiles(data, tmp_path / "site2", codes, pdf=True, meanwhile=lambda: ran.append(1))
+    assert ran == [1] and result["pdfs_rendered"] == 4
+    for rel in result["pages"]["profile_pdf"]:
+        assert (tmp_path / "site2" / rel).read_bytes().startswith(b"%PDF")
+    assert not Path(started[1].tmp.name).exists()

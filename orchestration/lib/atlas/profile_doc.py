@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from orchestration.lib.atlas import model
 from orchestration.lib.atlas.site import LANGUAGES, MARKER_CSS, Renderer, environment
@@ -70,36 +71,70 @@ def _lower_priority() -> None:
     os.nice(10)
 
 
+class PdfRendering:
+    """PDFs being written by pdf_worker processes (one per core, nice 10) while this process goes on; ``wait()``
+    for them. A few jobs, or one core: rendered here, in ``wait()``."""
+
+    def __init__(self, jobs: list[tuple[Path, str]]):
+        self.jobs = jobs
+        self.procs: list[subprocess.Popen] = []
+        self.tmp: tempfile.TemporaryDirectory | None = None
+        workers = _workers()
+        if workers <= 1 or len(jobs) <= 2:
+            return
+        repo = Path(__file__).resolve().parents[3]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)}
+        self.tmp = tempfile.TemporaryDirectory(prefix="atlas-pdf-")
+        try:
+            specs = []
+            for i, (path, html) in enumerate(jobs):
+                src = Path(self.tmp.name) / f"{i}.html"
+                src.write_text(html, encoding="utf-8")
+                specs.append([str(src), str(path)])
+            for n in range(workers):
+                listing = Path(self.tmp.name) / f"jobs-{n}.json"
+                listing.write_text(json.dumps(specs[n::workers]), encoding="utf-8")
+                self.procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "orchestration.lib.atlas.pdf_worker", str(listing)], env=env, cwd=repo,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_lower_priority))
+        except BaseException:
+            self.abort()
+            raise
+
+    def wait(self) -> None:
+        """Return once every PDF is written; raise if a worker failed."""
+        if self.tmp is None:
+            for path, html in self.jobs:
+                write_atomic(path, render_pdf(html))
+            return
+        try:
+            failures = []
+            for proc in self.procs:
+                _out, err = proc.communicate()
+                if proc.returncode:
+                    failures.append(err.decode("utf-8", "replace").strip().splitlines()[-1:]
+                                    or ["exit " + str(proc.returncode)])
+            if failures:
+                raise RuntimeError("profile PDF rendering failed: " + " | ".join(f[0] for f in failures))
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Stop the workers still running (the build failed meanwhile) and remove their inputs."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
 def render_pdfs(jobs: list[tuple[Path, str]]) -> None:
     """Write each (pdf path, html) as a PDF: in this process for a few, else split across one worker process
     per core (``python -m orchestration.lib.atlas.pdf_worker``)."""
-    workers = _workers()
-    if workers <= 1 or len(jobs) <= 2:
-        for path, html in jobs:
-            write_atomic(path, render_pdf(html))
-        return
-    repo = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)}
-    with tempfile.TemporaryDirectory(prefix="atlas-pdf-") as tmp:
-        specs = []
-        for i, (path, html) in enumerate(jobs):
-            src = Path(tmp) / f"{i}.html"
-            src.write_text(html, encoding="utf-8")
-            specs.append([str(src), str(path)])
-        procs = []
-        for n in range(workers):
-            listing = Path(tmp) / f"jobs-{n}.json"
-            listing.write_text(json.dumps(specs[n::workers]), encoding="utf-8")
-            procs.append(subprocess.Popen([sys.executable, "-m", "orchestration.lib.atlas.pdf_worker", str(listing)],
-                                          env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                          preexec_fn=_lower_priority))
-        failures = []
-        for proc in procs:
-            _out, err = proc.communicate()
-            if proc.returncode:
-                failures.append(err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["exit " + str(proc.returncode)])
-        if failures:
-            raise RuntimeError("profile PDF rendering failed: " + " | ".join(f[0] for f in failures))
+    PdfRendering(jobs).wait()
 
 
 SOURCES = "profile/.pdf-sources.json"  # per language: {pdf file name: sha256 of the HTML it was rendered from}
@@ -145,33 +180,42 @@ def _record_sources(jobs: list[tuple[str, str]], root: Path) -> None:
 
 
 def write_profiles(data: model.AtlasData, root: Path, la_codes: list[str], pdf: bool = True,
-                   previous: Path | None = None) -> dict:
+                   previous: Path | None = None, meanwhile: Callable[[], None] | None = None) -> dict:
     """Write the HTML (and PDF) profile documents of ``la_codes`` in both languages under ``root``; a PDF whose
-    HTML is unchanged from the ``previous`` site's is copied from there, not rendered again."""
+    HTML is unchanged from the ``previous`` site's is copied from there, not rendered again. The PDFs render in
+    worker processes while this process writes the HTML documents and then runs ``meanwhile`` (the rest of the
+    atlas); if that fails, the workers are stopped."""
     pages = {"profile_html": [], "profile_pdf": []}
     # the method page the documents (and the atlas's About and area pages) link to: <root>/exception_method.html
     write_method_page(root)
     untranslated, missing = set(), set()
     pdf_jobs: list[tuple[str, str]] = []
-    for lang in LANGUAGES:
-        for code in la_codes:
-            html, R = render_profile(data, code, lang, has_pdf=pdf)
-            rel = f"{lang}/profile/{code}.html"
-            write_atomic(root / rel, html)
-            pages["profile_html"].append(rel)
-            untranslated |= R.L.untranslated
-            missing |= R.L.missing
-            if pdf:
+    if pdf:  # the PDFs' HTML first, so their rendering starts at once
+        for lang in LANGUAGES:
+            for code in la_codes:
                 pdf_html, _R = render_profile(data, code, lang, for_pdf=True)
                 pdf_jobs.append((f"{lang}/profile/{code}.pdf", pdf_html))
-    rendered = 0
+    todo = _reuse_unchanged(pdf_jobs, root, previous) if pdf_jobs else []
+    rendering = PdfRendering([(root / rel, html) for rel, html in todo])
+    try:
+        for lang in LANGUAGES:
+            for code in la_codes:
+                html, R = render_profile(data, code, lang, has_pdf=pdf)
+                rel = f"{lang}/profile/{code}.html"
+                write_atomic(root / rel, html)
+                pages["profile_html"].append(rel)
+                untranslated |= R.L.untranslated
+                missing |= R.L.missing
+        if meanwhile is not None:
+            meanwhile()
+    except BaseException:
+        rendering.abort()
+        raise
+    rendering.wait()
     if pdf_jobs:
-        todo = _reuse_unchanged(pdf_jobs, root, previous)
-        render_pdfs([(root / rel, html) for rel, html in todo])
         _record_sources(pdf_jobs, root)
-        rendered = len(todo)
         pages["profile_pdf"].extend(rel for rel, _html in pdf_jobs)
-    return {"pages": pages, "untranslated": untranslated, "missing": missing, "pdfs_rendered": rendered}
+    return {"pages": pages, "untranslated": untranslated, "missing": missing, "pdfs_rendered": len(todo)}
 
 
 def build_profile_documents(warehouse: Path, out_dir: Path, la_codes: list[str] | None = None, pdf: bool = True) -> dict:

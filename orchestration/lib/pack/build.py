@@ -57,11 +57,24 @@ def default_quarters(warehouse: Path, reports_dir: Path) -> list[str]:
         con.close()
 
 
+def _render_worker_init(pdf: bool) -> None:
+    """In each rendering process before its first pack: background priority (nice 10: rendering is background
+    work, a partner file's run must not wait for it) and WeasyPrint imported while the packs are still being read."""
+    os.nice(RENDER_NICENESS)
+    if pdf:
+        import weasyprint  # noqa: F401
+
+
 def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | None = None,
                 groups: list[str] | None = None, pdf: bool = True, log=print, workers: int | None = None) -> dict:
+    """Read each (quarter, group) pack from the warehouse and archive it (render, write, manifest); one group's
+    failure is recorded and the rest go on. Rendering (WeasyPrint above all) is CPU-bound and each pack is
+    independent, so the packs render in one process per core, each pack handed over as soon as it is read: the
+    rendering starts while the later packs are still being read."""
     alpha, min_events = engine_rules()
     engine = EngineRules(alpha=alpha, min_events=min_events)
     con = connect(warehouse, read_only=True)
+    pool = None
     try:
         known = [g["group_code"] for g in monitoring_groups(con)]
         unknown = sorted(set(groups or []) - set(known))
@@ -70,28 +83,34 @@ def build_packs(warehouse: Path, reports_dir: Path, *, quarters: list[str] | Non
         chosen_groups = list(groups) if groups else known
         chosen_quarters = ([Quarter.parse(q) for q in quarters] if quarters
                            else [Quarter.parse(q) for q in _default_quarters(con, reports_dir)])
-        contents = []
+        workers = max(1, min(workers or os.cpu_count() or 1, len(chosen_quarters) * len(chosen_groups)))
+        if workers > 1:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_render_worker_init, initargs=(pdf,))
+        contents, pending = [], []
         failed = []
-        for quarter in chosen_quarters:
-            for group in chosen_groups:
-                try:
-                    contents.append(build_pack(con, group, quarter))
-                except Exception as exc:  # noqa: BLE001 - one group's failure stays with that group
-                    failed.append((f"{quarter.key}/{group}", _failure(reports_dir, f"{quarter.key}/{group}", exc)))
+        try:
+            for quarter in chosen_quarters:
+                for group in chosen_groups:
+                    try:
+                        pack = build_pack(con, group, quarter)
+                    except Exception as exc:  # noqa: BLE001 - one group's failure stays with that group
+                        failed.append((f"{quarter.key}/{group}", _failure(reports_dir, f"{quarter.key}/{group}", exc)))
+                        continue
+                    contents.append(pack)
+                    if pool is not None:
+                        pending.append(pool.submit(_archive_one, pack, reports_dir, engine, pdf))
+        finally:
+            con.close()
+        if pool is not None:
+            outcomes = [future.result() for future in pending]
+        else:
+            outcomes = [_archive_one(pack, reports_dir, engine, pdf) for pack in contents]
     finally:
-        con.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
     packs = []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(contents)))
-    if workers > 1:
-        # rendering (WeasyPrint above all) is CPU-bound: one process per core; each pack is independent
-        # at a lower CPU priority (nice 10): rendering is background work, a partner file's run must not wait for it
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=os.nice, initargs=(RENDER_NICENESS,)) as pool:
-            outcomes = list(pool.map(_archive_one, contents, [reports_dir] * len(contents),
-                                     [engine] * len(contents), [pdf] * len(contents)))
-    else:
-        outcomes = [_archive_one(pack, reports_dir, engine, pdf) for pack in contents]
     for pack, (done, error) in zip(contents, outcomes):
         key = f"{pack['quarter']['key']}/{pack['group']['code']}"
         if error:

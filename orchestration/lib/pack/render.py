@@ -8,8 +8,10 @@ headers repeated on every page and rows that do not split.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +161,23 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while WeasyPrint lays out one document, then a young-generation
+    collection frees that document's cycles. WeasyPrint creates a great many objects per document; left on, the
+    collector walks every live object (the whole box tree and everything imported) again and again: about a sixth
+    of a PDF's time. The PDF is the same byte for byte; the memory still comes back after each document."""
+    if not gc.isenabled():  # the caller manages the collector
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(0)
+
+
 def render_pdf(html: str) -> bytes:
     """The PDF; a CSS rule WeasyPrint ignores (a lost page header, say) is an error, not a quiet warning.
     Only data: URIs may be read: any other address in the page (http, https, file) is refused, not fetched."""
@@ -169,7 +188,8 @@ def render_pdf(html: str) -> bytes:
     logger = logging.getLogger("weasyprint")
     logger.addHandler(collect)
     try:
-        pdf = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=["data"]), base_url=None).write_pdf()
+        with _collector_paused():
+            pdf = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=["data"]), base_url=None).write_pdf()
     finally:
         logger.removeHandler(collect)
     dropped = [m for m in collect.messages if m.startswith(("Ignored", "Error", "Invalid", "Unsupported"))]
