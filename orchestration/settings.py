@@ -94,7 +94,7 @@ def get_settings() -> Settings:
         # overwrites the repository's copy).
         atlas_dir=_path("COHESION_ATLAS_DIR", REPO_ROOT / "dashboards" / "atlas"
                         if data_dir == REPO_ROOT / "data" else data_dir / "atlas"),
-        # The annual cohesion profile documents as PDF too (44 PDFs, 6-10 s each with WeasyPrint; unchanged ones are
+        # The annual cohesion profile documents as PDF too (44 PDFs, ~2-2.5 s of CPU each with WeasyPrint; unchanged ones are
         # copied from the previous site). Off: HTML only (the test session: tests/test_profile_document.py renders
         # the PDFs it checks).
         atlas_pdf=_flag("COHESION_ATLAS_PDF", True),

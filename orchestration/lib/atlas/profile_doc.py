@@ -146,7 +146,7 @@ def _sha(text: str) -> str:
 
 def _reuse_unchanged(jobs: list[tuple[str, str]], root: Path, previous: Path | None) -> list[tuple[str, str]]:
     """Copy into ``root`` each PDF whose source HTML is the same as in the ``previous`` site (same sha256), and
-    return the jobs still to render. A PDF takes WeasyPrint 6-10 s; a rebuild after a change that touches few
+    return the jobs still to render. A PDF takes WeasyPrint ~2-2.5 s of CPU; a rebuild after a change that touches few
     local authorities (or none of the documents) then renders only those."""
     if previous is None:
         return jobs
