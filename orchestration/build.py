@@ -234,7 +234,7 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
         log("warehouse_build: nothing left to build")
         return results
     # only some police.uk months are new: the crime models incremental by month rebuild just those months
-    from orchestration.defs.dbt import POLICE_MONTHS_ENV
+    from orchestration.settings import POLICE_MONTHS_ENV
 
     months = incremental_months(plan)
     if months:

@@ -7,6 +7,7 @@ environment variable moves it. No Dagster imports here: scripts, tests and asset
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -138,3 +139,25 @@ def export_for_subprocesses(settings: Settings | None = None) -> Settings:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+# `make run` with only some police.uk months new (build.incremental_months) names them here for the run it starts:
+# the dbt asset rebuilds the crime models for those months only (defs/dbt.py) and the month-scoped Great
+# Expectations suites check only their periods (lib/quality/runner.month_scope). Unset: a full build.
+POLICE_MONTHS_ENV = "COHESION_DBT_POLICE_MONTHS"
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def valid_months(months: list[str], where: str) -> list[str]:
+    """`months` sorted without repeats; a ValueError naming `where` unless each is 'YYYY-MM'."""
+    months = sorted(set(months))
+    bad = [m for m in months if not _MONTH.fullmatch(m)]
+    if bad:
+        raise ValueError(f"{where} must list months as YYYY-MM, comma-separated; got {bad}")
+    return months
+
+
+def incremental_police_months() -> list[str]:
+    """The police.uk months ('YYYY-MM') this build rebuilds alone; [] = a full build."""
+    raw = os.environ.get(POLICE_MONTHS_ENV, "").strip()
+    return valid_months([m.strip() for m in raw.split(",") if m.strip()], POLICE_MONTHS_ENV)

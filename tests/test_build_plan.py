@@ -164,6 +164,8 @@ def test_a_scoped_suite_checks_every_row_after_another_failure(tmp_path):
     scope = month_scope(suite, ["2024-06"], con)
     assert "date '2024-06-01'" in scope and "interval_wider_than_allowed is not null" in scope
     assert month_scope(suite, [], con) is None and month_scope(other, ["2024-06"], con) is None
+    with pytest.raises(ValueError, match="YYYY-MM"):  # months become SQL: anything else is refused
+        month_scope(suite, ["2024-06'; drop table marts.dq_results; --"], con)
     check("2024-07-03 10:00", "uci_95")  # an error-level expectation failed last time: check everything
     assert month_scope(suite, ["2024-06"], con) is None
 

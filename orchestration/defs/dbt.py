@@ -7,7 +7,6 @@ location does not parse the project; under ``dagster dev`` it is refreshed on lo
 
 import os
 import posixpath
-import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
 from orchestration.lib.warehouse import connect, lock_holder, wait_until_writable
-from orchestration.settings import DBT_PROJECT_DIR, export_for_subprocesses, get_settings
+from orchestration.settings import DBT_PROJECT_DIR, export_for_subprocesses, get_settings, incremental_police_months
 
 export_for_subprocesses()
 
@@ -91,19 +90,6 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 DBT_LOCK_ATTEMPTS = 3
-POLICE_MONTHS_ENV = "COHESION_DBT_POLICE_MONTHS"
-
-
-def incremental_police_months() -> list[str]:
-    """The police.uk months ('YYYY-MM') an incremental build rebuilds; [] = a full build."""
-    raw = os.environ.get(POLICE_MONTHS_ENV, "").strip()
-    months = sorted({m.strip() for m in raw.split(",") if m.strip()})
-    bad = [m for m in months if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", m)]
-    if bad:
-        raise ValueError(f"{POLICE_MONTHS_ENV} must list months as YYYY-MM, comma-separated; got {bad}")
-    return months
-
-
 def _write_build_months(path: Path, months: list[str]) -> None:
     """raw.build_police_months: the months the incremental crime models rebuild ([] empties it: every month)."""
     con = connect(path)

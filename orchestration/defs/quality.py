@@ -14,7 +14,7 @@ import dagster as dg
 from orchestration.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.lib.quality.suites import load_suites
 from orchestration.lib.warehouse import connect, utc_now
-from orchestration.settings import get_settings
+from orchestration.settings import get_settings, incremental_police_months
 
 
 def _table(rows: list[dict], limit: int = 25) -> str:
@@ -43,7 +43,6 @@ def _make_check(suite_json: dict) -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         from orchestration.lib.quality.runner import record_results, run_suite
 
-        from orchestration.defs.dbt import incremental_police_months
         from orchestration.lib.quality.runner import month_scope
 
         settings = get_settings()

@@ -40,15 +40,3 @@ def install() -> None:
     event.listen(Engine, "connect", _synchronous_normal)
     _installed = True
 
-
-def synchronous_setting(path) -> int:
-    """The synchronous level (0 off, 1 normal, 2 full) a connection to `path` opened through SQLAlchemy gets."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
-    try:
-        with engine.connect() as con:
-            return int(con.execute(text("PRAGMA synchronous")).scalar())
-    finally:
-        engine.dispose()

@@ -131,12 +131,6 @@ class PdfRendering:
             self.tmp.cleanup()
 
 
-def render_pdfs(jobs: list[tuple[Path, str]]) -> None:
-    """Write each (pdf path, html) as a PDF: in this process for a few, else split across one worker process
-    per core (``python -m orchestration.lib.atlas.pdf_worker``)."""
-    PdfRendering(jobs).wait()
-
-
 SOURCES = "profile/.pdf-sources.json"  # per language: {pdf file name: sha256 of the HTML it was rendered from}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.lib.warehouse import utc_now
+from orchestration.settings import valid_months
 
 DQ_RESULTS_DDL = """
 create table if not exists marts.dq_results (
@@ -126,6 +127,7 @@ def month_scope(suite_json: dict, months: list[str] | None, con) -> str | None:
     meta = suite_json["meta"]
     if meta.get("scope") != "police_months" or not months or con is None:
         return None
+    months = valid_months(months, "month_scope")  # they are written into the SQL below
     keep = list(meta.get("scope_keep", []))
     failed = last_check_failures(con, suite_json["name"])
     if failed is None or any(column not in keep for column in failed):
