@@ -187,7 +187,7 @@ member_scored as (
 factor_values as (
     select
         lsoa21_code, cohesion_factor, any_value(n_lsoas) as n_lsoas,
-        round(sum(index_weight * normal_score) / sum(index_weight), 9) + 0.0 as factor_value
+        round({{ exact_sum('index_weight * normal_score') }} / {{ exact_sum('index_weight') }}, 9) + 0.0 as factor_value
     from member_scored
     group by lsoa21_code, cohesion_factor
 ),
@@ -210,7 +210,7 @@ factor_scored as (
 scored as (
     select
         lsoa21_code,
-        round(sum(factor_weight * factor_score), 9) + 0.0 as score,
+        round({{ exact_sum('factor_weight * factor_score') }}, 9) + 0.0 as score,
         {%- for f in factor_columns %}
         any_value(factor_score) filter (where cohesion_factor = '{{ f }}') as score_{{ f }},
         {%- endfor %}
@@ -220,15 +220,30 @@ scored as (
 ),
 
 -- each factor's share of the index across the LSOAs in scope: its weight, and its contribution to the
--- variance of the score, cov(w_f X_f, score) / var(score) (the contributions add up to 1)
+-- variance of the score, cov(w_f X_f, score) / var(score) (the contributions add up to 1). Sums are exact
+-- (exact_sum), around exact means, so that the shares do not depend on the order the rows arrive in (an
+-- incremental build's tables hold the same rows in another order than a full build's).
+score_mean as (
+    select {{ exact_sum('score') }} / count(*) as mean_score, count(*) as n_scored from scored
+),
+
 factor_share as (
     select
         f.cohesion_factor,
         any_value(f.factor_weight) as weight_share,
-        covar_samp(f.factor_weight * f.factor_score, s.score) / nullif(any_value(v.var_score), 0) as variance_share
+        {{ exact_sum('(f.factor_weight * f.factor_score - c.mean_contribution) * (s.score - m.mean_score)') }}
+            / nullif(any_value(v.var_score), 0) as variance_share
     from factor_scored as f
     inner join scored as s on f.lsoa21_code = s.lsoa21_code
-    cross join (select var_samp(score) as var_score from scored) as v
+    inner join (
+        select cohesion_factor, {{ exact_sum('factor_weight * factor_score') }} / count(*) as mean_contribution
+        from factor_scored group by cohesion_factor
+    ) as c on f.cohesion_factor = c.cohesion_factor
+    cross join score_mean as m
+    cross join (
+        select {{ exact_sum('(s.score - m.mean_score) ^ 2') }} as var_score
+        from scored as s cross join score_mean as m
+    ) as v
     group by f.cohesion_factor
 ),
 
