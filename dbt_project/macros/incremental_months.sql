@@ -34,3 +34,86 @@
     create schema if not exists raw;
     create table if not exists raw.build_police_months (month varchar)
 {%- endmacro %}
+
+{#-
+  The models after the monthly ones are incremental by calendar QUARTER (append, after a pre-hook that deletes
+  the quarters rebuilt). What a month changes is bounded: the counts of its own quarter, and through the
+  previous-four-quarters baseline and the year-earlier comparison the four quarters after it; a model says how
+  many quarters after (and before, for the inputs its windows read) it needs. Every figure these models publish
+  for a quarter is computed from that quarter and the four before it, and a quarter is always recomputed whole
+  (its Benjamini-Hochberg families are per quarter), so a quarter rebuilt alone equals the full build's. An
+  empty raw.build_police_months means every month: the pre-hook empties the model and it is rebuilt whole.
+
+  police_quarters(before, after): the quarter_start dates of the quarters containing the months rebuilt, and
+  of the `before` quarters preceding and `after` quarters following each.
+-#}
+{% macro police_quarters(before=0, after=0) -%}
+    (select distinct (date_trunc('quarter', strptime(month, '%Y-%m')) + to_months(3 * k))::date as quarter_start
+     from raw.build_police_months cross join range({{ -before }}, {{ after + 1 }}) as quarters_around(k))
+{%- endmacro %}
+
+{#- true for the rows of the quarters to rebuild (every row in a full build or when every month is rebuilt) -#}
+{% macro police_quarters_filter(column, before=0, after=0) -%}
+    {%- if is_incremental() -%}
+        ({{ column }} in {{ police_quarters(before, after) }}
+         or not exists (select 1 from raw.build_police_months))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- true only when the whole model is rebuilt: for the parts of a model no police.uk month changes -#}
+{% macro police_rebuild_all() -%}
+    {%- if is_incremental() -%}
+        (not exists (select 1 from raw.build_police_months))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- the rows of a model that police.uk months change, in the models that also hold other indicators: the
+    crime and ASB indicators (seed crime_groups), which come from police.uk alone -#}
+{% macro police_indicator_rows(column='indicator_id') -%}
+    {{ column }} in (select indicator_id from {{ ref('crime_groups') }})
+{%- endmacro %}
+
+{#- police_quarters_filter for a model that also holds other indicators: true for the police.uk indicators' rows
+    of the quarters to rebuild (every row in a full build or when every month is rebuilt) -#}
+{% macro police_indicator_quarters_filter(column, before=0, after=0, quarters=none) -%}
+    {%- if is_incremental() -%}
+        ({{ police_rebuild_all() }}
+         or ({{ police_indicator_rows() }} and {{ column }} in {{ quarters or police_quarters(before, after) }}))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- fct_indicator_change's quarters to rebuild: a month's quarter and the four after it (the year-earlier
+    comparison and the force-adjusted test's baseline), and every period whose previous period (its
+    previous_period comparison) is, or skips over, a month's quarter: an area whose quarters have a gap (a
+    quarter without every LSOA's force loaded has no figure) compares with its last period before the gap,
+    however long ago. Read from fct_indicator_value as rebuilt. -#}
+{% macro police_change_quarters() -%}
+    (select quarter_start from {{ police_quarters(0, 4) }}
+     union
+     select v.period_start
+     from (select period_start,
+                  lag(period_start) over (partition by indicator_id, geography_level, area_code
+                                          order by period_start) as previous_start
+           from {{ ref('fct_indicator_value') }}
+           where {{ police_indicator_rows() }}) as v
+     inner join {{ police_quarters(0, 0) }} as q
+         on v.previous_start <= q.quarter_start and q.quarter_start < v.period_start)
+{%- endmacro %}
+
+{#- pre-hook: delete the quarters to rebuild (in a model that also holds other indicators, only the police.uk
+    indicators' rows: police_indicators=true), or everything when every month is rebuilt -#}
+{% macro police_quarters_reset(column, after=0, police_indicators=false, quarters=none) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where not exists (select 1 from raw.build_police_months)
+            or ({% if police_indicators %}{{ police_indicator_rows() }} and {% endif -%}
+                {{ column }} in {{ quarters or police_quarters(0, after) }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

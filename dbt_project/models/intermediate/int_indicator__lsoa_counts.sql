@@ -9,7 +9,13 @@
   unchanged LSOAs as they are; merged ones sum their 2011 parents (exact); a split 2011 LSOA's counts
   are shared among its 2021 children in proportion to the children's Census 2021 population
   (status 'estimated': higher levels stay exact because children nest in their parent's LA).
+
+  Incremental by quarter (macros/incremental_months.sql): a police.uk month changes only its own quarter's
+  crime rows, so a build of new months rebuilds those quarters' crime rows and keeps every other row.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('period_start', police_indicators=true) }}") }}
+
 with census_age as (
     select lsoa21_code, age_band, usual_residents from {{ ref('stg_census2021__population_lsoa21') }}
 ),
@@ -135,6 +141,7 @@ crime_rows as (
     from {{ ref('fct_crime_quarterly') }} as q
     inner join crime_indicator as i on q.crime_group = i.crime_group
     where q.geography_level = 'lsoa' and q.complete_months = 3
+      and {{ police_quarters_filter('q.quarter_start') }}
 ),
 
 -- WIMD 2025 (2021 LSOAs): each LSOA counts 1 towards its area's LSOAs, and 1 more if in decile 1
@@ -148,7 +155,7 @@ wimd_rows as (
 
 select indicator_id, lsoa21_code, numerator, denominator, value_kind, status, period_start, period_end,
        period_label, source_release
-from census_rows
-union all select * from sape_rows
+from census_rows where {{ police_rebuild_all() }}
+union all select * from sape_rows where {{ police_rebuild_all() }}
 union all select * from crime_rows
-union all select * from wimd_rows
+union all select * from wimd_rows where {{ police_rebuild_all() }}

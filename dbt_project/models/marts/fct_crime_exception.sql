@@ -17,9 +17,17 @@
   run (a force while no other force is loaded has nothing to compare with: not tested, whatever its count; its
   own-past test still runs); test_status says 'tested' or why not. is_exception = adjusted q < 0.05 AND the excess over
   the force-adjusted expectation is at least the catalogue's change_threshold (per 1,000 person-years).
+
+  Incremental by quarter (macros/incremental_months.sql): every row is computed from its own quarter's rows of
+  fct_crime_quarterly (the areas, their force and Wales, and the BH families are all within one quarter), so the
+  quarters fct_crime_quarterly rebuilds (a month's quarter and the four after it) are rebuilt here.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('quarter_start', after=4) }}") }}
+
 with quarterly as (
     select * from {{ ref('fct_crime_quarterly') }}
+    where {{ police_quarters_filter('quarter_start', after=4) }}
 ),
 
 -- each area's reference: the police force it lies in; a force's reference is Wales

@@ -3,9 +3,17 @@
   exception report tests against: the same area's previous four quarters (Part 2 of the guide:
   quarterly updates to the tension monitoring group, reported by exception).
   Exposure is measured in days, so a 90-day quarter is compared fairly with a 366-day baseline.
+
+  Incremental by quarter (macros/incremental_months.sql): a month changes its quarter's counts and the
+  baselines of the four quarters after it, so those five quarters are rebuilt, from their months and the
+  four quarters before each.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('quarter_start', after=4) }}") }}
+
 with monthly as (
     select * from {{ ref('fct_crime_monthly') }}
+    where {{ police_quarters_filter("date_trunc('quarter', month)::date", before=4, after=4) }}
 ),
 
 members as (
@@ -67,4 +75,5 @@ select
     coalesce(baseline_quarters, 0)::integer as baseline_quarters,
     (complete_months = 3 and coalesce(baseline_complete_months, 0) = 12)::boolean as is_testable
 from with_baseline
+where {{ police_quarters_filter('quarter_start', after=4) }}
 order by geography_level, area_code, crime_group, quarter_start

@@ -27,9 +27,15 @@
   assessment reads the comparison through the indicator's polarity: higher is 'worse' for a risk proxy and
   'better' for a protective one; context indicators stay 'higher' / 'lower'.
 -#}
+{#- Incremental by quarter (macros/incremental_months.sql): every benchmark is of one indicator and period, so a
+    build of new police.uk months rebuilds their quarters' crime and ASB rows and keeps every other row. -#}
 {%- set min_similar_others = 3 -%}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('period_start', police_indicators=true) }}") }}
+-- depends_on: {{ ref('crime_groups') }}  (the police.uk indicators, macros/incremental_months.sql)
 with indicator_value as (
     select * from {{ ref('fct_indicator_value') }}
+    where {{ police_indicator_quarters_filter('period_start') }}
 ),
 
 catalogue as (

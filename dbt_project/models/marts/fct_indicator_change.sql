@@ -20,7 +20,13 @@
   break AND neither figure flagged unreliable. is_exception = rapid change on the indicator's headline
   comparison (force_adjusted for crime/ASB below Wales, year_earlier for other quarterly series, previous_period
   otherwise): the rows a report by exception shows.
+
+  Incremental by quarter (macros/incremental_months.sql, police_change_quarters): a build of new police.uk months
+  rebuilds, whole, the crime and ASB periods whose comparisons involve a changed quarter, and keeps every other row.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('period_start', police_indicators=true, quarters=police_change_quarters()) }}") }}
+
 with indicator_value as (
     select
         *,
@@ -32,12 +38,19 @@ catalogue as (
     select indicator_id, change_threshold::double as change_threshold from {{ ref('indicator_catalogue') }}
 ),
 
+-- the rows whose comparisons are (re)computed: every row, or in a build of new police.uk months the periods
+-- police_change_quarters names (the previous period is looked up over all periods first)
 sequenced as (
-    select
-        *,
-        lag(period_start) over (partition by indicator_id, geography_level, area_code order by period_start)
-            as previous_period_start
-    from indicator_value
+    select *
+    from (
+        select
+            *,
+            lag(period_start) over (partition by indicator_id, geography_level, area_code order by period_start)
+                as previous_period_start
+        from indicator_value
+        where {{ police_rebuild_all() }} or {{ police_indicator_rows() }}
+    )
+    where {{ police_indicator_quarters_filter('period_start', quarters=police_change_quarters()) }}
 ),
 
 pairs as (
@@ -121,7 +134,8 @@ force_adjusted as (
         -- var(observed − expected) ≈ observed + expected² / baseline count (the expectation is the baseline scaled)
         1000.0 * sqrt(e.observed + coalesce(e.expected ^ 2 / nullif(e.baseline_count, 0), 0)) / e.person_years as se_change
     from {{ ref('fct_crime_exception') }} as e
-    inner join indicator_value as v
+    inner join (select * from indicator_value
+                where {{ police_indicator_quarters_filter('period_start', quarters=police_change_quarters()) }}) as v
         on v.indicator_id = e.indicator_id and v.geography_level = e.geography_level and v.area_code = e.area_code
         and v.period_start = e.quarter_start
 ),

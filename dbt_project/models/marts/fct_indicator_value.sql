@@ -17,9 +17,18 @@
   95% intervals: Wilson score for census proportions (the "natural variation" convention, stated in the
   exception_method docs block), the exact (Garwood) Poisson interval for crime counts; none for shares of
   areas (a complete count of areas, not a sample) or values published without.
+
+  Incremental by quarter (macros/incremental_months.sql): a police.uk month changes only its own quarter's crime
+  and ASB rows (every level's figure is summed from that quarter's LSOA rows), so a build of new months rebuilds
+  those and keeps every other row.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ police_quarters_reset('period_start', police_indicators=true) }}") }}
+-- depends_on: {{ ref('crime_groups') }}  (the police.uk indicators, macros/incremental_months.sql)
+
 with lsoa_counts as (
     select * from {{ ref('int_indicator__lsoa_counts') }}
+    where {{ police_indicator_quarters_filter('period_start') }}
 ),
 
 membership as (
@@ -54,6 +63,7 @@ complete_lsoa as (
 -- indicators that exist only per 2021 MSOA, summed to every level the MSOAs nest in
 msoa_counts as (
     select * from {{ ref('int_indicator__msoa_counts') }}
+    where {{ police_rebuild_all() }}
 ),
 
 msoa_membership as (
@@ -147,6 +157,7 @@ counted as (
            case when indicator_id = 'wimd_most_deprived_10pct_share' then 'area_share' else 'proportion' end,
            'actual', source_release
     from la_levels
+    where {{ police_rebuild_all() }}
 ),
 
 valued as (
@@ -196,8 +207,10 @@ all_rows as (
     select indicator_id, geography_level, area_code, area_name, period_start, period_end, period_label,
            null::double, null::double, value, lci_95, uci_95, status, source_release, ci_method
     from published
+    where {{ police_rebuild_all() }}
     union all
     select * from diversity
+    where {{ police_rebuild_all() }}
 ),
 
 names as (
