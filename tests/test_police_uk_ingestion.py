@@ -282,3 +282,49 @@ def test_the_counted_row_of_a_repeated_crime_id_is_the_latest_outcome(warehouse)
     counted_keys = {keyed[i][0] for i in counted_row_indexes()}
     assert counted_keys == {k for (k,) in warehouse.sql(
         "select record_key from staging.stg_police_uk__street_crimes where is_counted").fetchall()}
+
+
+def test_a_load_that_breaks_the_runs_connection_fails_its_month_alone(tmp_path, monkeypatch):
+    """A run's force-month loads share one warehouse connection (RunConnection); a load whose unexpected error
+    leaves it broken fails its own month only: the next month opens a new connection and loads."""
+    from orchestration.defs import police_uk as defs
+
+    snapshots = tmp_path / "snapshots"
+    (snapshots / "police_uk" / "gwent").mkdir(parents=True)
+    for month in ("2023-03", "2023-04", "2023-05"):
+        name = f"{month}-gwent-street.csv"
+        shutil.copy(SNAPSHOTS / "police_uk" / "gwent" / name, snapshots / "police_uk" / "gwent" / name)
+    shutil.copytree(SNAPSHOTS / "boundaries", snapshots / "boundaries")
+    warehouse = tmp_path / "warehouse.duckdb"
+    resource = WarehouseResource(warehouse_path=str(warehouse), snapshots_dir=str(snapshots),
+                                 reports_dir=str(tmp_path / "reports"), quarantine_dir=str(tmp_path / "quarantine"))
+    load = defs.load_police_uk_month
+    connections = []
+
+    def breaking_load(path, month, *args, con=None, **kwargs):
+        connections.append(con)
+        if month == "2023-04":
+            con.close()
+            raise duckdb.ConnectionException("Connection already closed!")
+        return load(path, month, *args, con=con, **kwargs)
+
+    monkeypatch.setattr(defs, "load_police_uk_month", breaking_load)
+    keys = ["2023-03-01", "2023-04-01", "2023-05-01"]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [police_uk_street_crimes], instance=instance, resources={"warehouse": resource}, raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        )
+        status = instance.get_status_by_partition(police_uk_street_crimes.key, keys,
+                                                  police_uk_street_crimes.partitions_def)
+    assert {k: s.value for k, s in status.items()} == {
+        "2023-03-01": "MATERIALIZED", "2023-04-01": "FAILED", "2023-05-01": "MATERIALIZED"}
+    message = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    assert "2023-04 gwent: unexpected ConnectionException" in message
+    assert connections[0] is connections[1] and connections[2] is not connections[1]  # shared, then a new one
+    assert month_counts(warehouse) == {m: len(street_rows_of(snapshots, m)) for m in ("2023-03", "2023-05")}
+
+
+def street_rows_of(snapshots: Path, month: str) -> list[dict]:
+    with open(snapshots / "police_uk" / "gwent" / f"{month}-gwent-street.csv", encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))

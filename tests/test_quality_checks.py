@@ -334,3 +334,61 @@ def test_police_rows_are_validated_once_after_each_load_of_their_month(copy, tmp
     reloaded = check(copy, "raw_police_uk_street_crimes", tmp_path)
     assert {r["element_count"] for r in reloaded.rows if r["element_count"] is not None} == {month_rows}
     assert failed(reloaded, "expect_column_values_to_be_in_set", "crime_type")
+
+
+# --- the frame GX validates ----------------------------------------------------------------------------
+
+def same_frame(got, expected) -> None:
+    """Equal frames, with the same dtypes, and in object columns the same values of the same types (a NULL
+    read as NaN in one and None in the other would still compare equal)."""
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    for column in expected.columns:
+        if expected[column].dtype == object:
+            assert [type(v) for v in got[column]] == [type(v) for v in expected[column]], column
+
+
+def test_the_frame_read_for_gx_is_the_one_duckdb_gives():
+    """runner.read_frame reads a suite's rows through Arrow; it must give GX exactly the frame DuckDB's own
+    conversion (as validation_frame adjusts it) gives: text with and without NULLs, all NULL, no rows, every
+    other column type it reads through Arrow, and the types and names it leaves to DuckDB."""
+    from orchestration.lib.quality.runner import read_frame, validation_frame
+
+    con = duckdb.connect()
+    con.execute("""
+        create table t as select
+            case when i % 3 = 0 then null else 'Heol ' || i || ' â' end as text_with_nulls,
+            null::varchar as text_all_null, 'x' || i as text, case when i % 5 = 0 then null else i end::bigint as big,
+            case when i % 5 = 0 then null else i end::integer as int, i::smallint as small, (i % 100)::tinyint as tiny,
+            case when i % 4 = 0 then null else i / 3.0 end::double as dbl, (i / 3)::float as flt,
+            case when i % 4 = 0 then null else i % 2 = 0 end as flag,
+            timestamp '2024-01-01' + to_minutes(i) as ts,
+            case when i % 7 = 0 then null else date '2024-01-01' + i::integer end as day,
+            (i / 7)::decimal(10, 2) as dec, (i / 7)::decimal(30, 2) as wide_dec
+        from range(5000) r(i)""")
+    queries = [
+        "select * from t",
+        "select * from t where false",
+        "select * from t where big is null",
+        "select text_with_nulls, text_all_null from t where text_with_nulls is null",
+        "select count(*) as n, text_with_nulls from t group by all order by all",
+        "select 1 as x, 'a' as x",  # repeated names: DuckDB's own path
+        "select '{}'::json as j, [1, 2] as l, 'a' as s",  # types left to DuckDB
+    ]
+    for query in queries:
+        same_frame(read_frame(con, query), validation_frame(con.sql(query).df()))
+    con.close()
+
+
+def test_every_suite_reads_the_frame_duckdb_gives(copy):
+    from orchestration.lib.quality.runner import query_for, read_frame, validation_frame
+
+    for suite in SUITES.values():
+        # every row (no connection: nothing is scoped to what changed since the last pass), ordered so that
+        # the two reads of a query with joins or groups return their rows in the same order
+        query = f"select * from ({query_for(suite, AS_OF)}) order by all"
+        expected = validation_frame(copy.sql(query).df())
+        if suite["name"] == "raw_police_uk_street_crimes":
+            assert len(expected) > 300_000  # every bundled row
+        same_frame(read_frame(copy, query), expected)

@@ -198,8 +198,12 @@ def parse_street_file(path: Path, expected_month: str | None = None) -> pl.DataF
         ("LSOA code", pl.col("LSOA code").is_not_null() & pl.col("Longitude").is_null(),
          "empty when the row has no location"),
     ]
+    # one pass over the rows says which checks fail at all (none, in a good file); only those list their rows
+    failing_checks = df.select(bad.fill_null(False).any().alias(str(i)) for i, (_, bad, _) in enumerate(checks)).row(0)
     errors: list[RowError] = []
-    for column, bad, expected in checks:
+    for (column, bad, expected), fails in zip(checks, failing_checks):
+        if not fails:
+            continue
         failing = df.filter(bad.fill_null(False)).select("source_row", column)
         for row, value in failing.iter_rows():
             errors.append(RowError(row=row, column=column, value=value, expected=expected))

@@ -119,14 +119,23 @@ def transaction(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection with an open transaction: committed on success, rolled back on any error."""
     con = connect(path)
     try:
-        con.execute("begin transaction")
+        with transaction_on(con):
+            yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction_on(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction on a connection the caller keeps open (e.g. for many loads in a run, which saves opening
+    the file and a checkpoint per load): committed on success, rolled back on any error."""
+    con.execute("begin transaction")
+    try:
         yield con
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        con.close()
 
 
 def fetch_row(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> tuple | None:
