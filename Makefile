@@ -45,8 +45,11 @@ manifest: install $(MANIFEST)
 run: manifest
 	@$(UV) run --frozen python -m orchestration.build
 
+# Two pytest-xdist workers (CI has two cores; tests/conftest.py shares the session build between them);
+# TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 test: manifest
-	@$(UV) run --frozen pytest
+	@$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ui: manifest
 	@$(UV) run --frozen python -c "from orchestration.build import prepare_ui; prepare_ui()"

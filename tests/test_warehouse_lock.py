@@ -68,6 +68,7 @@ def test_a_waiting_writer_says_who_it_waits_for(tmp_path):
     assert said and f"(PID {proc.pid})" in said[0] and str(path) in said[0]
 
 
+@pytest.mark.runs_alone  # its last check reads dbt_project/target/partial_parse.msgpack, which any dbt run replaces
 def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeypatch, capfd):
     """A BI reader opens the warehouse just as dbt starts: dbt fails to open it, the asset waits for the reader
     and starts dbt again, and the build succeeds (a real dbt build of one seed, in the test session's warehouse)."""
