@@ -279,8 +279,7 @@ def pytest_collection_modifyitems(config, items):
     """Under xdist: the tests of a module that use its module- or class-scoped fixtures are one unit, handed to
     one worker together (the fixture is set up once); every other test is a unit of its own. The units are
     handed out in this order: the first test that needs the session build, so one worker starts building at
-    once; every unit that needs no build, which the other worker runs meanwhile; then the rest; the
-    ``runs_alone`` tests last, when the other worker has little or nothing left to hold up. Every worker
+    once; every unit that needs no build, which the other worker runs meanwhile; then the rest. Every worker
     collects the same items in the same order, as xdist requires, and writes the same units file for the
     scheduler (``pytest_xdist_make_scheduler``)."""
     if not hasattr(config, "workerinput"):
@@ -291,10 +290,9 @@ def pytest_collection_modifyitems(config, items):
         scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
         module = item.nodeid.split("::")[0]
         units.setdefault(module if scopes & {"module", "class", "package"} else item.nodeid, []).append(item)
-    alone = [unit for unit in units.values() if any(item.get_closest_marker("runs_alone") for item in unit)]
-    needing = [unit for unit in units.values() if unit not in alone and any(_needs_build(item) for item in unit)]
-    rest = [unit for unit in units.values() if unit not in alone and unit not in needing]
-    items[:] = [item for unit in needing[:1] + rest + needing[1:] + alone for item in unit]
+    needing = [unit for unit in units.values() if any(_needs_build(item) for item in unit)]
+    rest = [unit for unit in units.values() if not any(_needs_build(item) for item in unit)]
+    items[:] = [item for unit in needing[:1] + rest + needing[1:] for item in unit]
     written = UNITS.with_name(f"{UNITS.name}.{WORKER}")
     written.write_text(json.dumps({item.nodeid: key for key, unit in units.items() for item in unit}))
     written.replace(UNITS)
