@@ -108,7 +108,7 @@ def test_the_months_a_first_load_is_compared_with_are_those_the_whole_table_give
 
 
 def test_loads_sharing_a_connection_write_what_loads_on_their_own_write(tmp_path):
-    """A run's force-month loads share one connection (defs/police_uk.py: RunConnection): on real files, with a
+    """A run's force-month loads share one connection (lib/warehouse.py: RunConnection): on real files, with a
     file the parser rejects and one refused for its size between good ones, then every file again (unchanged,
     rejected again), the tables and the load log must be what loads opening their own connection give."""
     import shutil

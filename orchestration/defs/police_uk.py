@@ -38,7 +38,7 @@ from orchestration.lib.sources.police_uk_api import (
     make_client,
     published_months,
 )
-from orchestration.lib.warehouse import connect
+from orchestration.lib.warehouse import RunConnection
 from orchestration.settings import SEEDS_DIR, get_settings
 
 # Single-run backfills are marked beta in dagster 1.13; we rely on them deliberately (one run for a range).
@@ -178,44 +178,6 @@ def _load_bundled(force: str, month: str, path: Path, warehouse: WarehouseResour
         raise _failed(month, force, str(path), _rejection(exc),
                       _kept(warehouse, force, month, None) + f"; the file is quarantined under "
                       f"{warehouse.quarantine}") from None
-
-
-class RunConnection:
-    """The warehouse connection a snapshot run's force-month loads share (each load is still one transaction):
-    opening the file for every load and the checkpoint on closing it took two thirds of the load time. Opened
-    at the first load; dropped after an unexpected error, so that a connection it broke cannot fail the loads
-    after it (the next load opens a new one, as every load did before).
-
-    While it is open DuckDB checkpoints the write-ahead log into the file every CHECKPOINT_THRESHOLD instead
-    of every 16 MB (its default): each checkpoint cost ~0.5 s however little it wrote, ~35 of them at 10 years
-    of history. Every commit is in the log on disk either way; closing checkpoints the rest."""
-
-    CHECKPOINT_THRESHOLD = "64MB"
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    def get(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            self._con = connect(self.path)
-            self._con.execute(f"set checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
-        return self._con
-
-    def close(self) -> None:
-        con, self._con = self._con, None
-        if con is None:
-            return
-        try:
-            # a setting of the database, not of this connection: back to DuckDB's default for whoever else
-            # has the file open in this process
-            con.execute("reset checkpoint_threshold")
-        except duckdb.Error:
-            pass  # a broken connection: closing it is all that is left to do
-        try:
-            con.close()
-        except duckdb.Error:
-            pass
 
 
 @dataclass

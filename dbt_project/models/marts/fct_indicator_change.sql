@@ -38,6 +38,11 @@ catalogue as (
     select indicator_id, change_threshold::double as change_threshold from {{ ref('indicator_catalogue') }}
 ),
 
+-- the quarters a build of new police.uk months rebuilds (worked out once; read only in such a build)
+change_quarters as (
+    select * from {{ police_change_quarters() }}
+),
+
 -- the rows whose comparisons are (re)computed: every row, or in a build of new police.uk months the periods
 -- police_change_quarters names (the previous period is looked up over all periods first)
 sequenced as (
@@ -50,7 +55,7 @@ sequenced as (
         from indicator_value
         where {{ police_rebuild_all() }} or {{ police_indicator_rows() }}
     )
-    where {{ police_indicator_quarters_filter('period_start', quarters=police_change_quarters()) }}
+    where {{ police_indicator_quarters_filter('period_start', quarters='(select quarter_start from change_quarters)') }}
 ),
 
 pairs as (
@@ -135,7 +140,7 @@ force_adjusted as (
         1000.0 * sqrt(e.observed + coalesce(e.expected ^ 2 / nullif(e.baseline_count, 0), 0)) / e.person_years as se_change
     from {{ ref('fct_crime_exception') }} as e
     inner join (select * from indicator_value
-                where {{ police_indicator_quarters_filter('period_start', quarters=police_change_quarters()) }}) as v
+                where {{ police_indicator_quarters_filter('period_start', quarters='(select quarter_start from change_quarters)') }}) as v
         on v.indicator_id = e.indicator_id and v.geography_level = e.geography_level and v.area_code = e.area_code
         and v.period_start = e.quarter_start
 ),
