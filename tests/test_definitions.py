@@ -207,3 +207,35 @@ def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypa
         assert len(instance.all_logs(result.run_id)) > 5  # the events were stored
     finally:
         instance.dispose()
+
+
+def test_old_dbt_run_folders_are_pruned_and_one_vanishing_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """defs/dbt.py keeps the newest KEEP_TARGET_DIRS run folders; a folder another process removes while the
+    list is made (a sensor's run, a test worker pruning its own) is skipped, not a crash."""
+    import os
+    from pathlib import Path
+
+    from orchestration.defs import dbt as dbt_defs
+
+    folders = []
+    for i in range(dbt_defs.KEEP_TARGET_DIRS + 3):
+        folder = tmp_path / f"cohesion_dbt_assets-{i:02d}"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+        folders.append(folder)
+    vanishing = folders[-1]
+    real_stat = Path.stat
+    calls = []
+
+    def stat(self, *args, **kwargs):  # there when listed (is_dir), gone when its time is read
+        if self == vanishing:
+            calls.append(self)
+            if len(calls) > 1:
+                raise FileNotFoundError(self)
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    dbt_defs._prune_target_dirs(tmp_path)
+    monkeypatch.undo()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(f.name for f in folders[-1 - dbt_defs.KEEP_TARGET_DIRS:])

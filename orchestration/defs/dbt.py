@@ -178,6 +178,12 @@ KEEP_TARGET_DIRS = 5
 def _prune_target_dirs(target: Path) -> None:
     """dagster-dbt gives every invocation its own folder under dbt_project/target (~25 MB each: compiled SQL,
     run results, logs); keep the newest few for debugging, not one per build for ever."""
-    runs = sorted((p for p in target.glob("cohesion_dbt_assets-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in runs[:-KEEP_TARGET_DIRS]:
+    runs = []
+    for path in target.glob("cohesion_dbt_assets-*"):
+        try:  # another process (a sensor's run, a test worker) may be removing its own folders meanwhile
+            if path.is_dir():
+                runs.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    for _, old in sorted(runs)[:-KEEP_TARGET_DIRS]:
         shutil.rmtree(old, ignore_errors=True)
