@@ -321,6 +321,92 @@ def test_publishing_the_same_build_again_gives_the_same_contents(wh, tmp_path):
     assert {t["name"]: t["rows"] for t in changed["tables"]}["dim_area"] == 21
 
 
+# ------------------------------------------------------------------------------- unchanged tables are not re-exported
+
+def _entries(manifest: dict) -> dict[str, dict]:
+    return {f"{t['schema']}.{t['name']}": t for t in manifest["tables"]}
+
+
+def _file(out: Path, entry: dict, kind: str) -> Path:
+    return current_set(out) / entry["files"][kind]["path"]
+
+
+def test_a_table_that_did_not_change_keeps_the_files_of_the_set_before(wh, tmp_path):
+    out = tmp_path / "published"
+    first = _entries(publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest()))
+    assert not any(t.get("reused") for t in first.values())  # nothing to take them from
+    first_set = current_set(out)
+    con = duckdb.connect(str(wh))
+    con.execute("update marts.fct_public set value = 99.5 where id = 3")
+    con.close()
+    second_manifest = publish_marts(wh, out, build_id="run-2", dbt_manifest=tiny_manifest())
+    second = _entries(second_manifest)
+    assert second["marts.fct_public"].get("reused") is None  # changed: exported again, with the new value
+    assert ",99.5," in _file(out, second["marts.fct_public"], "csv").read_text(encoding="utf-8-sig")
+    assert second["marts.fct_public"]["fingerprint"] != first["marts.fct_public"]["fingerprint"]
+    for table in ("marts.dim_area", "marts.shared_summary", "ref.lookup"):
+        assert second[table]["reused"] == {"set": "run-1", "tier": "public"}, table
+        for kind in ("parquet", "csv"):
+            # the same file (a hard link in the tier's folder), with the sha256 it had
+            assert _file(out, second[table], kind).stat().st_ino == (
+                first_set / first[table]["files"][kind]["path"]).stat().st_ino
+            assert second[table]["files"][kind]["sha256"] == first[table]["files"][kind]["sha256"]
+    assert verify_set(current_set(out), second_manifest, hashes=True) == []
+    # byte for byte what exporting every table afresh writes
+    fresh = _entries(publish_marts(wh, tmp_path / "fresh", build_id="run-2", dbt_manifest=tiny_manifest(),
+                                   reuse=False))
+    assert not any(t.get("reused") for t in fresh.values())
+    for table, entry in second.items():
+        for kind in ("parquet", "csv"):
+            assert entry["files"][kind]["sha256"] == fresh[table]["files"][kind]["sha256"], (table, kind)
+            assert entry["fingerprint"] == fresh[table]["fingerprint"]
+    # later sets go on linking; pruning the set the files came from loses nothing
+    for build in ("run-3", "run-4"):
+        latest = publish_marts(wh, out, build_id=build, dbt_manifest=tiny_manifest())
+    assert sorted(p.name for p in (out / "builds").iterdir()) == ["run-3", "run-4"]
+    assert all(t["reused"]["set"] == "run-3" for t in latest["tables"])
+    assert verify_set(current_set(out), latest, hashes=True) == []
+
+
+def test_a_table_with_other_types_or_a_damaged_file_is_exported_again(wh, tmp_path):
+    out = tmp_path / "published"
+    publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest())
+    con = duckdb.connect(str(wh))
+    # the same values in a narrower type: the Parquet schema differs, so the files must too
+    con.execute("alter table marts.dim_area alter la_index type integer")
+    con.close()
+    damaged = current_set(out) / "csv" / "ref.lookup.csv"
+    os.chmod(damaged, 0o640)
+    with open(damaged, "ab") as fh:
+        fh.write(b"extra")
+    second = publish_marts(wh, out, build_id="run-2", dbt_manifest=tiny_manifest())
+    entries = _entries(second)
+    assert entries["marts.dim_area"].get("reused") is None
+    assert entries["ref.lookup"].get("reused") is None  # its old CSV no longer has its manifest's size
+    assert entries["marts.fct_public"]["reused"]["set"] == "run-1"
+    assert pl.read_parquet(_file(out, entries["marts.dim_area"], "parquet")).schema["la_index"] == pl.Int32
+    assert verify_set(current_set(out), second, hashes=True) == []
+
+
+def test_the_restricted_tier_takes_the_public_tiers_files_for_the_public_tables(wh, tmp_path):
+    public_out, restricted_out = tmp_path / "published", tmp_path / "restricted" / "published"
+    public = _entries(publish_marts(wh, public_out, build_id="run-1", dbt_manifest=tiny_manifest()))
+    manifest = publish_marts(wh, restricted_out, build_id="run-1", tier="restricted", dbt_manifest=tiny_manifest(),
+                             reuse_from=[public_out])
+    restricted = _entries(manifest)
+    for table in TINY_PUBLIC:
+        assert restricted[table]["reused"] == {"set": "run-1", "tier": "public"}, table
+        for kind in ("parquet", "csv"):
+            mine, theirs = _file(restricted_out, restricted[table], kind), _file(public_out, public[table], kind)
+            assert mine.read_bytes() == theirs.read_bytes()
+            # a copy: each keeps its tier's mode
+            assert mine.stat().st_ino != theirs.stat().st_ino
+            assert stat.S_IMODE(mine.stat().st_mode) == 0o600 and stat.S_IMODE(theirs.stat().st_mode) == 0o440
+    for table in TINY_RESTRICTED:
+        assert restricted[table].get("reused") is None
+    assert verify_set(current_set(restricted_out), manifest, hashes=True) == []
+
+
 # ----------------------------------------------------------------------------------------- (a) DuckDB 1.x client
 
 def test_a_duckdb_1x_client_reads_every_published_table(wh, tmp_path, duckdb1_python):
@@ -637,6 +723,8 @@ def test_the_bi_exports_asset_publishes_both_tiers(tmp_path, monkeypatch):
     run_id = result.run_id
     assert metadata["build_id"].value == run_id
     assert metadata["public_tables"].value == 4 and metadata["restricted_tables"].value == 5
+    # the restricted tier took the public tier's files for the four public tables; nothing was published before
+    assert metadata["public_tables_reused"].value == 0 and metadata["restricted_tables_reused"].value == 4
     assert read_manifest(tmp_path / "published")["build_id"] == run_id
     assert tables_in(tmp_path / "published" / DUCKDB_NAME) == {
         "marts.fct_indicator_value", "marts.dim_geography", "marts.shared_incident_summary", "ref.local_authority",

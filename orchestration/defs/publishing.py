@@ -48,14 +48,21 @@ def bi_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     metadata: dict = {"build_id": context.run_id, "tier": ", ".join(outputs)}
     lines = []
     for tier, out_dir in outputs.items():
+        # the restricted tier holds the public tables too: it takes the public set's files just written for
+        # them (and either tier keeps its own previous files for a table that did not change) instead of
+        # exporting the same rows again (lib/publish.py, _fingerprint)
         manifest = publish_marts(warehouse.warehouse, out_dir, build_id=context.run_id, tier=tier,
-                                 dbt_manifest=dbt_project.manifest_path, log=context.log.warning)
+                                 dbt_manifest=dbt_project.manifest_path, log=context.log.warning,
+                                 reuse_from=[outputs["public"]] if tier == "restricted" else None)
+        reused = sum(1 for t in manifest["tables"] if t.get("reused"))
         rows = sum(t["rows"] for t in manifest["tables"])
         size = manifest["duckdb"]["bytes"] + sum(f["bytes"] for t in manifest["tables"] for f in t["files"].values())
-        context.log.info(f"{tier}: {len(manifest['tables'])} tables, {rows} rows -> {manifest['set_dir']}"
+        context.log.info(f"{tier}: {len(manifest['tables'])} tables ({reused} with the files of a set already "
+                         f"published), {rows} rows -> {manifest['set_dir']}"
                          + (" (unchanged)" if manifest["unchanged"] else ""))
         metadata.update({
             f"{tier}_tables": len(manifest["tables"]),
+            f"{tier}_tables_reused": reused,
             f"{tier}_rows": rows,
             f"{tier}_bytes": size,
             f"{tier}_path": dg.MetadataValue.path(str(out_dir / "cohesion_marts.duckdb")),
