@@ -157,7 +157,7 @@ def _name(pid: int) -> str:
         return "?"
     # python -m x / .venv/bin/dbt build ...: the program and its first argument
     shown = [Path(a).name if i == 0 or "/" in a else a for i, a in enumerate(args[:3])]
-    return " ".join(shown)[:60]
+    return " ".join(" ".join(shown).split())[:60]  # one line (python -c's code has newlines)
 
 
 class TreeSampler(threading.Thread):
@@ -171,6 +171,7 @@ class TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        root = _name(self.pid)
         while not self._stop_event.is_set():
             total, todo, seen = 0, [self.pid], set()
             while todo:
@@ -178,12 +179,18 @@ class TreeSampler(threading.Thread):
                 if pid in seen:
                     continue
                 seen.add(pid)
+                todo += _children(pid)
+                name = _name(pid)
+                if pid != self.pid and name == root:
+                    # forked by the build and not yet exec'd (subprocess.Popen between fork and exec): a
+                    # copy-on-write image of the build process, not memory of its own; its VmHWM and RSS are the
+                    # build's (counting them made a "largest child" of the build's own size and doubled the tree)
+                    continue
                 rss, hwm = _memory_kb(pid)
                 total += rss
                 if pid != self.pid and hwm:
                     old = self.descendants.get(pid)
-                    self.descendants[pid] = (max(hwm, old[0] if old else 0), old[1] if old else _name(pid))
-                todo += _children(pid)
+                    self.descendants[pid] = (max(hwm, old[0] if old else 0), name if old is None else old[1])
             self.peak_kb = max(self.peak_kb, total)
             self._stop_event.wait(self.interval)
 
