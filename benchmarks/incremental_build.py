@@ -171,8 +171,8 @@ class TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        root = _name(self.pid)
         while not self._stop_event.is_set():
+            root = _name(self.pid)  # read each time: the first sample may come before the build's exec
             total, todo, seen = 0, [self.pid], set()
             while todo:
                 pid = todo.pop()
