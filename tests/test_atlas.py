@@ -136,6 +136,7 @@ def test_every_page_type_is_built_in_both_languages_with_identical_structure(atl
         assert pages[kind], kind
     assert len(pages["area"]) == 44 and len(pages["profile_html"]) == 44  # 22 local authorities × 2 languages
     assert "en/index.html" in pages["home"] and "cy/index.html" in pages["home"]
+    assert pages["method"] == ["exception_method.html"]  # the method page at the root is listed like any page
     assert (atlas["dir"] / "index.html").is_file()
     every = [p for paths in pages.values() for p in paths]
     en = {p[3:] for p in every if p.startswith("en/")}

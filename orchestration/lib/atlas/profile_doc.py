@@ -179,9 +179,9 @@ def write_profiles(data: model.AtlasData, root: Path, la_codes: list[str], pdf: 
     HTML is unchanged from the ``previous`` site's is copied from there, not rendered again. The PDFs render in
     worker processes while this process writes the HTML documents and then runs ``meanwhile`` (the rest of the
     atlas); if that fails, the workers are stopped."""
-    pages = {"profile_html": [], "profile_pdf": []}
     # the method page the documents (and the atlas's About and area pages) link to: <root>/exception_method.html
-    write_method_page(root)
+    method = write_method_page(root)
+    pages = {"profile_html": [], "profile_pdf": [], "method": [method.relative_to(root).as_posix()]}
     untranslated, missing = set(), set()
     pdf_jobs: list[tuple[str, str]] = []
     if pdf:  # the PDFs' HTML first, so their rendering starts at once
@@ -215,7 +215,7 @@ def write_profiles(data: model.AtlasData, root: Path, la_codes: list[str], pdf: 
 def build_profile_documents(warehouse: Path, out_dir: Path, la_codes: list[str] | None = None, pdf: bool = True) -> dict:
     """Write the annual cohesion profile documents (HTML and PDF, Welsh and English) of ``la_codes`` (default: all
     22 local authorities) into ``out_dir/<lang>/profile/``, each file replaced atomically. Returns ``pages``
-    {profile_html, profile_pdf: [relative paths]}, ``untranslated`` and ``missing`` (text with no Welsh)."""
+    {profile_html, profile_pdf, method: [relative paths]}, ``untranslated`` and ``missing`` (text with no Welsh)."""
     data = model.load(Path(warehouse))
     codes = la_codes or [la["code"] for la in data.las]
     unknown = [c for c in codes if c not in data.la_by_code]

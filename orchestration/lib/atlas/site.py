@@ -234,7 +234,7 @@ class SiteBuilder:
         self.data = data
         self.root = root
         self.pdf = pdf
-        self.pages: dict[str, list[str]] = {t: [] for t in (*PAGE_TYPES, "about", "language")}
+        self.pages: dict[str, list[str]] = {t: [] for t in (*PAGE_TYPES, "about", "language", "method")}
         self.downloads: list[str] = []
         self.untranslated: set[str] = set()
         self.missing: set[str] = set()
@@ -474,7 +474,7 @@ def build_site(data: model.AtlasData, root: Path, pdf: bool = True, previous: Pa
 
     prof = write_profiles(data, root, [la["code"] for la in data.las], pdf=pdf, previous=previous,
                           meanwhile=pages_and_downloads)
-    for kind in ("profile_html", "profile_pdf"):
+    for kind in ("profile_html", "profile_pdf", "method"):
         builder.pages[kind].extend(prof["pages"][kind])
     builder.untranslated |= prof["untranslated"]
     builder.missing |= prof["missing"]
@@ -496,8 +496,9 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True) -> dict:
     """Build the whole atlas from ``warehouse`` (opened read-only) into ``out_dir`` and return a summary:
     ``pages`` {page type: [relative paths]} for home, area, indicator, profile_html, profile_pdf (and about,
-    language), ``downloads`` [relative paths], ``seconds``, ``bytes``, ``untranslated`` (data notes shown in English
-    on Welsh pages) and ``missing_welsh`` (fixed strings with no Welsh: should be empty)."""
+    language, method: the exception method page), ``downloads`` [relative paths], ``seconds``, ``bytes``,
+    ``untranslated`` (data notes shown in English on Welsh pages) and ``missing_welsh`` (fixed strings with no
+    Welsh: should be empty)."""
     started = time.monotonic()
     warehouse, out_dir = Path(warehouse), Path(out_dir)
     data = model.load(warehouse)
