@@ -70,8 +70,8 @@ types, row count, an order-independent sum of DuckDB row hashes, the export opti
 ``_fingerprint``). When a table's fingerprint equals one in the tier's current set, or (for the restricted tier)
 in the public set just written, that set's Parquet and CSV are taken as they are (a hard link within the tier, a
 copy across tiers) and the entry says ``reused``: a new police.uk month re-exports the crime tables, not the
-census ones; a partner file re-exports only the tension marts; the restricted tier no longer writes the public
-tables a second time. The DuckDB file is always written whole. A file whose size no longer matches its manifest
+census ones; a build after a partner file re-exports only the tables it changed; the restricted tier no longer
+writes the public tables a second time. The DuckDB file is always written whole. A file whose size no longer matches its manifest
 is not reused.
 """
 
