@@ -145,6 +145,8 @@ def export_for_subprocesses(settings: Settings | None = None) -> Settings:
 # the dbt asset rebuilds the crime models for those months only (defs/dbt.py) and the month-scoped Great
 # Expectations suites check only their periods (lib/quality/runner.month_scope). Unset: a full build.
 POLICE_MONTHS_ENV = "COHESION_DBT_POLICE_MONTHS"
+# the same months on a run the daemon launches (sensor rebuild_after_public_loads after a police.uk-only load)
+POLICE_MONTHS_TAG = "cohesion/police_months"
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 

@@ -400,3 +400,49 @@ def test_the_monthly_models_tests_check_the_months_rebuilt_and_every_month_other
     assert failing([rebuilding] + plant("2022-03")) == set(), "2022-03 was not rebuilt: not tested again"
     assert failing(["delete from raw.build_police_months"]) == faults, "every month tested"
     assert failing([rebuilding] + plant("2024-05")) == faults, "the month rebuilt is tested"
+
+
+def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built, warehouse):
+    """The daemon's path (sensor rebuild_after_public_loads tags the run with the months a police.uk-only load
+    brought): the dbt asset rebuilds the crime models for those months alone, as `make run` does, when every model
+    was last built with the dbt code as it is now (raw.build_dbt_code, written after every dbt build); after a
+    model was built with other code it rebuilds in full and says why, then records the current code again."""
+    warehouse.release()  # this process writes the session warehouse now
+    import dagster as dg
+    import duckdb
+
+    from orchestration.definitions import defs
+    from orchestration.defs.dbt import CODE_TABLE, cohesion_dbt_assets, model_code_fingerprints
+    from orchestration.defs.police_uk import ASSET_KEY
+    from orchestration.settings import POLICE_MONTHS_TAG
+
+    path = built["settings"].warehouse_path
+    graph = defs.resolve_asset_graph()
+    keys = sorted((dg.AssetSelection.assets(ASSET_KEY).downstream().resolve(graph) - {ASSET_KEY})
+                  & set(cohesion_dbt_assets.keys), key=lambda k: k.to_user_string())
+    assert dg.AssetKey(["marts", "fct_crime_monthly"]) in keys and dg.AssetKey(["marts", "fct_cia"]) not in keys
+
+    def recorded() -> dict[str, str]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return dict(con.execute(f"select unique_id, fingerprint from {CODE_TABLE}").fetchall())
+
+    current = model_code_fingerprints()
+    assert len(current) > 30 and recorded() == current  # the session's full build recorded every model's code
+
+    def run() -> list[str]:
+        result = defs.resolve_job_def("warehouse_build").execute_in_process(
+            instance=built["instance"], asset_selection=keys, tags={POLICE_MONTHS_TAG: "2024-06"},
+            raise_on_error=False)
+        assert result.success
+        return [e.user_message for e in built["instance"].all_logs(result.run_id) if e.user_message]
+
+    logs = run()
+    assert any("incremental dbt build: police.uk months 2024-06" in m for m in logs)
+    with duckdb.connect(str(path)) as con:
+        assert con.execute("select count(*) from raw.build_police_months").fetchone()[0] == 0  # emptied after
+        con.execute(f"update {CODE_TABLE} set fingerprint = 'older code' "
+                    "where unique_id = 'model.cohesion_monitor.fct_crime_quarterly'")
+    logs = run()
+    assert not any("incremental dbt build" in m for m in logs)
+    assert any("last built with other code (e.g. fct_crime_quarterly): a full rebuild" in m for m in logs)
+    assert recorded() == current

@@ -389,6 +389,8 @@ def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
     keys = {k.to_user_string() for k in request.asset_selection}
     assert {"staging/stg_police_uk__street_crimes", "marts/fct_crime_monthly", "marts/fct_crime_exception",
             "reports/crime_exception_report"} <= keys
+    # only police.uk months loaded: the run says which, so dbt rebuilds those months alone (defs/dbt.py)
+    assert request.tags["cohesion/police_months"] == "2024-06"
     # nothing upstream or beside it: no raw load, no partner or Census models, no tension marts
     assert not {k for k in keys if k.startswith("raw/")}
     assert "marts/fct_tension_assessment" not in keys and "staging/stg_census2021__population_lsoa21" not in keys

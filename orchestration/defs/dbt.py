@@ -19,7 +19,14 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
 from orchestration.lib.warehouse import connect, lock_holder, wait_until_writable
-from orchestration.settings import DBT_PROJECT_DIR, export_for_subprocesses, get_settings, incremental_police_months
+from orchestration.settings import (
+    DBT_PROJECT_DIR,
+    POLICE_MONTHS_TAG,
+    export_for_subprocesses,
+    get_settings,
+    incremental_police_months,
+    valid_months,
+)
 
 export_for_subprocesses()
 
@@ -75,7 +82,7 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # otherwise be loaded into the old table shape) and the incremental crime models are rebuilt whole. A build
     # whose only new input is some police.uk months (COHESION_DBT_POLICE_MONTHS, set by `make run`'s plan)
     # runs without it: the models incremental by month rebuild exactly those months (macros/incremental_months.sql).
-    months = incremental_police_months()
+    months = incremental_police_months() or _months_from_run_tag(context)
     args = ["build", "--indirect-selection", "buildable"] + ([] if months else ["--full-refresh"])
     if months:
         context.log.info(f"incremental dbt build: police.uk months {', '.join(months)} (the crime models rebuild "
@@ -84,9 +91,72 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # The day the tension marts measure ages and overdue flags to reaches dbt as the environment variable
     # COHESION_AS_OF_DATE (settings.export_for_subprocesses; blank = today), not --vars: changed --vars make
     # dbt re-parse the whole project on every run (~10 s instead of ~4 s with partial parsing).
-    yield from _dbt_build(context, dbt, args)
+    invocation = yield from _dbt_build(context, dbt, args)
     if months:  # emptied once built: a later hand-run dbt build without --full-refresh recomputes every month
         _write_build_months(get_settings().warehouse_path, [])
+    _record_model_code(get_settings().warehouse_path, invocation)
+
+
+# The code each model was last built with (raw.build_dbt_code): a daemon run may rebuild some police.uk months alone
+# only if every model was last built with the dbt project as it is now (after a code change without a full
+# build, months rebuilt alone would mix old and new code in one table).
+CODE_TABLE = "raw.build_dbt_code"
+
+
+def model_code_fingerprints() -> dict[str, str]:
+    """{model unique_id: fingerprint of its node and of every macro in the manifest (dbt's own and adapters'
+    included: a dbt upgrade is a code change too)}."""
+    import hashlib
+    import json
+
+    from orchestration.lib.build_plan import dbt_node_fingerprints
+
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    macros = hashlib.sha256(json.dumps(sorted((uid, m.get("macro_sql")) for uid, m in manifest.get("macros", {}).items()),
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return {uid: hashlib.sha256(f"{fingerprint}|{macros}".encode()).hexdigest()
+            for uid, fingerprint in dbt_node_fingerprints(dbt_project.manifest_path).items() if uid.startswith("model.")}
+
+
+def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
+    """The police.uk months a daemon run rebuilds alone: the tag the rebuild_after_public_loads sensor puts on a
+    run after a load of police.uk months only (defs/delivery.py); [] (a full rebuild) without it, or when a model
+    was last built with other dbt code than this (said in the log)."""
+    tag = (context.run.tags.get(POLICE_MONTHS_TAG) or "").strip()
+    if not tag:
+        return []
+    months = valid_months([m.strip() for m in tag.split(",") if m.strip()], f"run tag {POLICE_MONTHS_TAG}")
+    current = model_code_fingerprints()
+    con = connect(get_settings().warehouse_path, read_only=True)
+    try:
+        known = dict(con.execute(f"select unique_id, fingerprint from {CODE_TABLE}").fetchall()) if con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'build_dbt_code'"
+        ).fetchone()[0] else {}
+    finally:
+        con.close()
+    changed = sorted(uid for uid, fingerprint in current.items() if known.get(uid) != fingerprint)
+    if changed:
+        context.log.info(f"police.uk months {', '.join(months)} loaded, but {len(changed)} dbt models were last built "
+                         f"with other code (e.g. {changed[0].split('.')[-1]}): a full rebuild of what is selected")
+        return []
+    return months
+
+
+def _record_model_code(path: Path, invocation) -> None:
+    """After a dbt build: the models it built, with the code they were built with."""
+    results = (invocation.get_artifact("run_results.json") or {}).get("results", []) if invocation else []
+    built = [r["unique_id"] for r in results if r.get("unique_id", "").startswith("model.") and r.get("status") == "success"]
+    if not built:
+        return
+    current = model_code_fingerprints()
+    con = connect(path)
+    try:
+        con.execute(f"create table if not exists {CODE_TABLE} (unique_id varchar primary key, fingerprint varchar, "
+                    "built_at timestamp)")
+        con.executemany(f"insert or replace into {CODE_TABLE} values (?, ?, now()::timestamp)",
+                        [[uid, current.get(uid)] for uid in built])
+    finally:
+        con.close()
 
 
 DBT_LOCK_ATTEMPTS = 3
@@ -117,7 +187,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
         _keep_partial_parse(Path(invocation.target_path))
         _prune_target_dirs(Path(invocation.target_path).parent)
         if error is None:
-            return
+            return invocation
         locked = [m for m in invocation._error_messages if "lock" in m.lower()]
         if emitted == 0 and locked and attempt < DBT_LOCK_ATTEMPTS:
             context.log.warning(f"dbt could not open {path}: {lock_holder(locked[0])} opened it as dbt started; "

@@ -21,7 +21,7 @@ from orchestration.lib.delivery import (
 )
 from orchestration.lib.pack.archive import archived_quarters
 from orchestration.lib.pack.model import Quarter, quarters_affected
-from orchestration.settings import get_settings
+from orchestration.settings import POLICE_MONTHS_TAG, get_settings
 
 PACKS_KEY = dg.AssetKey(["reports", "monitoring_packs"])
 
@@ -267,8 +267,16 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         keys = sorted((downstream - loaded) & set(in_build), key=lambda k: k.to_user_string())
         if not keys:
             return dg.SkipReason("nothing in the warehouse build depends on what was loaded")
-        return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}", asset_selection=keys,
-                             tags={"cohesion/after": context.dagster_run.job_name})
+        tags = {"cohesion/after": context.dagster_run.job_name}
+        # only police.uk months loaded: the crime models rebuild those months alone, as in `make run`
+        # (defs/dbt.py; a full rebuild instead if a model was last built with other dbt code)
+        from orchestration.defs.police_uk import ASSET_KEY as POLICE_KEY
+
+        months = sorted({r.event_log_entry.dagster_event.partition[:7] for r in records
+                         if r.event_log_entry.dagster_event.partition})
+        if loaded == {POLICE_KEY} and months:
+            tags[POLICE_MONTHS_TAG] = ",".join(months)
+        return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}", asset_selection=keys, tags=tags)
 
     @dg.run_status_sensor(
         name="packs_after_warehouse_build",
