@@ -412,7 +412,9 @@ def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built,
     import duckdb
 
     from orchestration.definitions import defs
-    from orchestration.defs.dbt import CODE_TABLE, cohesion_dbt_assets, model_code_fingerprints
+    from orchestration.defs.dbt import cohesion_dbt_assets, dbt_project
+    from orchestration.lib.build_plan import MODEL_CODE_TABLE as CODE_TABLE
+    from orchestration.lib.build_plan import model_code_fingerprints
     from orchestration.defs.police_uk import ASSET_KEY
     from orchestration.settings import POLICE_MONTHS_TAG
 
@@ -426,7 +428,7 @@ def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built,
         with duckdb.connect(str(path), read_only=True) as con:
             return dict(con.execute(f"select unique_id, fingerprint from {CODE_TABLE}").fetchall())
 
-    current = model_code_fingerprints()
+    current = model_code_fingerprints(dbt_project.manifest_path)
     assert len(current) > 30 and recorded() == current  # the session's full build recorded every model's code
 
     def run() -> list[str]:

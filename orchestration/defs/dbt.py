@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
+from orchestration.lib.build_plan import model_code_fingerprints, models_built_with_other_code, record_model_code
 from orchestration.lib.warehouse import connect, lock_holder, wait_until_writable
 from orchestration.settings import (
     DBT_PROJECT_DIR,
@@ -97,44 +98,19 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     _record_model_code(get_settings().warehouse_path, invocation)
 
 
-# The code each model was last built with (raw.build_dbt_code): a daemon run may rebuild some police.uk months alone
-# only if every model was last built with the dbt project as it is now (after a code change without a full
-# build, months rebuilt alone would mix old and new code in one table).
-CODE_TABLE = "raw.build_dbt_code"
-
-
-def model_code_fingerprints() -> dict[str, str]:
-    """{model unique_id: fingerprint of its node and of every macro in the manifest (dbt's own and adapters'
-    included: a dbt upgrade is a code change too)}."""
-    import hashlib
-    import json
-
-    from orchestration.lib.build_plan import dbt_node_fingerprints
-
-    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
-    macros = hashlib.sha256(json.dumps(sorted((uid, m.get("macro_sql")) for uid, m in manifest.get("macros", {}).items()),
-                                       ensure_ascii=False).encode("utf-8")).hexdigest()
-    return {uid: hashlib.sha256(f"{fingerprint}|{macros}".encode()).hexdigest()
-            for uid, fingerprint in dbt_node_fingerprints(dbt_project.manifest_path).items() if uid.startswith("model.")}
-
-
 def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
     """The police.uk months a daemon run rebuilds alone: the tag the rebuild_after_public_loads sensor puts on a
     run after a load of police.uk months only (defs/delivery.py); [] (a full rebuild) without it, or when a model
-    was last built with other dbt code than this (said in the log)."""
+    was last built with other dbt code than this (lib/build_plan.py; said in the log)."""
     tag = (context.run.tags.get(POLICE_MONTHS_TAG) or "").strip()
     if not tag:
         return []
     months = valid_months([m.strip() for m in tag.split(",") if m.strip()], f"run tag {POLICE_MONTHS_TAG}")
-    current = model_code_fingerprints()
     con = connect(get_settings().warehouse_path, read_only=True)
     try:
-        known = dict(con.execute(f"select unique_id, fingerprint from {CODE_TABLE}").fetchall()) if con.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'build_dbt_code'"
-        ).fetchone()[0] else {}
+        changed = models_built_with_other_code(con, model_code_fingerprints(dbt_project.manifest_path))
     finally:
         con.close()
-    changed = sorted(uid for uid, fingerprint in current.items() if known.get(uid) != fingerprint)
     if changed:
         context.log.info(f"police.uk months {', '.join(months)} loaded, but {len(changed)} dbt models were last built "
                          f"with other code (e.g. {changed[0].split('.')[-1]}): a full rebuild of what is selected")
@@ -144,17 +120,13 @@ def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
 
 def _record_model_code(path: Path, invocation) -> None:
     """After a dbt build: the models it built, with the code they were built with."""
-    results = (invocation.get_artifact("run_results.json") or {}).get("results", []) if invocation else []
+    results = (invocation.get_artifact("run_results.json") or {}).get("results", [])
     built = [r["unique_id"] for r in results if r.get("unique_id", "").startswith("model.") and r.get("status") == "success"]
     if not built:
         return
-    current = model_code_fingerprints()
     con = connect(path)
     try:
-        con.execute(f"create table if not exists {CODE_TABLE} (unique_id varchar primary key, fingerprint varchar, "
-                    "built_at timestamp)")
-        con.executemany(f"insert or replace into {CODE_TABLE} values (?, ?, now()::timestamp)",
-                        [[uid, current.get(uid)] for uid in built])
+        record_model_code(con, model_code_fingerprints(dbt_project.manifest_path), built)
     finally:
         con.close()
 

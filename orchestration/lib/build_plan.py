@@ -70,9 +70,10 @@ def _digest(records: dict[str, dict]) -> str:
 _NODE_KEYS = ("checksum", "config", "columns", "depends_on", "raw_code", "test_metadata", "unrendered_config")
 
 
-def dbt_node_fingerprints(manifest_path: Path) -> dict[str, str]:
-    """{unique_id: fingerprint} for every model, seed, snapshot and test in the dbt manifest."""
-    manifest = json.loads(manifest_path.read_text())
+def dbt_node_fingerprints(manifest_path: Path, manifest: dict | None = None) -> dict[str, str]:
+    """{unique_id: fingerprint} for every model, seed, snapshot and test in the dbt manifest (``manifest``: the
+    same file already read)."""
+    manifest = manifest if manifest is not None else json.loads(manifest_path.read_text())
     prints = {}
     for uid, node in manifest.get("nodes", {}).items():
         if node.get("resource_type") not in {"model", "seed", "snapshot", "test"}:
@@ -81,6 +82,40 @@ def dbt_node_fingerprints(manifest_path: Path) -> dict[str, str]:
         body = {k: node.get(k) for k in _NODE_KEYS if k != "config"} | {"config": config}
         prints[uid] = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     return prints
+
+
+# The code each model was last built with, kept in the warehouse: the daemon may rebuild some police.uk months
+# alone only if every model was last built with the dbt project as it is now (after a code change without a full
+# build, months rebuilt alone would mix old and new code in one table). `make run` answers the same question with
+# its plan (a changed dbt node or macro is a full build).
+MODEL_CODE_TABLE = "raw.build_dbt_code"
+
+
+def model_code_fingerprints(manifest_path: Path) -> dict[str, str]:
+    """{model unique_id: fingerprint of its node and of every macro in the manifest (dbt's own and adapters'
+    included: a dbt upgrade is a code change too)}."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    macros = hashlib.sha256(json.dumps(sorted((uid, m.get("macro_sql")) for uid, m in manifest.get("macros", {}).items()),
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return {uid: hashlib.sha256(f"{fingerprint}|{macros}".encode()).hexdigest()
+            for uid, fingerprint in dbt_node_fingerprints(manifest_path, manifest).items() if uid.startswith("model.")}
+
+
+def models_built_with_other_code(con, current: dict[str, str]) -> list[str]:
+    """The models whose recorded code (MODEL_CODE_TABLE) is not ``current`` (all of them before the first record)."""
+    schema, table = MODEL_CODE_TABLE.split(".")
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                         [schema, table]).fetchone()[0]
+    known = dict(con.execute(f"select unique_id, fingerprint from {MODEL_CODE_TABLE}").fetchall()) if exists else {}
+    return sorted(uid for uid, fingerprint in current.items() if known.get(uid) != fingerprint)
+
+
+def record_model_code(con, current: dict[str, str], built: list[str]) -> None:
+    """``built`` (model unique_ids a dbt build just built) were built with the ``current`` code."""
+    con.execute(f"create table if not exists {MODEL_CODE_TABLE} (unique_id varchar primary key, fingerprint varchar, "
+                "built_at timestamp)")
+    con.executemany(f"insert or replace into {MODEL_CODE_TABLE} values (?, ?, now()::timestamp)",
+                    [[uid, current.get(uid)] for uid in built])
 
 
 def landing_waiting(landing_dir: Path) -> list[str]:
