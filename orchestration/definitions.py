@@ -35,10 +35,17 @@ from orchestration.lib import sqlite_storage
 # storage with synchronous=NORMAL: ~3 ms an event instead of 25 (lib/sqlite_storage.py)
 sqlite_storage.install()
 
+# Every job runs its steps in-process, one after another in the run's own process, as `make run` does
+# (execute_in_process): Dagster's default multiprocess executor starts a process per step, which imports Dagster,
+# the definitions and dbt's manifest again (~3 s a step) and, when the step waits for the duckdb_warehouse pool,
+# looks for a free slot again only every few seconds - measured through the daemon, a new police.uk month's
+# warehouse_build spent ~35 s of its ~50 s before the report on that (benchmarks/live_police_month.py). The steps
+# share one writer slot anyway; the PDFs render in their own worker processes either way.
 police_uk_job = dg.define_asset_job(
     "police_uk_monthly_ingest",
     selection=dg.AssetSelection.assets(police_uk_street_crimes),
     partitions_def=police_uk_monthly_partitions,
+    executor_def=dg.in_process_executor,
     description="Load police.uk street-level crime for one month (or a range, as one run).",
 )
 
@@ -48,6 +55,7 @@ release_jobs = [
         f"load_{asset.key.path[-1]}",
         selection=dg.AssetSelection.assets(asset),
         partitions_def=asset.partitions_def,
+        executor_def=dg.in_process_executor,
         description=f"Load releases of {asset.key.to_user_string()}.",
     )
     for asset in partitioned_assets
@@ -58,6 +66,7 @@ warehouse_build_job = dg.define_asset_job(
     # the packs are partitioned by quarter: build_all runs monitoring_packs_refresh for each quarter after this
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets, monitoring_packs, pack_deliveries),
+    executor_def=dg.in_process_executor,
     description=(
         "Reference datasets, partner files waiting in the landing folder, every dbt model, seed and test, "
         "the quarterly crime exception report and the emergency flash. Run after police_uk_monthly_ingest and "

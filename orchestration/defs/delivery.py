@@ -113,10 +113,16 @@ def emergency_flash(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 
 # ---------------------------------------------------------------------------------------------- jobs, schedule
+# The sensors that start the next run of a chain (a load -> warehouse_build -> packs) look every 5 s, not Dagster's
+# default 30 s: each link otherwise waits up to half a minute for nothing. Each evaluation is a query or two of the
+# instance's event log.
+CHAIN_SENSOR_SECONDS = 5
+
 monitoring_packs_job = dg.define_asset_job(
     "monitoring_packs_refresh",
     selection=dg.AssetSelection.assets(PACKS_KEY, pack_deliveries.key),
     partitions_def=pack_quarters,
+    executor_def=dg.in_process_executor,  # see definitions.py: one process for the run, not one per step
     description="Recompute one quarter's monitoring packs (all groups; the partition is the quarter) and deliver "
                 "what is new.",
 )
@@ -149,6 +155,7 @@ def quarterly_pack_schedule(context: dg.ScheduleEvaluationContext):
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[partner_extracts_job],
     request_job=monitoring_packs_job,
+    minimum_interval_seconds=CHAIN_SENSOR_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a partner file run that accepted files, recompute the packs of exactly the quarters its "
                 "files cover (and the four after) that have packs, and deliver new versions as corrections.",
@@ -231,6 +238,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 
     @dg.run_status_sensor(
         name="rebuild_after_public_loads",
+        minimum_interval_seconds=CHAIN_SENSOR_SECONDS,
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[police_uk_job, *release_jobs],
         request_job=warehouse_build_job,
@@ -244,6 +252,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 
     @dg.run_failure_sensor(
         name="rebuild_after_partial_public_loads",
+        minimum_interval_seconds=CHAIN_SENSOR_SECONDS,
         monitored_jobs=[police_uk_job, *release_jobs],
         request_job=warehouse_build_job,
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
@@ -280,6 +289,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 
     @dg.run_status_sensor(
         name="packs_after_warehouse_build",
+        minimum_interval_seconds=CHAIN_SENSOR_SECONDS,
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[warehouse_build_job],
         request_job=monitoring_packs_job,
