@@ -128,7 +128,7 @@ def test_delivery_automation_is_on_by_default_and_live_only_pulls_are_off_in_sna
     assert quarterly.default_status == dg.DefaultScheduleStatus.RUNNING
     assert quarterly.execution_timezone == "Europe/London" and quarterly.cron_schedule == "0 7 10 1,4,7,10 *"
     assert quarterly.job_name == "monitoring_packs_refresh"
-    for name in ("packs_after_partner_files", "failures_to_data_team"):
+    for name in ("packs_after_partner_files", "failures_to_data_team", "release_dead_runs"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_schedule_def("police_uk_monthly_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
     assert defs.resolve_sensor_def("rebuild_after_public_loads").default_status == dg.DefaultSensorStatus.STOPPED
@@ -138,6 +138,25 @@ def test_delivery_automation_is_on_by_default_and_live_only_pulls_are_off_in_sna
     # the flash runs in the partner file's own run (minutes, not the quarter)
     partner = defs.resolve_job_def("partner_extracts_ingest")
     assert "alerts/emergency_flash" in {k.to_user_string() for k in partner.asset_layer.selected_asset_keys}
+
+
+def test_every_job_runs_in_process_and_the_chain_sensors_look_every_five_seconds():
+    """The daemon's runs as `make run`'s: one process per run, not one per step (measured through the daemon:
+    ~3 s to start each step's process and ~5 s between a step freeing the warehouse pool and the next claiming it,
+    benchmarks/live_police_month.py); the sensors that start the next run of a chain look every 5 s, not 30."""
+    import dagster as dg
+
+    from orchestration.defs.delivery import CHAIN_SENSOR_SECONDS
+
+    jobs = [job for job in defs.resolve_all_job_defs() if not job.name.startswith("__")]
+    assert {"warehouse_build", "police_uk_monthly_ingest", "monitoring_packs_refresh",
+            "partner_extracts_ingest"} <= {job.name for job in jobs}
+    for job in jobs:
+        assert job.executor_def is dg.in_process_executor, job.name
+    assert CHAIN_SENSOR_SECONDS == 5
+    for name in ("rebuild_after_public_loads", "rebuild_after_partial_public_loads", "packs_after_warehouse_build",
+                 "packs_after_partner_files", "partner_landing_sensor"):
+        assert defs.resolve_sensor_def(name).minimum_interval_seconds == CHAIN_SENSOR_SECONDS, name
 
 
 def test_the_quarterly_schedule_builds_the_quarter_just_ended():

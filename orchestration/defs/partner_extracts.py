@@ -385,7 +385,8 @@ def purge_restricted_store(context: dg.OpExecutionContext, warehouse: WarehouseR
     )
 
 
-@dg.job(description="Enforce the retention period on the restricted store of partner files (daily).")
+@dg.job(description="Enforce the retention period on the restricted store of partner files (daily).",
+        executor_def=dg.in_process_executor)
 def purge_partner_originals():
     purge_restricted_store()
 
