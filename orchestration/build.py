@@ -49,27 +49,91 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def release_dead_runs(instance, log=print) -> list[str]:
-    """Runs that `make run` started in a process that is gone (killed, the machine restarted) stay 'started'
-    for ever and keep their `duckdb_warehouse` pool slot, so every later run would wait without end. Mark them
-    failed and free their slots. Runs launched by the daemon are left to Dagster's run monitoring."""
+def _process_started(pid: int) -> float | None:
+    """When the process ``pid`` started (seconds since the epoch), from /proc; None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def run_process(instance, run) -> int:
+    """The process that runs ``run``: `make run`'s pid tag, else the pid in the run launcher's "Started process for
+    run" event (the daemon's runs: the code server starts one process per run); 0 if not known yet."""
     import dagster as dg
 
+    pid = int(run.tags.get(PID_TAG, "0") or 0)
+    if pid:
+        return pid
+    for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records:
+        entry = record.event_log_entry
+        metadata = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
+        if "pid" in metadata and (entry.message or "").startswith("Started process for run"):
+            return int(metadata["pid"].value)
+    return 0
+
+
+def _gone(pid: int, started_by: float) -> bool:
+    """No process ``pid``, or one that started after ``started_by`` (the number was reused after a restart)."""
+    if not _alive(pid):
+        return True
+    began = _process_started(pid)
+    return began is not None and began > started_by + 2  # /proc/stat's boot time is whole seconds
+
+
+def daemon_alive(instance, within: float = 120) -> bool:
+    """A dagster-daemon has sent this instance a heartbeat in the last ``within`` seconds (it beats every ~30 s)."""
+    try:
+        beats = instance.get_daemon_heartbeats()
+    except Exception:  # no daemon table yet, say: no daemon
+        return False
+    return any(time.time() - beat.timestamp < within for beat in beats.values())
+
+
+def release_dead_runs(instance, log=print, daemon_runs: bool | None = None) -> list[str]:
+    """Runs whose process is gone (killed, the machine restarted) stay 'started' for ever and keep their
+    `duckdb_warehouse` pool slot, so every later run would wait without end: mark them failed and free their slots.
+    Runs `make run` started (their pid is tagged) and runs the daemon launched (the pid in the launcher's event);
+    a run whose process is not known yet (still starting) is left alone. `make run` and `make ui` call this first;
+    in the daemon the `release_dead_runs` sensor does, every 30 s. ``daemon_runs``: look at the daemon's runs too
+    (default: only when no daemon has sent a heartbeat for two minutes - a daemon that is up judges its own runs,
+    from its own process table, which need not be this one's, in a container say). (A daemon run whose process
+    dies while the code server lives is marked failed by the code server, and Dagster's run monitoring then frees
+    its slots: orchestration/dagster.yaml, free_slots_after_run_end_seconds.)"""
+    import dagster as dg
+
+    if daemon_runs is None:
+        daemon_runs = not daemon_alive(instance)
     released = []
     records = instance.get_run_records(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING],
-        tags={RUN_TAG: "make-run"}))
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING]))
     for record in records:
         run = record.dagster_run
-        pid = int(run.tags.get(PID_TAG, "0") or 0)
-        if pid and _alive(pid):
+        if run.tags.get(RUN_TAG) != "make-run" and not daemon_runs:
             continue
-        instance.report_run_failed(run, message=f"the process that ran it ({pid}) is gone (killed?): marked failed "
-                                                "and its pool slots freed by the next make run")
+        pid = run_process(instance, run)
+        if not pid:
+            continue
+        if not _gone(pid, record.start_time or record.create_timestamp.timestamp()):
+            continue
+        who = "make run" if run.tags.get(RUN_TAG) == "make-run" else "the daemon"
+        instance.report_run_failed(run, message=f"the process that ran it ({pid}, started by {who}) is gone (killed? "
+                                                "a restart?): marked failed and its pool slots freed")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
-        log(f"released run {run.run_id[:8]} ({run.job_name}): its process {pid} is gone; its "
+        log(f"released run {run.run_id[:8]} ({run.job_name}, started by {who}): its process {pid} is gone; its "
             f"{WAREHOUSE_POOL} slot is free again")
+    # a run that ended (failed, say, when the code server saw its process die) but still holds a slot
+    for slot in instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:
+        run = instance.get_run_by_id(slot.run_id)
+        if (run is None or run.is_finished) and slot.run_id not in released:
+            instance.event_log_storage.free_concurrency_slots_for_run(slot.run_id)
+            released.append(slot.run_id)
+            log(f"released the {WAREHOUSE_POOL} slot run {slot.run_id[:8]} still held after it ended "
+                f"({run.status.value if run else 'run deleted'})")
     return released
 
 

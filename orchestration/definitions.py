@@ -29,6 +29,7 @@ from orchestration.defs.police_uk import police_uk_monthly_partitions, police_uk
 from orchestration.defs.raw_public import partitioned_assets, snapshot_assets
 from orchestration.defs.reports import crime_exception_report, monitoring_packs
 from orchestration.defs.resources import partner_store_from_settings, warehouse_from_settings
+from orchestration.defs.runs import release_dead_runs_sensor
 from orchestration.lib import sqlite_storage
 
 # a run started from this code location (the daemon's run workers, `make run`) writes the instance's SQLite
@@ -97,7 +98,7 @@ defs = dg.Definitions(
           monitoring_packs_job],
     sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads,
              rebuild_after_partial_public_loads, packs_after_warehouse_build, data_docs_after_runs,
-             data_docs_after_failed_runs],
+             data_docs_after_failed_runs, release_dead_runs_sensor],
     schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
                *release_schedules(release_jobs, partitioned_assets)],
     resources={
