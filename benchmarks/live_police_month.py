@@ -18,6 +18,9 @@ What a council running unattended sees when police.uk publishes a month, with no
    for). From then on only the daemon acts: ``rebuild_after_public_loads`` starts ``warehouse_build`` for what is
    downstream of the month (tagged ``cohesion/police_months``: the crime models rebuild that month alone),
    ``packs_after_warehouse_build`` then recomputes the packs, which go to the outbox.
+   With --fault-first the stand-in first serves the month's archive with every force's CSV cut at a row boundary
+   (half its rows: a valid zip, issue 14's fault 5): the load must be refused, nothing rebuilt, the data team told
+   (a message in the outbox); the next tick, with the whole archive served, goes through as above.
 4. Times (seconds after the launch): the load, the warehouse build (dbt done, report written, end), each pack run.
 5. Checks: the month's raw rows per force equal the served files' rows; the warehouse build ran dbt for the
    month alone (its log says so); a new pack version for 2024-Q2 and its messages in the outbox. With
@@ -74,6 +77,79 @@ def archive(month: str, files: dict[str, Path], history: Path) -> bytes:
                 if old.exists():
                     z.write(old, f"{earlier}/{old.name}")
     return out.getvalue()
+
+
+def cut_in_half(files: dict[str, Path], out: Path) -> dict[str, Path]:
+    """Each file cut at a row boundary after half its rows (the header kept, newline-ended)."""
+    cut = {}
+    for force, path in files.items():
+        lines = path.read_bytes().splitlines(keepends=True)
+        cut[force] = out / path.name
+        cut[force].parent.mkdir(parents=True, exist_ok=True)
+        cut[force].write_bytes(b"".join(lines[: 1 + (len(lines) - 1) // 2]))
+    return cut
+
+
+def launch_tick(instance, partitions_def, live: dict[str, str]) -> float:
+    """What the live police.uk schedule asks for at a tick, launched on the instance; returns the launch time."""
+    from orchestration.defs.police_uk import schedule_run_requests
+
+    requests = schedule_run_requests(instance, partitions_def, f"benchmark-{time.time():.0f}")
+    if not isinstance(requests, list):
+        raise SystemExit(f"the police.uk schedule would load nothing: {requests.skip_message}")
+    print(f"   the schedule's tick asks for: {[r.tags for r in requests]}", flush=True)
+    launched = time.time()
+    for request in requests:
+        subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "launch", "-m",
+                        "orchestration.definitions", "-j", "police_uk_monthly_ingest",
+                        "--tags", json.dumps(request.tags)], cwd=REPO, env=live, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return launched
+
+
+def fault_phase(instance, partitions_def, live, server, files, synth, data, work) -> list[str]:
+    """The archive's CSVs cut at a row boundary: refused, nothing rebuilt, the data team told. Returns problems."""
+    import dagster as dg
+    import duckdb
+
+    problems = []
+    server.route("GET", f"/data/archive/{MONTH}.zip",
+                 Reply(200, body=archive(MONTH, cut_in_half(files, work / "cut"), synth), content_type="application/zip"))
+    outbox = data / "outbox"
+    before = set(outbox.rglob("*.eml")) if outbox.exists() else set()
+    launched = launch_tick(instance, partitions_def, live)
+    deadline = time.time() + 300
+    runs = []
+    while time.time() < deadline:
+        runs = [r for r in instance.get_runs() if
+                instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() >= launched]
+        told = (set(outbox.rglob("*failure*.eml")) - before) if outbox.exists() else set()
+        if runs and all(r.is_finished for r in runs) and told:
+            break
+        time.sleep(1)
+    time.sleep(15)  # three evaluations of the chain sensors: nothing more may start
+    runs = [r for r in instance.get_runs() if
+            instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() >= launched]
+    told = sorted((set(outbox.rglob("*failure*.eml")) - before) if outbox.exists() else set())
+    print("   runs: " + ", ".join(f"{r.job_name} {r.status.value}" for r in runs))
+    failures = [e.message for r in runs for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    if failures:
+        print("   the step said: " + failures[0].splitlines()[0][:400])
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        loaded = con.execute("select count(*) from raw.police_uk_street_crimes where month = ?", [MONTH]).fetchone()[0]
+    finally:
+        con.close()
+    print(f"   {MONTH} rows in the warehouse: {loaded}; messages to the data team: {len(told)}")
+    if [r.job_name for r in runs] != ["police_uk_monthly_ingest"] or runs[0].status != dg.DagsterRunStatus.FAILURE:
+        problems.append(f"the cut archive: runs {[(r.job_name, r.status.value) for r in runs]}, expected one failed load")
+    if loaded:
+        problems.append(f"the cut archive loaded {loaded} rows")
+    if not told:
+        problems.append("no failure message to the data team")
+    server.route("GET", f"/data/archive/{MONTH}.zip",
+                 Reply(200, body=archive(MONTH, files, synth), content_type="application/zip"))
+    return problems
 
 
 def build(env: dict[str, str], log: Path) -> float:
@@ -182,6 +258,8 @@ def main() -> int:
                         help="also build from scratch with the month bundled and compare every model's rows")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds the daemon has for the whole chain")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument("--fault-first", action="store_true",
+                        help="first serve the month with every CSV cut in half: refused, nothing rebuilt, data team told")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="live-police-month-", dir=args.workdir))
     logs = work / "logs"
@@ -212,7 +290,7 @@ def main() -> int:
         os.environ.update(live)
         import dagster as dg
 
-        from orchestration.defs.police_uk import police_uk_monthly_partitions, schedule_run_requests
+        from orchestration.defs.police_uk import police_uk_monthly_partitions
 
         instance = dg.DagsterInstance.get()
         print("2. dagster-daemon (live mode) ...", flush=True)
@@ -224,16 +302,11 @@ def main() -> int:
         if daemon.poll() is not None:
             raise SystemExit(f"the daemon exited ({daemon.returncode}); see {logs / 'daemon.log'}")
 
-        requests = schedule_run_requests(instance, police_uk_monthly_partitions, "benchmark")
-        if not isinstance(requests, list):
-            raise SystemExit(f"the police.uk schedule would load nothing: {requests.skip_message}")
-        print(f"3. the schedule's tick asks for: {[r.tags for r in requests]}", flush=True)
-        launched = time.time()
-        for request in requests:
-            subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "launch", "-m",
-                            "orchestration.definitions", "-j", "police_uk_monthly_ingest",
-                            "--tags", json.dumps(request.tags)], cwd=REPO, env=live, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if args.fault_first:
+            print(f"3a. the stand-in serves {MONTH}.zip with every CSV cut at a row boundary (half the rows)", flush=True)
+            problems += fault_phase(instance, police_uk_monthly_partitions, live, server, files, synth, data, work)
+        print(f"3. the stand-in serves the whole {MONTH}.zip", flush=True)
+        launched = launch_tick(instance, police_uk_monthly_partitions, live)
         runs = wait_for_runs(instance, launched, args.timeout)
 
         print("\n4. runs (seconds after the launch)")
