@@ -132,9 +132,11 @@ def fault_phase(instance, partitions_def, live, server, files, synth, data, work
             instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() >= launched]
     told = sorted((set(outbox.rglob("*failure*.eml")) - before) if outbox.exists() else set())
     print("   runs: " + ", ".join(f"{r.job_name} {r.status.value}" for r in runs))
-    failures = [e.message for r in runs for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
-    if failures:
-        print("   the step said: " + failures[0].splitlines()[0][:400])
+    for run in runs:
+        for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            data = event.dagster_event.step_failure_data
+            said = data.user_failure_data.description if data.user_failure_data else data.error.message
+            print("   the step said: " + " ".join((said or "").split())[:600])
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
         loaded = con.execute("select count(*) from raw.police_uk_street_crimes where month = ?", [MONTH]).fetchone()[0]
