@@ -222,7 +222,9 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
     partial = plan is not None and not plan.full
     release_dead_runs(instance, log)
     report_slot_holders(instance, log)
-    ours = {RUN_TAG: "make-run", PID_TAG: str(os.getpid())}
+    # make run's runs are never retried by a daemon (dagster.yaml run_retries): a killed make run is planned again
+    # by the next one
+    ours = {RUN_TAG: "make-run", PID_TAG: str(os.getpid()), "dagster/max_retries": "0"}
     if settings.demo_extracts and (not partial or plan.drop_demo):
         from orchestration.lib.partner_extracts.demo import write_demo_extracts
 

@@ -5,7 +5,8 @@ Reproduced for real with `dagster-daemon run` on an instance configured like the
 location with the project's release_dead_runs sensor: before the fix, the code server marked the killed run failed
 but its slot stayed claimed and the next run in the pool waited for ever (seen through the real warehouse's
 daemon too). Two ways to die: the run's process alone (the code server lives on and reports it), and the daemon
-with its code server and the run (a crash or restart: nobody reports it; the sensor releases it).
+with its code server and the run (a crash or restart: nobody reports it; the sensor releases it). Either way the
+daemon then starts the run again once (dagster.yaml run_retries), unattended.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import dagster as dg
 from orchestration.defs.runs import release_dead_runs_sensor
 
 @dg.asset(pool="duckdb_warehouse")
-def slow():
-    time.sleep(600)
+def slow(context):
+    if context.run.parent_run_id is None:  # the daemon's retry of a killed run (dagster.yaml run_retries) ends at once
+        time.sleep(600)
 
 @dg.asset(pool="duckdb_warehouse")
 def quick():
@@ -82,6 +84,13 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
         runs = instance.get_runs(dg.RunsFilter(job_name="slow_job", statuses=[dg.DagsterRunStatus.STARTED]))
         return runs[0] if runs and runs[0].run_id in _slots(instance) and run_process(instance, runs[0]) else None
 
+    def retried(instance, run) -> None:
+        """The daemon started the killed run again once (dagster.yaml run_retries), and that run succeeded."""
+        again = _wait(f"a retry of {run.run_id[:8]} finished", lambda: next(
+            (r for r in instance.get_runs(dg.RunsFilter(job_name="slow_job"))
+             if r.parent_run_id == run.run_id and r.is_finished), None), 120)
+        assert again.status == dg.DagsterRunStatus.SUCCESS and again.tags.get("dagster/retry_number") == "1"
+
     def quick_run_succeeds(instance) -> None:
         before = {r.run_id for r in instance.get_runs(dg.RunsFilter(job_name="quick_job"))}
         launch("quick_job")
@@ -100,6 +109,7 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
         _wait("the killed run is failed and its slot free",
               lambda: instance.get_run_by_id(run.run_id).is_finished and run.run_id not in _slots(instance), 60)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        retried(instance, run)
         quick_run_succeeds(instance)
 
         # 2. the daemon, its code server and the run die together (a crash): no one reports the run
@@ -122,6 +132,7 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
               and not _slots(instance), 120)
         failure = [e.message for e in instance.all_logs(run.run_id) if "is gone" in (e.message or "")]
         assert failure and f"({pid}, started by the daemon)" in failure[0]
+        retried(instance, run)
         quick_run_succeeds(instance)
     finally:
         try:
