@@ -18,6 +18,7 @@ from orchestration.defs.delivery import (
 from orchestration.defs.atlas import cohesion_atlas
 from orchestration.defs.publishing import bi_exports
 from orchestration.defs.partner_extracts import (
+    WAREHOUSE_BUILD_JOB,
     partner_extracts,
     partner_extracts_job,
     partner_landing_sensor,
@@ -63,7 +64,7 @@ release_jobs = [
 ]
 
 warehouse_build_job = dg.define_asset_job(
-    "warehouse_build",
+    WAREHOUSE_BUILD_JOB,
     # the packs are partitioned by quarter: build_all runs monitoring_packs_refresh for each quarter after this
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets, monitoring_packs, pack_deliveries),

@@ -322,3 +322,12 @@ def test_make_run_rebuilds_the_partner_extracts_even_with_nothing_new(site):
 
     assert materialized({}) == set()
     assert materialized({"materialize_unchanged": True}) == {k.to_user_string() for k in partner_keys}
+    # the warehouse_build job (the UI's launch of it, the daemon) needs no config for it: launched with none, its dbt
+    # steps were skipped and the run succeeded having rebuilt nothing
+    job = dg.Definitions(assets=[partner_extracts], resources=site["resources"], jobs=[
+        dg.define_asset_job(partner_defs.WAREHOUSE_BUILD_JOB, selection=partner_keys)]).resolve_job_def(
+        partner_defs.WAREHOUSE_BUILD_JOB)
+    result = job.execute_in_process(instance=site["instance"])
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
+        k.to_user_string() for k in partner_keys}

@@ -28,6 +28,7 @@ from orchestration.settings import get_settings
 
 GROUP = "partner_extracts"
 JOB_NAME = "partner_extracts_ingest"
+WAREHOUSE_BUILD_JOB = "warehouse_build"  # orchestration/definitions.py
 PARTNER_FILES_KEY = dg.AssetKey(["raw", "partner_files"])
 EXTRACT_KEYS = {name: dg.AssetKey(["raw", f"partner_{name}"]) for name in contracts.extract_types()}
 QUARANTINE_CHECK = "no_quarantined_files"
@@ -97,6 +98,11 @@ def partner_extracts(
     partner_store: PartnerStoreResource,
 ):
     selected = {name for name, key in EXTRACT_KEYS.items() if key in context.selected_asset_keys}
+    # In warehouse_build (make run, the UI's launch of the job, the daemon) the extracts are materialized even with
+    # no new file, as make run's config says: otherwise every dbt model downstream of them is skipped and the run
+    # still succeeds, having rebuilt nothing (seen through the daemon: a launched warehouse_build "succeeded" in
+    # 12 s with dbt skipped). The landing sensor's job keeps the rule: no new data, no rebuild.
+    unchanged_too = config.materialize_unchanged or context.job_name == WAREHOUSE_BUILD_JOB
     ensure_landing(partner_store.landing)
     _log_claims(context.log, sweep_claims(partner_store.landing, partner_store.claim_seconds))
     waiting = scan(partner_store.landing)
@@ -168,7 +174,7 @@ def partner_extracts(
             "personal_data_items_redacted": sum(o.redacted_items for o in mine),
             "files": dg.MetadataValue.md(_files_table(mine) if mine else "No new files."),
         }
-        if name in accepted or config.materialize_unchanged:
+        if name in accepted or unchanged_too:
             yield dg.MaterializeResult(asset_key=EXTRACT_KEYS[name], metadata=metadata)
         elif mine:
             context.log_event(dg.AssetObservation(asset_key=EXTRACT_KEYS[name], metadata=metadata))
@@ -182,7 +188,7 @@ def partner_extracts(
             "retention_days": partner_store.retention_days,
             "restricted_store": dg.MetadataValue.path(str(partner_store.restricted)),
         }
-        if accepted or config.materialize_unchanged:
+        if accepted or unchanged_too:
             yield dg.MaterializeResult(asset_key=PARTNER_FILES_KEY, metadata=metadata)
         else:
             context.log_event(dg.AssetObservation(asset_key=PARTNER_FILES_KEY, metadata=metadata))
