@@ -60,28 +60,32 @@ def _process_started(pid: int) -> float | None:
         return None
 
 
-def run_process(instance, run) -> int:
-    """The process that runs ``run``: `make run`'s pid tag, else the pid in the run launcher's "Started process for
-    run" event (the daemon's runs: the code server starts one process per run); 0 if not known yet."""
+def run_process(instance, run) -> tuple[int, float]:
+    """(pid, since): the process that runs ``run`` and a time it was already running by. `make run`'s pid tag (the
+    build's process, running before it created the run), else the pid in the run launcher's "Started process for
+    run" event (the daemon's runs: the code server starts one process per run) and that event's time; (0, 0) if
+    not known yet (the run is still queued)."""
     import dagster as dg
 
     pid = int(run.tags.get(PID_TAG, "0") or 0)
     if pid:
-        return pid
+        record = instance.get_run_record_by_id(run.run_id)
+        return pid, record.create_timestamp.timestamp() if record else time.time()
     for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records:
         entry = record.event_log_entry
         metadata = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
         if "pid" in metadata and (entry.message or "").startswith("Started process for run"):
-            return int(metadata["pid"].value)
-    return 0
+            return int(metadata["pid"].value), entry.timestamp
+    return 0, 0.0
 
 
-def _gone(pid: int, started_by: float) -> bool:
-    """No process ``pid``, or one that started after ``started_by`` (the number was reused after a restart)."""
+def _gone(pid: int, running_by: float) -> bool:
+    """No process ``pid``, or one that started after ``running_by`` (the number was reused after the run's process
+    died: after a restart, say)."""
     if not _alive(pid):
         return True
     began = _process_started(pid)
-    return began is not None and began > started_by + 2  # /proc/stat's boot time is whole seconds
+    return began is not None and began > running_by + 2  # /proc/stat's boot time is whole seconds
 
 
 def daemon_alive(instance, within: float = 120) -> bool:
@@ -114,10 +118,8 @@ def release_dead_runs(instance, log=print, daemon_runs: bool | None = None) -> l
         run = record.dagster_run
         if run.tags.get(RUN_TAG) != "make-run" and not daemon_runs:
             continue
-        pid = run_process(instance, run)
-        if not pid:
-            continue
-        if not _gone(pid, record.start_time or record.create_timestamp.timestamp()):
+        pid, running_by = run_process(instance, run)
+        if not pid or not _gone(pid, running_by):
             continue
         who = "make run" if run.tags.get(RUN_TAG) == "make-run" else "the daemon"
         instance.report_run_failed(run, message=f"the process that ran it ({pid}, started by {who}) is gone (killed? "

@@ -82,7 +82,7 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
 
     def holding(instance):
         runs = instance.get_runs(dg.RunsFilter(job_name="slow_job", statuses=[dg.DagsterRunStatus.STARTED]))
-        return runs[0] if runs and runs[0].run_id in _slots(instance) and run_process(instance, runs[0]) else None
+        return runs[0] if runs and runs[0].run_id in _slots(instance) and run_process(instance, runs[0])[0] else None
 
     def retried(instance, run) -> None:
         """The daemon started the killed run again once (dagster.yaml run_retries), and that run succeeded."""
@@ -105,7 +105,7 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
         # 1. the run's process dies; the code server lives and marks the run failed, but not its slot free
         launch("slow_job")
         run = _wait("the slow run holds the pool slot", lambda: holding(instance), 120)
-        os.kill(run_process(instance, run), signal.SIGKILL)
+        os.kill(run_process(instance, run)[0], signal.SIGKILL)
         _wait("the killed run is failed and its slot free",
               lambda: instance.get_run_by_id(run.run_id).is_finished and run.run_id not in _slots(instance), 60)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
@@ -115,7 +115,7 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
         # 2. the daemon, its code server and the run die together (a crash): no one reports the run
         launch("slow_job")
         run = _wait("a second slow run holds the slot", lambda: holding(instance), 120)
-        pid = run_process(instance, run)
+        pid = run_process(instance, run)[0]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         if Path(f"/proc/{pid}").exists():  # the run's process is in the daemon's session too; kill it if not

@@ -95,3 +95,51 @@ def test_a_live_build_is_not_released(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+
+
+def test_a_daemon_run_is_judged_by_the_pid_its_launcher_reported(tmp_path):
+    """The daemon's runs have no pid tag: the code server's "Started process for run (pid: N)" event says which
+    process runs them. Its process alive (started before the event) → kept; gone → failed, slot freed; a pid whose
+    process started after the event is a reused number → gone. Only when asked to look at the daemon's runs."""
+    from dagster._core.events import EngineEventData
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.build import _gone, _process_started, run_process
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    me = os.getpid()
+    assert not _gone(me, time.time()) and _gone(done.pid, time.time())
+    assert _gone(me, _process_started(me) - 10), "a process younger than the run's launch is another process"
+
+    instance = dg.DagsterInstance.from_config(str(_instance_home(tmp_path)))
+    worker = None
+    try:
+        runs = {}
+        for name, pid in (("alive", me), ("dead", done.pid)):
+            run = instance.add_run(DagsterRun(job_name=f"daemon_{name}", status=dg.DagsterRunStatus.STARTED))
+            instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+            runs[name] = run
+            assert run_process(instance, run)[0] == pid
+        # queued for a while before its process started (a process younger than the run, not than the event)
+        late = instance.add_run(DagsterRun(job_name="daemon_late", status=dg.DagsterRunStatus.STARTING))
+        time.sleep(3.5)
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        time.sleep(0.5)
+        instance.report_engine_event(f"Started process for run (pid: {worker.pid}).", late,
+                                     EngineEventData.in_process(worker.pid))
+        queued = instance.add_run(DagsterRun(job_name="daemon_queued", status=dg.DagsterRunStatus.STARTING))
+        assert run_process(instance, queued) == (0, 0.0)  # no process yet: left alone
+        assert release_dead_runs(instance, lambda m: None, daemon_runs=False) == []
+        said = []
+        assert release_dead_runs(instance, said.append, daemon_runs=True) == [runs["dead"].run_id]
+        assert f"its process {done.pid} is gone" in said[0] and "started by the daemon" in said[0]
+        assert instance.get_run_by_id(runs["dead"].run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(runs["alive"].run_id).status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.STARTING
+        assert instance.get_run_by_id(late.run_id).status == dg.DagsterRunStatus.STARTING
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait()
+        instance.dispose()
