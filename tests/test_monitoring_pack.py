@@ -146,6 +146,32 @@ def test_a_change_to_a_past_quarters_inputs_makes_a_new_version_that_says_what_c
         c["age_days"] = (c["age_days"] or 0) + 31
     unchanged = archive_pack(elsewhere, tmp_path, engine, pdf=False)
     assert (unchanged.version, unchanged.is_new) == (1, False)
+    # every figure moved in its 14th significant digit (the same data summed in another order): no new version;
+    # nor when the manifest's digest was recorded under an older rule (the stored content decides)
+    noise = json.loads(json.dumps(full_content))
+    moved = 0
+    for factor in noise["cohesion"]["factors"]:
+        for item in factor["items"]:
+            for key in ("value", "lci", "uci", "benchmark_value", "difference"):
+                if isinstance(item.get(key), float) and item[key]:
+                    item[key] *= 1 + 3e-14
+                    moved += 1
+    assert moved > 0
+    assert (archive_pack(noise, tmp_path, engine, pdf=False).is_new, moved) == (False, moved)
+    manifest_path = tmp_path / QUARTER / GWENT / "manifest.json"
+    recorded = json.loads(manifest_path.read_text(encoding="utf-8"))
+    recorded["versions"][-1]["content_sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(recorded), encoding="utf-8")
+    assert archive_pack(full_content, tmp_path, engine, pdf=False).is_new is False
+    # a figure that changes in its 4th significant digit is a change: checked on a copy of the archive
+    changed = json.loads(json.dumps(full_content))
+    item = next(i for f in changed["cohesion"]["factors"] for i in f["items"] if isinstance(i.get("value"), float)
+                and i["value"])
+    item["value"] *= 1.001
+    import shutil
+
+    shutil.copytree(tmp_path / QUARTER, tmp_path / "copy" / QUARTER)
+    assert archive_pack(changed, tmp_path / "copy", engine, pdf=False).is_new
     v1_bytes = {f["path"]: (first.folder / f["path"]).read_bytes() for f in first.files}
 
     corrected = json.loads(json.dumps(full_content))

@@ -4,8 +4,9 @@
 inputs' load ids and partner file ids, what changed since the version before).
 
 A version is identified by the sha256 of the pack's content (the full, language-neutral dict from
-``model.build_pack``, canonical JSON): the same inputs give the same content and so the same version (a rerun
-writes nothing new); a later change to a past quarter's inputs gives a new version that says what changed.
+``model.build_pack``, canonical JSON, without what moves with the clock and with figures to 6 significant digits):
+the same inputs give the same content and so the same version (a rerun writes nothing new); a later change to a
+past quarter's inputs gives a new version that says what changed.
 The folders are owner-only (the Gold/Silver files are OFFICIAL-SENSITIVE and ``content.json`` holds the
 full pack).
 """
@@ -41,12 +42,31 @@ def canonical(content: dict) -> bytes:
 VOLATILE_KEYS = frozenset({"as_of", "age_days", "inputs", "partner_files"})
 
 
+# Nor a figure that moved in its 15th significant digit: a change of code that adds the same numbers in another
+# order did that (an LCI of 103.569799843449 became 103.56979984344333 between two builds of the same data) and
+# made a new version of every pack, sent to every recipient as a correction that changed nothing they can read.
+# Figures are compared to 6 significant digits, more than any is shown with.
+SIGNIFICANT_DIGITS = 6
+
+
 def _without_volatile(node):
     if isinstance(node, dict):
         return {k: _without_volatile(v) for k, v in node.items() if k not in VOLATILE_KEYS}
     if isinstance(node, list):
         return [_without_volatile(v) for v in node]
+    if isinstance(node, float):
+        return float(f"{node:.{SIGNIFICANT_DIGITS}g}")
     return node
+
+
+def _same_as_stored(folder: Path, version: dict, digest: str) -> bool:
+    """The version's stored content.json has this digest under today's rules (a manifest written before a rule
+    changed records the old digest of the same content)."""
+    try:
+        stored = json.loads((folder / version["content"]).read_text(encoding="utf-8"))
+    except (KeyError, OSError, ValueError):
+        return False
+    return content_sha256(stored) == digest
 
 
 def content_sha256(content: dict) -> str:
@@ -122,7 +142,7 @@ def archive_pack(pack: dict, reports_dir: Path, engine: EngineRules, *, pdf: boo
     manifest = _read_manifest(folder)
     digest = content_sha256(pack)
     current = manifest["versions"][-1] if manifest["versions"] else None
-    if current and current["content_sha256"] == digest and all(
+    if current and (current["content_sha256"] == digest or _same_as_stored(folder, current, digest)) and all(
         (folder / f["path"]).exists() for f in current["files"]
     ):
         method = folder / f"v{current['version']}" / METHOD_PAGE
