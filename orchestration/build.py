@@ -34,128 +34,12 @@ def prepare_instance() -> Path:
     return home
 
 
-RUN_TAG = "cohesion/launched_by"
-PID_TAG = "cohesion/pid"
-WAREHOUSE_POOL = "duckdb_warehouse"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _process_started(pid: int) -> float | None:
-    """When the process ``pid`` started (seconds since the epoch), from /proc; None where that cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def run_process(instance, run) -> tuple[int, float]:
-    """(pid, since): the process that runs ``run`` and a time it was already running by. `make run`'s pid tag (the
-    build's process, running before it created the run), else the pid in the run launcher's "Started process for
-    run" event (the daemon's runs: the code server starts one process per run) and that event's time; (0, 0) if
-    not known yet (the run is still queued)."""
-    import dagster as dg
-
-    pid = int(run.tags.get(PID_TAG, "0") or 0)
-    if pid:
-        record = instance.get_run_record_by_id(run.run_id)
-        return pid, record.create_timestamp.timestamp() if record else time.time()
-    for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records:
-        entry = record.event_log_entry
-        metadata = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
-        if "pid" in metadata and (entry.message or "").startswith("Started process for run"):
-            return int(metadata["pid"].value), entry.timestamp
-    return 0, 0.0
-
-
-def _gone(pid: int, running_by: float) -> bool:
-    """No process ``pid``, or one that started after ``running_by`` (the number was reused after the run's process
-    died: after a restart, say)."""
-    if not _alive(pid):
-        return True
-    began = _process_started(pid)
-    return began is not None and began > running_by + 2  # /proc/stat's boot time is whole seconds
-
-
-def daemon_alive(instance, within: float = 120) -> bool:
-    """A dagster-daemon has sent this instance a heartbeat in the last ``within`` seconds (it beats every ~30 s)."""
-    try:
-        beats = instance.get_daemon_heartbeats()
-    except Exception:  # no daemon table yet, say: no daemon
-        return False
-    return any(time.time() - beat.timestamp < within for beat in beats.values())
-
-
-def release_dead_runs(instance, log=print, daemon_runs: bool | None = None) -> list[str]:
-    """Runs whose process is gone (killed, the machine restarted) stay 'started' for ever and keep their
-    `duckdb_warehouse` pool slot, so every later run would wait without end: mark them failed and free their slots.
-    Runs `make run` started (their pid is tagged) and runs the daemon launched (the pid in the launcher's event);
-    a run whose process is not known yet (still starting) is left alone. `make run` and `make ui` call this first;
-    in the daemon the `release_dead_runs` sensor does, every 30 s. ``daemon_runs``: look at the daemon's runs too
-    (default: only when no daemon has sent a heartbeat for two minutes - a daemon that is up judges its own runs,
-    from its own process table, which need not be this one's, in a container say). (A daemon run whose process
-    dies while the code server lives is marked failed by the code server, and Dagster's run monitoring then frees
-    its slots: orchestration/dagster.yaml, free_slots_after_run_end_seconds.)"""
-    import dagster as dg
-
-    if daemon_runs is None:
-        daemon_runs = not daemon_alive(instance)
-    released = []
-    records = instance.get_run_records(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING]))
-    for record in records:
-        run = record.dagster_run
-        if run.tags.get(RUN_TAG) != "make-run" and not daemon_runs:
-            continue
-        pid, running_by = run_process(instance, run)
-        if not pid or not _gone(pid, running_by):
-            continue
-        who = "make run" if run.tags.get(RUN_TAG) == "make-run" else "the daemon"
-        instance.report_run_failed(run, message=f"the process that ran it ({pid}, started by {who}) is gone (killed? "
-                                                "a restart?): marked failed and its pool slots freed")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-        log(f"released run {run.run_id[:8]} ({run.job_name}, started by {who}): its process {pid} is gone; its "
-            f"{WAREHOUSE_POOL} slot is free again")
-    # a run that ended (failed, say, when the code server saw its process die) but still holds a slot
-    for slot in instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots:
-        run = instance.get_run_by_id(slot.run_id)
-        if (run is None or run.is_finished) and slot.run_id not in released:
-            instance.event_log_storage.free_concurrency_slots_for_run(slot.run_id)
-            released.append(slot.run_id)
-            log(f"released the {WAREHOUSE_POOL} slot run {slot.run_id[:8]} still held after it ended "
-                f"({run.status.value if run else 'run deleted'})")
-    return released
-
-
-def report_slot_holders(instance, log=print) -> list[str]:
-    """Say who holds the warehouse's pool slot, so a run that has to wait says what it waits for."""
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    holders = []
-    for slot in info.claimed_slots:
-        run = instance.get_run_by_id(slot.run_id)
-        name = run.job_name if run else "an unknown run"
-        holders.append(slot.run_id)
-        log(f"waiting: the {WAREHOUSE_POOL} slot is held by run {slot.run_id[:8]} ({name}, step {slot.step_key}); "
-            "this build starts when it finishes (see it in the Dagster UI)")
-    return holders
-
-
 def prepare_ui() -> None:
     """`make ui`: the instance's config, and runs left 'started' by a killed make run released first."""
     prepare_instance()
     import dagster as dg
+
+    from orchestration.defs.runs import release_dead_runs
 
     instance = dg.DagsterInstance.get()
     try:
@@ -219,6 +103,8 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
     import dagster as dg
 
     from orchestration.definitions import defs, police_uk_monthly_partitions, release_jobs
+
+    from orchestration.defs.runs import PID_TAG, RUN_TAG, release_dead_runs, report_slot_holders
 
     settings = get_settings()
     partial = plan is not None and not plan.full

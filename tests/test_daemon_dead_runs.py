@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.build import daemon_alive, release_dead_runs, run_process
+from orchestration.defs.runs import daemon_alive, release_dead_runs, run_process
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.build import PID_TAG, RUN_TAG, release_dead_runs, report_slot_holders
+from orchestration.defs.runs import PID_TAG, RUN_TAG, release_dead_runs, report_slot_holders
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,7 +104,7 @@ def test_a_daemon_run_is_judged_by_the_pid_its_launcher_reported(tmp_path):
     from dagster._core.events import EngineEventData
     from dagster._core.storage.dagster_run import DagsterRun
 
-    from orchestration.build import _gone, _process_started, run_process
+    from orchestration.defs.runs import _gone, _process_started, run_process
 
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
