@@ -405,8 +405,9 @@ def test_the_monthly_models_tests_check_the_months_rebuilt_and_every_month_other
 def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built, warehouse):
     """The daemon's path (sensor rebuild_after_public_loads tags the run with the months a police.uk-only load
     brought): the dbt asset rebuilds the crime models for those months alone, as `make run` does, when every model
-    was last built with the dbt code as it is now (raw.build_dbt_code, written after every dbt build); after a
-    model was built with other code it rebuilds in full and says why, then records the current code again."""
+    was last built with the dbt code as it is now (raw.build_dbt_code, written after every dbt build), and the
+    Great Expectations suite scoped by month checks just those months' periods; after a model was built with other
+    code it rebuilds in full and says why (every row checked), then records the current code again."""
     warehouse.release()  # this process writes the session warehouse now
     import dagster as dg
     import duckdb
@@ -438,8 +439,11 @@ def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built,
         assert result.success
         return [e.user_message for e in built["instance"].all_logs(result.run_id) if e.user_message]
 
+    scoped = "marts_fct_indicator_value (rows checked: "  # the suite scoped by month, as in make run's plan
     logs = run()
     assert any("incremental dbt build: police.uk months 2024-06" in m for m in logs)
+    said = [m for m in logs if m.startswith(scoped)]
+    assert len(said) == 1 and "the periods containing police.uk months 2024-06" in said[0], said
     with duckdb.connect(str(path)) as con:
         assert con.execute("select count(*) from raw.build_police_months").fetchone()[0] == 0  # emptied after
         con.execute(f"update {CODE_TABLE} set fingerprint = 'older code' "
@@ -447,4 +451,5 @@ def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built,
     logs = run()
     assert not any("incremental dbt build" in m for m in logs)
     assert any("last built with other code (e.g. fct_crime_quarterly): a full rebuild" in m for m in logs)
+    assert not any(m.startswith(scoped) for m in logs), "every month rebuilt: every row checked"
     assert recorded() == current

@@ -86,6 +86,7 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     months = incremental_police_months() or _months_from_run_tag(context)
     args = ["build", "--indirect-selection", "buildable"] + ([] if months else ["--full-refresh"])
     if months:
+        _MONTHS_BUILT[context.run_id] = months
         context.log.info(f"incremental dbt build: police.uk months {', '.join(months)} (the crime models rebuild "
                          "those months only)")
         _write_build_months(get_settings().warehouse_path, months)
@@ -96,6 +97,18 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     if months:  # emptied once built: a later hand-run dbt build without --full-refresh recomputes every month
         _write_build_months(get_settings().warehouse_path, [])
     _record_model_code(get_settings().warehouse_path, invocation)
+
+
+# The police.uk months the dbt step of a run rebuilt alone, by run id, for the run's Great Expectations suites that
+# are scoped by month (defs/quality.py): they then check just those months' periods, in the daemon's runs as in
+# `make run`'s. Kept in the run's process (every job runs its steps in-process); a check in another process (a
+# retry that starts after the dbt step, an ad-hoc run on the multiprocess executor) finds nothing: every row.
+_MONTHS_BUILT: dict[str, list[str]] = {}
+
+
+def police_months_built(run_id: str) -> list[str]:
+    """The police.uk months whose crime models this run's dbt step rebuilt alone ([]: every month, or unknown)."""
+    return incremental_police_months() or _MONTHS_BUILT.get(run_id, [])
 
 
 def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:

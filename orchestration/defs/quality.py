@@ -11,10 +11,11 @@ import json
 
 import dagster as dg
 
+from orchestration.defs.dbt import police_months_built
 from orchestration.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.lib.quality.suites import load_suites
 from orchestration.lib.warehouse import connect, utc_now
-from orchestration.settings import get_settings, incremental_police_months
+from orchestration.settings import get_settings
 
 
 def _table(rows: list[dict], limit: int = 25) -> str:
@@ -46,8 +47,9 @@ def _make_check(suite_json: dict) -> dg.AssetChecksDefinition:
         from orchestration.lib.quality.runner import month_scope
 
         settings = get_settings()
-        # `make run` with only some police.uk months new: a suite scoped by month checks just their periods
-        months = incremental_police_months()
+        # only some police.uk months rebuilt (make run's plan, or the daemon's run after a police.uk load): a suite
+        # scoped by month checks just their periods
+        months = police_months_built(context.run.run_id)
         con = connect(warehouse.warehouse)
         try:
             scoped = month_scope(suite_json, months, con) is not None
