@@ -171,7 +171,7 @@ def rows_in(path: Path) -> int:
 
 def wait_for_runs(instance, since: float, timeout: float, log=print) -> list:
     """The runs created after ``since`` once the chain is over: a police.uk run, the warehouse build the daemon
-    started after it and the pack runs after that, every one finished, and no new run for 20 s."""
+    started after it and the pack and atlas runs after that, every one finished, and no new run for 20 s."""
     import dagster as dg
 
     deadline = time.time() + timeout
@@ -187,7 +187,8 @@ def wait_for_runs(instance, since: float, timeout: float, log=print) -> list:
         if len(runs) != seen:
             seen, quiet_since = len(runs), time.time()
             log(f"  {time.time() - since:6.1f} s: {len(runs)} runs ({', '.join(sorted(jobs))})")
-        if finished and {"police_uk_monthly_ingest", "warehouse_build", "monitoring_packs_refresh"} <= jobs \
+        if finished and {"police_uk_monthly_ingest", "warehouse_build", "monitoring_packs_refresh",
+                         "atlas_refresh"} <= jobs \
                 and time.time() - quiet_since > 20:
             return runs
         time.sleep(1)
@@ -323,8 +324,7 @@ def main() -> int:
             if run.job_name == "warehouse_build":
                 build_run = run
                 marks = {name: step_end(instance, run.run_id, key) for name, key in (
-                    ("dbt", "cohesion_dbt_assets"), ("report", "reports__crime_exception_report"),
-                    ("atlas", "reports__cohesion_atlas"))}
+                    ("dbt", "cohesion_dbt_assets"), ("report", "reports__crime_exception_report"))}
                 extra = "  " + ", ".join(f"{k} done {v - launched:.1f}" for k, v in marks.items() if v)
                 extra += f"  tag {run.tags.get('cohesion/police_months', '-')}"
             part = f"[{run.tags['dagster/partition']}]" if "dagster/partition" in run.tags else ""

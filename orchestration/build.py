@@ -49,7 +49,7 @@ def prepare_ui() -> None:
 
 
 def _selection_for(plan, defs, manifest_path: Path) -> list:
-    """The warehouse_build assets a partial plan has to run: everything downstream of the raw data, the
+    """The warehouse_build (and atlas_refresh) assets a partial plan has to run: everything downstream of the raw data, the
     dbt nodes and the partner files that changed (Dagster's asset graph decides what is downstream)."""
     import json
 
@@ -78,8 +78,9 @@ def _selection_for(plan, defs, manifest_path: Path) -> list:
                     roots.append(dg.AssetKey([nodes[target]["schema"], nodes[target]["name"]]))
     graph = defs.resolve_asset_graph()
     downstream = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
-    in_job = defs.resolve_job_def("warehouse_build").asset_layer.selected_asset_keys
-    return sorted(downstream & set(in_job), key=lambda k: k.to_user_string())
+    in_jobs = {key for job in ("warehouse_build", "atlas_refresh")
+               for key in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+    return sorted(downstream & in_jobs, key=lambda k: k.to_user_string())
 
 
 def incremental_months(plan) -> list[str]:
@@ -160,7 +161,12 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
     from orchestration.defs.partner_extracts import partner_extracts
 
     build_job = defs.resolve_job_def("warehouse_build")
+    atlas_job = defs.resolve_job_def("atlas_refresh")
+    atlas_keys = set(atlas_job.asset_layer.selected_asset_keys)
     wanted = set(selection) if selection is not None else set(build_job.asset_layer.selected_asset_keys)
+    # the atlas renders in its own run after the packs (minutes of PDFs; the packs are what the group reads)
+    atlas_wanted = selection is None or bool(atlas_keys & wanted)
+    wanted -= atlas_keys
     # The reference datasets load in their own run first: a dataset that fails to load (a 404, a bad file) keeps
     # its last good data and must not stop dbt, the checks and the report for everything else (in one run Dagster
     # would skip every step after a failed one). Only a dataset whose rows loaded but failed an ERROR-level Great
@@ -180,13 +186,14 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
             log(f"held back (their last good build stays): {len(held)} assets downstream of "
                 f"{', '.join(k.to_user_string() for k in sorted(bad, key=str))}, which failed an ERROR check")
         wanted = wanted - set(reference) - held
+        atlas_wanted = atlas_wanted and not atlas_keys & held
     rest = sorted(wanted, key=lambda k: k.to_user_string())
     if set(partner_extracts.keys) & wanted:
         build_config["ops"] = {**build_config.get("ops", {}),
                                "partner_extracts": {"config": {"materialize_unchanged": True}}}
     if not rest:
         log("warehouse_build: nothing left to build")
-        return results
+        return results  # the atlas is downstream of dbt models: nothing to render either
     # only some police.uk months are new: the crime models incremental by month rebuild just those months
     from orchestration.settings import POLICE_MONTHS_ENV
 
@@ -217,6 +224,10 @@ def build_all(instance, run_config: dict | None = None, log=print, plan=None) ->
         results[f"monitoring_packs_refresh[{quarter}]"] = defs.resolve_job_def("monitoring_packs_refresh").execute_in_process(
             instance=instance, partition_key=quarter, run_config=run_config, raise_on_error=False, tags=ours
         )
+    if atlas_wanted:
+        log("atlas_refresh: the cohesion atlas and the annual profile documents (HTML and PDF, Welsh and English)")
+        results["atlas_refresh"] = atlas_job.execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False, tags=ours)
     return results
 
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
 from orchestration.defs.delivery import (
+    CHAIN_SENSOR_SECONDS,
     emergency_flash,
     failures_to_data_team,
     live_schedules_and_sensors,
@@ -15,7 +16,7 @@ from orchestration.defs.delivery import (
     packs_after_partner_files,
     quarterly_pack_schedule,
 )
-from orchestration.defs.atlas import cohesion_atlas
+from orchestration.defs.atlas import atlas_after, atlas_job, cohesion_atlas
 from orchestration.defs.publishing import bi_exports
 from orchestration.defs.partner_extracts import (
     WAREHOUSE_BUILD_JOB,
@@ -65,20 +66,24 @@ release_jobs = [
 
 warehouse_build_job = dg.define_asset_job(
     WAREHOUSE_BUILD_JOB,
-    # the packs are partitioned by quarter: build_all runs monitoring_packs_refresh for each quarter after this
+    # the packs are partitioned by quarter: build_all runs monitoring_packs_refresh for each quarter after this,
+    # then atlas_refresh (in the daemon: both start when this run succeeds)
     selection=dg.AssetSelection.all()
-    - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets, monitoring_packs, pack_deliveries),
+    - dg.AssetSelection.assets(police_uk_street_crimes, *partitioned_assets, monitoring_packs, pack_deliveries,
+                               cohesion_atlas),
     executor_def=dg.in_process_executor,
     description=(
         "Reference datasets, partner files waiting in the landing folder, every dbt model, seed and test, "
-        "the quarterly crime exception report and the emergency flash. Run after police_uk_monthly_ingest and "
-        "the load_* release jobs; then monitoring_packs_refresh per quarter."
+        "the quarterly crime exception report, the emergency flash and the BI copies. Run after "
+        "police_uk_monthly_ingest and the load_* release jobs; then monitoring_packs_refresh per quarter and "
+        "atlas_refresh."
     ),
 )
 
 police_uk_schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build = (
     live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 )
+atlas_after_warehouse_build = atlas_after(warehouse_build_job, CHAIN_SENSOR_SECONDS)
 
 defs = dg.Definitions(
     assets=[
@@ -96,10 +101,10 @@ defs = dg.Definitions(
     ],
     asset_checks=gx_checks,
     jobs=[police_uk_job, *release_jobs, warehouse_build_job, partner_extracts_job, purge_partner_originals,
-          monitoring_packs_job],
+          monitoring_packs_job, atlas_job],
     sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads,
              rebuild_after_partial_public_loads, packs_after_warehouse_build, data_docs_after_runs,
-             data_docs_after_failed_runs, release_dead_runs_sensor],
+             data_docs_after_failed_runs, release_dead_runs_sensor, atlas_after_warehouse_build],
     schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
                *release_schedules(release_jobs, partitioned_assets)],
     resources={

@@ -150,12 +150,12 @@ def test_every_job_runs_in_process_and_the_chain_sensors_look_every_five_seconds
 
     jobs = [job for job in defs.resolve_all_job_defs() if not job.name.startswith("__")]
     assert {"warehouse_build", "police_uk_monthly_ingest", "monitoring_packs_refresh",
-            "partner_extracts_ingest"} <= {job.name for job in jobs}
+            "partner_extracts_ingest", "atlas_refresh"} <= {job.name for job in jobs}
     for job in jobs:
         assert job.executor_def is dg.in_process_executor, job.name
     assert CHAIN_SENSOR_SECONDS == 5
     for name in ("rebuild_after_public_loads", "rebuild_after_partial_public_loads", "packs_after_warehouse_build",
-                 "packs_after_partner_files", "partner_landing_sensor"):
+                 "packs_after_partner_files", "partner_landing_sensor", "atlas_after_warehouse_build"):
         assert defs.resolve_sensor_def(name).minimum_interval_seconds == CHAIN_SENSOR_SECONDS, name
 
 

@@ -393,4 +393,48 @@ def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
     assert request.tags["cohesion/police_months"] == "2024-06"
     # nothing upstream or beside it: no raw load, no partner or Census models, no tension marts
     assert not {k for k in keys if k.startswith("raw/")}
+    # nor the atlas: it renders in its own run, beside the packs (atlas_after_warehouse_build)
+    assert "reports/cohesion_atlas" not in keys
     assert "marts/fct_tension_assessment" not in keys and "staging/stg_census2021__population_lsoa21" not in keys
+
+
+def test_the_atlas_renders_in_its_own_run_after_a_warehouse_build_that_changed_its_inputs():
+    """The atlas is not in warehouse_build (minutes of profile PDFs held back the end of that run and so the packs):
+    a sensor starts atlas_refresh after a warehouse_build that rebuilt a mart the atlas reads, on by default in both
+    modes; not after one that rebuilt none (the tension marts, say), nor after make run's (it renders the atlas
+    itself, after the packs)."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.defs.delivery import CHAIN_SENSOR_SECONDS
+    from orchestration.defs.runs import RUN_TAG
+
+    build = defs.resolve_job_def("warehouse_build").asset_layer.selected_asset_keys
+    assert dg.AssetKey(["reports", "cohesion_atlas"]) not in build
+    assert dg.AssetKey(["reports", "crime_exception_report"]) in build
+    assert set(defs.resolve_job_def("atlas_refresh").asset_layer.selected_asset_keys) == {
+        dg.AssetKey(["reports", "cohesion_atlas"])}
+    sensor = defs.resolve_sensor_def("atlas_after_warehouse_build")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == CHAIN_SENSOR_SECONDS
+
+    def after(mart: str, tags: dict | None = None):
+        @dg.op
+        def build_op(context):
+            context.log_event(dg.AssetMaterialization(asset_key=["marts", mart]))
+
+        @dg.job(tags=tags or {})
+        def warehouse_build():
+            build_op()
+
+        instance = dg.DagsterInstance.ephemeral()
+        run, event = _run_with_failure_event(instance, warehouse_build)
+        return sensor(dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run)), run
+
+    request, run = after("fct_indicator_value")
+    assert isinstance(request, dg.RunRequest) and request.run_key == f"atlas-after-{run.run_id}"
+    skipped, _run = after("fct_tension_assessment")
+    assert isinstance(skipped, dg.SkipReason) and "none of the marts the atlas reads" in skipped.skip_message
+    skipped, _run = after("fct_indicator_value", {RUN_TAG: "make-run"})
+    assert isinstance(skipped, dg.SkipReason) and "make run renders the atlas itself" in skipped.skip_message

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS
+from orchestration.defs.runs import RUN_TAG
 from orchestration.lib.atlas import build_atlas
 from orchestration.settings import get_settings
 
@@ -57,3 +58,46 @@ def cohesion_atlas(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         "path": dg.MetadataValue.path(summary["path"]),
         "index": dg.MetadataValue.path(str(settings.atlas_dir / "index.html")),
     })
+
+
+# Its own job, not part of warehouse_build: minutes of profile PDFs would otherwise hold back the end of that run, and
+# with it the monitoring packs that follow it (measured through the daemon: the packs started ~140 s after the report,
+# behind the atlas). After a warehouse_build the atlas and the packs now run side by side: the atlas reads the
+# warehouse for seconds and holds no pool slot, its PDF workers run at nice 10. `make run` renders it after the packs.
+atlas_job = dg.define_asset_job(
+    "atlas_refresh",
+    selection=dg.AssetSelection.assets(cohesion_atlas),
+    executor_def=dg.in_process_executor,
+    description="The cohesion atlas and the annual cohesion profile documents (HTML and PDF, Welsh and English), "
+                "from the public marts. Started after a warehouse_build that rebuilt any of its inputs "
+                "(atlas_after_warehouse_build); make run runs it after the monitoring packs.",
+)
+
+
+def atlas_after(warehouse_build_job, interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor that renders the atlas after a warehouse_build run (the daemon's, or one launched from the UI) that
+    rebuilt any of the atlas's inputs; on by default in both modes, as the atlas was part of that job."""
+
+    @dg.run_status_sensor(
+        name="atlas_after_warehouse_build",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[warehouse_build_job],
+        request_job=atlas_job,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="After a warehouse_build run that rebuilt any public mart the atlas reads: the atlas and the "
+                    "annual profile documents, in their own run, beside the monitoring packs (make run renders "
+                    "the atlas itself).",
+    )
+    def atlas_after_warehouse_build(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        if run.tags.get(RUN_TAG) == "make-run":
+            return dg.SkipReason("make run renders the atlas itself, after the packs")
+        records = context.instance.get_records_for_run(
+            run_id=run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        built = {r.event_log_entry.dagster_event.asset_key for r in records}
+        if not built & set(ATLAS_INPUTS):
+            return dg.SkipReason(f"run {run.run_id[:8]} rebuilt none of the marts the atlas reads")
+        return dg.RunRequest(run_key=f"atlas-after-{run.run_id}", tags={"cohesion/after_run": run.run_id})
+
+    return atlas_after_warehouse_build
