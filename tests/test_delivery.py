@@ -400,12 +400,13 @@ def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
 
 def test_the_atlas_renders_in_its_own_run_after_a_warehouse_build_that_changed_its_inputs():
     """The atlas is not in warehouse_build (minutes of profile PDFs held back the end of that run and so the packs):
-    a sensor starts atlas_refresh after a warehouse_build that rebuilt a mart the atlas reads, on by default in both
-    modes; not after one that rebuilt none (the tension marts, say), nor after make run's (it renders the atlas
+    a sensor starts atlas_refresh (at background priority) after a warehouse_build that rebuilt a mart the atlas
+    reads, on by default in both modes; not after one that rebuilt none (the tension marts, say), nor after make run's (it renders the atlas
     itself, after the packs)."""
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.defs.atlas import BACKGROUND_TAG
     from orchestration.defs.delivery import CHAIN_SENSOR_SECONDS
     from orchestration.defs.runs import RUN_TAG
 
@@ -434,6 +435,7 @@ def test_the_atlas_renders_in_its_own_run_after_a_warehouse_build_that_changed_i
 
     request, run = after("fct_indicator_value")
     assert isinstance(request, dg.RunRequest) and request.run_key == f"atlas-after-{run.run_id}"
+    assert request.tags[BACKGROUND_TAG] == "1"  # renders at nice 19: the packs beside it come first
     skipped, _run = after("fct_tension_assessment")
     assert isinstance(skipped, dg.SkipReason) and "none of the marts the atlas reads" in skipped.skip_message
     skipped, _run = after("fct_indicator_value", {RUN_TAG: "make-run"})
