@@ -392,3 +392,22 @@ def test_every_suite_reads_the_frame_duckdb_gives(copy):
         if suite["name"] == "raw_police_uk_street_crimes":
             assert len(expected) > 300_000  # every bundled row
         same_frame(read_frame(copy, query), expected)
+
+
+def test_great_expectations_is_imported_in_the_background_while_dbt_runs():
+    """The dbt step starts the import of Great Expectations in a thread (3-6 s the run's first suite otherwise
+    spends right after dbt, before the report); in a fresh interpreter: imported once the thread ends, not again."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from orchestration.lib.quality.runner import import_in_background\n"
+            "assert 'great_expectations' not in sys.modules\n"
+            "thread = import_in_background()\n"
+            "assert thread is not None and thread.daemon\n"
+            "thread.join(120)\n"
+            "assert 'great_expectations' in sys.modules and import_in_background() is None\n"
+            "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          cwd=str(EXPECTATIONS_DIR.parent))
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -83,6 +83,9 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # otherwise be loaded into the old table shape) and the incremental crime models are rebuilt whole. A build
     # whose only new input is some police.uk months (COHESION_DBT_POLICE_MONTHS, set by `make run`'s plan)
     # runs without it: the models incremental by month rebuild exactly those months (macros/incremental_months.sql).
+    from orchestration.lib.quality.runner import import_in_background
+
+    import_in_background()  # the run's Great Expectations checks come next: their import overlaps dbt
     months = incremental_police_months() or _months_from_run_tag(context)
     args = ["build", "--indirect-selection", "buildable"] + ([] if months else ["--full-refresh"])
     if months:
