@@ -11,8 +11,8 @@ from orchestration.settings import get_settings
 
 ATLAS_JOB = "atlas_refresh"
 # On the runs atlas_after_warehouse_build starts: the whole run renders at nice 19. Beside the monitoring packs (their
-# PDF workers at nice 10) it otherwise took the CPU half and half, and with four renderers on two cores both ran ~2.5x
-# slower than alone (2.6-3x; 2-year live benchmark: packs 310 s instead of 103, the atlas 327 instead of 126).
+# PDF workers at nice 10) it otherwise took the CPU half and half, and with four renderers on two cores both ran
+# 2.6-3x slower than alone (2-year live benchmark: packs 310 s instead of 103, the atlas 327 instead of 126).
 BACKGROUND_TAG = "cohesion/background"
 
 # The public marts and reference tables the atlas reads (lib/atlas/model.py); no partner-derived table.
