@@ -49,8 +49,8 @@ def prepare_ui() -> None:
 
 
 def _selection_for(plan, defs, manifest_path: Path) -> list:
-    """The warehouse_build (and atlas_refresh) assets a partial plan has to run: everything downstream of the raw data, the
-    dbt nodes and the partner files that changed (Dagster's asset graph decides what is downstream)."""
+    """The warehouse_build (and atlas_refresh) assets a partial plan has to run: everything downstream of the raw
+    data, the dbt nodes and the partner files that changed (Dagster's asset graph decides what is downstream)."""
     import json
 
     import dagster as dg

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS
-from orchestration.defs.runs import RUN_TAG
+from orchestration.defs.runs import RUN_TAG, materializations
 from orchestration.lib.atlas import build_atlas
 from orchestration.settings import get_settings
 
@@ -107,9 +107,7 @@ def atlas_after(warehouse_build_job, interval_seconds: int) -> dg.SensorDefiniti
         run = context.dagster_run
         if run.tags.get(RUN_TAG) == "make-run":
             return dg.SkipReason("make run renders the atlas itself, after the packs")
-        records = context.instance.get_records_for_run(
-            run_id=run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-        built = {r.event_log_entry.dagster_event.asset_key for r in records}
+        built = {event.asset_key for event in materializations(context.instance, run.run_id)}
         if not built & set(ATLAS_INPUTS):
             return dg.SkipReason(f"run {run.run_id[:8]} rebuilt none of the marts the atlas reads")
         return dg.RunRequest(run_key=f"atlas-after-{run.run_id}",

@@ -11,6 +11,7 @@ import dagster as dg
 from orchestration.defs.partner_extracts import partner_extracts_job
 from orchestration.defs.reports import pack_quarters
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
+from orchestration.defs.runs import materializations
 from orchestration.lib.delivery import (
     SmtpSettings,
     default_distribution_list,
@@ -161,11 +162,9 @@ def quarterly_pack_schedule(context: dg.ScheduleEvaluationContext):
                 "files cover (and the four after) that have packs, and deliver new versions as corrections.",
 )
 def packs_after_partner_files(context: dg.RunStatusSensorContext):
-    events = context.instance.get_records_for_run(
-        run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     periods = []
-    for record in events:
-        materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
+    for event in materializations(context.instance, context.dagster_run.run_id):
+        materialization = event.event_specific_data.materialization
         if materialization.asset_key == dg.AssetKey(["raw", "partner_files"]):
             value = materialization.metadata.get("periods_changed")
             if value is not None and getattr(value, "value", ""):
@@ -265,9 +264,8 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
     def _rebuild_downstream(context):
         from orchestration.definitions import defs  # the assembled graph (imports this module)
 
-        records = context.instance.get_records_for_run(
-            run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-        loaded = {r.event_log_entry.dagster_event.asset_key for r in records}
+        events = materializations(context.instance, context.dagster_run.run_id)
+        loaded = {event.asset_key for event in events}
         if not loaded:
             return dg.SkipReason("the run loaded nothing new")
         # only what is downstream of the loaded datasets: their dbt models, checks and reports
@@ -281,8 +279,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         # (defs/dbt.py; a full rebuild instead if a model was last built with other dbt code)
         from orchestration.defs.police_uk import ASSET_KEY as POLICE_KEY
 
-        months = sorted({r.event_log_entry.dagster_event.partition[:7] for r in records
-                         if r.event_log_entry.dagster_event.partition})
+        months = sorted({event.partition[:7] for event in events if event.partition})
         if loaded == {POLICE_KEY} and months:
             tags[POLICE_MONTHS_TAG] = ",".join(months)
         return dg.RunRequest(run_key=f"rebuild-after-{context.dagster_run.run_id}", asset_selection=keys, tags=tags)

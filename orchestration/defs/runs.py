@@ -110,6 +110,13 @@ def release_dead_runs(instance, log=print, daemon_runs: bool | None = None) -> l
     return released
 
 
+def materializations(instance, run_id: str) -> list:
+    """The asset materializations a run recorded (DagsterEvents, in order): what the chain sensors start the next run
+    from (defs/delivery.py, defs/atlas.py)."""
+    return [record.event_log_entry.dagster_event for record in instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records]
+
+
 def report_slot_holders(instance, log=print) -> list[str]:
     """Say who holds the warehouse's pool slot, so a run that has to wait says what it waits for."""
     info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
