@@ -8,7 +8,9 @@
 Replies for a route are served in order; the last one repeats. A route can also be a function of the
 request (for paging by query string). Every request is recorded in ``server.requests``.
 Misbehaviours: ``delay`` (seconds before answering: a slow server / timeout), ``truncate_to`` (send a
-Content-Length for the whole body, then only this many bytes and close), any status and headers.
+Content-Length for the whole body, then only this many bytes and close), ``trickle`` (send the body a byte
+at a time, this many seconds apart: every read gets data in time, the transfer never ends), ``chunked``
+(Transfer-Encoding: chunked, in pieces of that many bytes), any status and headers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Reply:
     delay: float = 0.0
     truncate_to: int | None = None
     content_type: str = "application/octet-stream"
+    trickle: float = 0.0
+    chunked: int = 0
 
 
 @dataclass
@@ -71,6 +75,14 @@ class FakeServer:
                     headers = {"Content-Type": reply.content_type, **reply.headers}
                     for name, value in headers.items():
                         self.send_header(name, value)
+                    if reply.chunked:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        for start in range(0, len(payload), reply.chunked):
+                            piece = payload[start:start + reply.chunked]
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.write(b"0\r\n\r\n")
+                        return
                     self.send_header("Content-Length", str(len(payload)))
                     if reply.truncate_to is not None:
                         self.send_header("Connection", "close")
@@ -79,6 +91,12 @@ class FakeServer:
                         self.wfile.write(payload[: reply.truncate_to])
                         self.wfile.flush()
                         self.close_connection = True
+                        return
+                    if reply.trickle:
+                        for index in range(len(payload)):
+                            self.wfile.write(payload[index:index + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
                         return
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):

@@ -144,3 +144,77 @@ def test_backoff_waits_are_jittered_within_a_growing_cap_and_reproducible(fake_s
     assert all(run != caps for run in runs)  # never the bare exponential
     means = [statistics.mean(run[i] for run in runs) for i in range(tries - 1)]
     assert means == sorted(means) and means[-1] > 3 * means[0]  # waits grow with the attempt
+
+
+# ------------------------------------------------------------------ bodies read as they arrive (issue 14: no hangs)
+def test_a_server_trickling_the_body_is_given_up_as_too_slow_and_retried(fake_server):
+    """Every read gets a byte well within the read timeout, so the socket timeout never fires: before, this
+    call ran for as long as the server kept trickling (a 1 MB body at 20 bytes/s: 14 hours)."""
+    fake_server.route("GET", PATH, Reply(200, body=b"x" * 1_000_000, trickle=0.05), Reply(200, body=BODY))
+    http, slept = client(timeout=(2.0, 2.0), min_rate=1024, rate_window=0.5)
+    fetched = http.get(fake_server.url(PATH))
+    assert fetched.content == BODY and fetched.attempts == 2 and len(slept) == 1
+
+    fake_server.route("GET", PATH, Reply(200, body=b"x" * 1_000_000, trickle=0.05))
+    http, slept = client(timeout=(2.0, 2.0), min_rate=1024, rate_window=0.5, max_tries=2)
+    with pytest.raises(FetchError) as caught:
+        http.get(fake_server.url(PATH))
+    assert caught.value.attempts == 2 and caught.value.status is None
+    assert "too slow" in caught.value.reason and "under 1,024 bytes/s" in caught.value.reason
+
+
+def test_a_slow_but_steady_transfer_is_not_cut(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=b"y" * 60, trickle=0.01))  # ~100 bytes/s for 0.6 s
+    http, _ = client(timeout=(2.0, 2.0), min_rate=10, rate_window=0.2)
+    assert http.get(fake_server.url(PATH)).content == b"y" * 60
+
+
+def test_a_body_over_the_cap_is_refused_at_once(fake_server):
+    fake_server.route("GET", PATH, Reply(200, body=b"z" * 5000))
+    http, slept = client(max_bytes=4096, max_tries=5)
+    with pytest.raises(FetchError, match="exceeds the 4,096 bytes accepted") as caught:
+        http.get(fake_server.url(PATH))
+    assert caught.value.attempts == 1 and fake_server.count("GET", PATH) == 1 and slept == []
+
+
+def test_chunked_and_gzip_bodies_are_read_whole(fake_server):
+    import gzip
+
+    fake_server.route("GET", PATH, Reply(200, body=BODY * 1000, chunked=777))
+    http, _ = client()
+    assert http.get(fake_server.url(PATH)).content == BODY * 1000
+    fake_server.route("GET", PATH, Reply(200, body=gzip.compress(BODY * 1000), headers={"Content-Encoding": "gzip"}))
+    fetched = http.get(fake_server.url(PATH))
+    assert fetched.content == BODY * 1000 and fetched.size == len(BODY) * 1000
+
+
+def test_download_writes_the_file_only_when_whole(fake_server, tmp_path):
+    dest = tmp_path / "archive.zip"
+    fake_server.route("GET", PATH, Reply(200, body=BODY * 100, headers={"ETag": '"d1"'}))
+    http, _ = client()
+    fetched = http.download(fake_server.url(PATH), dest)
+    assert fetched.path == dest and dest.read_bytes() == BODY * 100 and fetched.content == b""
+    assert fetched.size == len(BODY) * 100 and fetched.head(8) == BODY[:8] and fetched.etag == '"d1"'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip"]
+
+    # a failed download (cut, then too slow, then 404) leaves the earlier file as it was and no .part
+    for reply in (Reply(200, body=BODY * 100, truncate_to=50),
+                  Reply(200, body=BODY * 100, trickle=0.05),
+                  Reply(404, body="gone")):
+        fake_server.route("GET", PATH, reply)
+        http, _ = client(max_tries=2, timeout=(2.0, 2.0), rate_window=0.3)
+        with pytest.raises(FetchError):
+            http.download(fake_server.url(PATH), dest)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip"]
+        assert dest.read_bytes() == BODY * 100
+
+
+def test_rate_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("COHESION_HTTP_MIN_RATE", "2048")
+    monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "30")
+    http = HttpClient("test-source")
+    assert (http.min_rate, http.rate_window) == (2048.0, 30.0)
+    assert HttpClient("test-source", rate_window=5).rate_window == 5
+    monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "soon")
+    with pytest.raises(ValueError, match="COHESION_HTTP_RATE_WINDOW must be a number, got 'soon'"):
+        HttpClient("test-source")

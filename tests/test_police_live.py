@@ -250,6 +250,55 @@ def test_a_first_load_far_smaller_than_its_neighbours_in_the_archive_is_refused(
     assert last_log(live, "2024-06")[:2] == ("rejected", rows_in(third))
 
 
+# (c2) -----------------------------------------------------------------------------------------------------
+def test_a_trickling_archive_fails_its_month_in_bounded_time_and_a_killed_runs_archive_is_swept(
+        police, live, instance, monkeypatch):
+    """A server that sends the archive a byte at a time never trips the read timeout: before, the run waited for
+    as long as the server trickled. Now each try is given up after COHESION_HTTP_RATE_WINDOW under 1 KB/s."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "0.5")
+    police.publish("2024-06")
+    police.serve("2024-05")
+    police.serve("2024-06")
+    assert run(instance, live, "2024-05", "2024-06").success
+    before, kept = month_rows(live), landing(live, "2024-06").read_bytes()
+
+    # what a live run killed while it held an archive leaves: its archive folder and its scratch folder
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    downloads = landing(live, "2024-06").parent.parent
+    left = [downloads / f".archive-{gone.pid}-x1", downloads / "gwent" / f".archive-{gone.pid}-incoming-x2"]
+    for folder in left:
+        folder.mkdir()
+        (folder / "archive.zip").write_bytes(b"PK" * 1000)
+    ours = downloads / f".archive-{os.getpid()}-x3"  # a live process's folder: left alone
+    ours.mkdir()
+
+    police.serve("2024-06", Reply(200, body=archive("2024-06"), content_type="application/zip", trickle=0.02))
+    started = time.monotonic()
+    result = run(instance, live, "2024-05", "2024-06")
+    took = time.monotonic() - started
+
+    assert not result.success and took < 60
+    assert police.count("GET", "/data/archive/2024-06.zip") == 1 + 5  # the first run, then every try given up
+    assert materialized_in(result) == {"2024-05"}
+    assert status(instance, "2024-05", "2024-06") == {"2024-05": "MATERIALIZED", "2024-06": "FAILED"}
+    assert month_rows(live) == before and landing(live, "2024-06").read_bytes() == kept
+    message = failure(result)
+    assert "2024-06 gwent: too slow:" in message and "under 1,024 bytes/s" in message and "after 5 attempts" in message
+    assert police.url("/data/archive/2024-06.zip") in message
+    assert f"the month keeps its {before['2024-06']:,} rows from the last accepted load" in message
+    assert not any(folder.exists() for folder in left) and ours.exists()
+    assert sorted(p.name for p in downloads.rglob(".archive-*")) == [ours.name]  # this run's archives deleted too
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(f"deleted .archive-{gone.pid}-x1, left in {downloads} by a live run that was killed" in m
+               for m in messages)
+
+
 # (d) ------------------------------------------------------------------------------------------------------
 def test_an_outcome_only_revision_still_loads(police, live, instance):
     police.publish("2024-06")

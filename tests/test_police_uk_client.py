@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import zipfile
 from urllib.parse import parse_qs
 
@@ -393,3 +394,61 @@ def test_the_month_archive_cache_does_not_retry_a_failed_download_for_each_force
             api.fetch_archive_month("2022-08", force, tmp_path, client=cache)
         assert caught.value.attempts == 3
     assert api_base.count("GET", ARCHIVE) == 3  # one download's tries, not one per force
+
+
+# ------------------------------------------------------------------ the archive on disk, not in memory (issue 14)
+def test_the_archive_is_downloaded_to_disk_not_memory(api_base, tmp_path):
+    """The real monthly archive holds every force's last three years (well over a gigabyte): before, the whole
+    zip was held in memory (twice, briefly). Here a 40 MB archive (the other forces' files, incompressible)
+    around Gwent's 3 MB: the download and extraction allocate a few MB of Python memory, not the archive."""
+    import tracemalloc
+
+    bulk = os.urandom(40 << 20)
+    body = archive_zip({"2022-08/2022-08-gwent-street.csv": AUGUST, "2022-08/2022-08-other-street.csv": bulk},
+                       compression=zipfile.ZIP_STORED)
+    del bulk
+    api_base.route("GET", ARCHIVE, Reply(200, body=body, content_type="application/zip"))
+    tracemalloc.start()
+    try:
+        got = api.fetch_archive_file("2022-08", "gwent", tmp_path / "in", client=client())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.path.read_bytes() == AUGUST
+    assert peak < len(AUGUST) * 2 + (4 << 20), f"peak {peak:,} bytes for a {len(body):,}-byte archive"
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["2022-08-gwent-street.csv"]  # zip deleted
+
+
+def test_the_month_archive_cache_keeps_one_archive_on_disk_and_deletes_it(api_base, tmp_path):
+    body = archive_zip({"2022-08/2022-08-gwent-street.csv": AUGUST, "2022-08/2022-08-south-wales-street.csv": JULY})
+    api_base.route("GET", ARCHIVE, Reply(200, body=body, content_type="application/zip"))
+    api_base.route("GET", "/data/archive/2022-07.zip",
+                   Reply(200, body=archive_zip({"2022-07/2022-07-gwent-street.csv": JULY})))
+    scratch = tmp_path / "downloads"
+    with api.MonthArchiveCache(client(), scratch=scratch) as cache:
+        for force in ("gwent", "south-wales"):
+            api.fetch_archive_month("2022-08", force, tmp_path / force, client=cache)
+        assert api_base.count("GET", ARCHIVE) == 1
+        (held,) = scratch.iterdir()
+        assert held.name.startswith(f".archive-{os.getpid()}-") and (held / "archive.zip").read_bytes() == body
+        api.fetch_archive_month("2022-07", "gwent", tmp_path / "gwent", client=cache)
+        (second,) = scratch.iterdir()  # the next month's archive replaces the first
+        assert second != held and not held.exists()
+    assert list(scratch.iterdir()) == []  # closed: nothing left
+
+
+def test_sweep_deletes_archive_folders_of_processes_that_are_gone(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f".archive-{gone.pid}-abc"
+    alive = tmp_path / f".archive-{os.getpid()}-def"
+    kept = tmp_path / "2022-08-gwent-street.csv"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "archive.zip").write_bytes(b"PK")
+    kept.write_bytes(b"kept")
+    assert api.sweep_scratch(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, kept.name])

@@ -32,11 +32,13 @@ from orchestration.lib.loaders import LoadResult, load_police_uk_month, log_reje
 from orchestration.lib.lsoa_bridge import SplitResolver
 from orchestration.lib.police_uk import PoliceUkParseError
 from orchestration.lib.sources.police_uk_api import (
+    SCRATCH_PREFIX,
     MonthArchiveCache,
     Publication,
     fetch_archive_file,
     make_client,
     published_months,
+    sweep_scratch,
 )
 from orchestration.lib.warehouse import RunConnection
 from orchestration.settings import SEEDS_DIR, get_settings
@@ -105,10 +107,24 @@ def _one_line(text: str) -> str:
     return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
+def downloads_folder(warehouse: WarehouseResource) -> Path:
+    """data/downloads/police_uk: the kept copies (one folder per force) and, while a run downloads, its archive."""
+    return warehouse.warehouse.parent / "downloads" / "police_uk"
+
+
+def sweep_downloads(warehouse: WarehouseResource) -> list[Path]:
+    """Delete what a killed live run left in the downloads folder (its archive, its scratch folders)."""
+    folder = downloads_folder(warehouse)
+    if not folder.is_dir():
+        return []
+    return [*sweep_scratch(folder), *(p for sub in sorted(folder.iterdir()) if sub.is_dir() and
+                                      not sub.name.startswith(".") for p in sweep_scratch(sub))]
+
+
 def landing_copy(warehouse: WarehouseResource, force: str, month: str) -> Path:
     """The kept copy of the last accepted live file: data/downloads/police_uk/<force>/YYYY-MM-<force>-street.csv.
     Not under the partner landing folder (data/landing), whose sensor would take it for a misplaced partner file."""
-    return warehouse.warehouse.parent / "downloads" / "police_uk" / force / f"{month}-{force}-street.csv"
+    return downloads_folder(warehouse) / force / f"{month}-{force}-street.csv"
 
 
 def _kept(warehouse: WarehouseResource, force: str, month: str, landing: Path | None) -> str:
@@ -144,7 +160,7 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, cache: Mont
     kept landing copy; a rejected file is quarantined (by the loader) and the kept copy stays as it was."""
     landing = landing_copy(warehouse, force, month)
     landing.parent.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=landing.parent))
+    incoming = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-incoming-", dir=landing.parent))
     try:
         try:
             got = fetch_archive_file(month, force, incoming, client=cache)
@@ -204,8 +220,11 @@ def _publication(context) -> tuple[Publication | None, str]:
 def _run_month(context, month: str, forces: list[str], files: dict, warehouse: WarehouseResource,
                publication_note: str, connection: RunConnection) -> MonthOutcome:
     outcome = MonthOutcome(month)
+    cache = None
     if warehouse.mode == "live":
-        cache = MonthArchiveCache(make_client())
+        # the month's archive (every force's last three years, ~1.5-2 GB from data.police.uk) is kept on disk
+        # for the month's forces, then deleted
+        cache = MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse))
         month_files = {force: None for force in forces}
     else:
         # the bundle has every force for 2022-01..11 and Gwent alone after: a force without a file for
@@ -219,9 +238,20 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
         absent = sorted(set(forces) - set(month_files))
         if absent:
             context.log.info(f"{month}: no bundled file for {', '.join(absent)} (those LSOAs stay rate-less)")
+    try:
+        _load_forces(context, month, month_files, warehouse, cache, publication_note, connection, outcome)
+    finally:
+        if cache is not None:
+            cache.close()
+    return outcome
+
+
+def _load_forces(context, month: str, month_files: dict, warehouse: WarehouseResource,
+                 cache: MonthArchiveCache | None, publication_note: str, connection: RunConnection,
+                 outcome: MonthOutcome) -> None:
     for force, path in month_files.items():
         try:
-            if warehouse.mode == "live":
+            if cache is not None:
                 # each live load opens the warehouse itself: the file is not held while the archive downloads
                 result = _load_live(force, month, warehouse, cache, publication_note)
             else:
@@ -241,7 +271,6 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
         outcome.results[force] = result
         context.log.info(f"{month} {force}: {result.outcome}, {result.row_count:,} rows "
                          f"(previously {result.details.get('previous_rows', 0):,}) from {result.location}")
-    return outcome
 
 
 def _kept_all(warehouse: WarehouseResource, forces: list[str], month: str) -> str:
@@ -321,6 +350,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         publication, note = (None, "")
         if warehouse.mode == "live":
             forces, files = live_forces(), {}
+            for left in sweep_downloads(warehouse):
+                context.log.info(f"deleted {left.name}, left in {left.parent} by a live run that was killed")
             publication, note = _publication(context)
         else:
             files = bundled_files(warehouse.snapshots)

@@ -5,6 +5,13 @@ exponential backoff and full jitter, honouring ``Retry-After`` (seconds or an HT
 try a ``FetchError`` names the source, the URL and the reason. Conditional requests (ETag /
 Last-Modified) let callers skip unchanged releases: a 304 comes back as ``Fetched.not_modified``.
 
+A socket timeout only bounds the wait for *each* read, so a server that trickles a byte every few seconds
+would hold a call for ever. The body is therefore read as it arrives and, like curl's ``--speed-limit`` /
+``--speed-time``, a transfer that brings fewer than ``min_rate`` bytes/s over ``rate_window`` seconds is
+abandoned (``too slow``) and retried like a timeout. A body larger than ``max_bytes`` is refused at once
+(not retried). ``download`` writes the body to a file instead of memory (the police.uk monthly archive
+holds every force's last three years: well over a gigabyte), through a ``.part`` file renamed when whole.
+
 Format problems (an HTML page where CSV or JSON was expected, a missing column) are not retried: they
 raise ``SourceFormatError`` from the client that detects them, and the caller keeps the last good data.
 """
@@ -12,15 +19,38 @@ raise ``SourceFormatError`` from the client that detects them, and the caller ke
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
 
 import requests
+import urllib3.exceptions
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BYTES_IN_MEMORY = 1 << 30  # 1 GiB: more than any page or file a client here reads into memory
+MAX_BYTES_TO_FILE = 32 << 30  # 32 GiB: a download to disk (the police.uk archive is ~1.5-2 GB)
+READ_SIZE = 1 << 20
+# a transfer slower than MIN_RATE bytes/s over RATE_WINDOW seconds is given up (and retried); both settable
+MIN_RATE_ENV, MIN_RATE_DEFAULT = "COHESION_HTTP_MIN_RATE", 1024.0
+RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT = "COHESION_HTTP_RATE_WINDOW", 60.0
+
+
+def _setting(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
 USER_AGENT = "cohesion-monitor (open-source community cohesion warehouse; +https://github.com/)"
 
 
@@ -45,9 +75,22 @@ class SourceFormatError(ValueError):
 class Fetched:
     url: str
     status: int
-    content: bytes
+    content: bytes  # empty when the body went to ``path`` (``HttpClient.download``)
     headers: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 1
+    path: Path | None = None  # the file holding the body, from ``HttpClient.download``
+    size: int | None = None  # bytes of body received (decoded)
+
+    def __post_init__(self):
+        if self.size is None:
+            self.size = len(self.content)
+
+    def head(self, n: int = 512) -> bytes:
+        """The body's first ``n`` bytes, wherever it is."""
+        if self.path is None:
+            return self.content[:n]
+        with open(self.path, "rb") as handle:
+            return handle.read(n)
 
     @property
     def not_modified(self) -> bool:
@@ -91,10 +134,22 @@ def looks_like_html(content: bytes) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<html" in head[:200]
 
 
+class _BodyProblem(Exception):
+    """Why reading a body stopped: retried (too slow, cut off) unless ``final`` (too large)."""
+
+    def __init__(self, reason: str, final: bool = False):
+        super().__init__(reason)
+        self.reason, self.final = reason, final
+
+
 class HttpClient:
     """GET/POST with timeouts, bounded retries, backoff with jitter and Retry-After.
 
-    ``sleep`` and ``rng`` are injectable so tests can run without waiting.
+    ``timeout`` is (connect, read) in seconds, the read timeout per read; ``min_rate`` (bytes/s) over
+    ``rate_window`` (s) bounds a transfer that keeps sending but too slowly to finish (0 turns it off;
+    defaults 1,024 bytes/s over 60 s, or ``COHESION_HTTP_MIN_RATE`` / ``COHESION_HTTP_RATE_WINDOW``);
+    ``max_bytes`` caps a body (default: 1 GiB in memory, 32 GiB for ``download``).
+    ``sleep``, ``rng`` and ``clock`` are injectable so tests can run without waiting.
     """
 
     def __init__(
@@ -106,9 +161,13 @@ class HttpClient:
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         retry_after_max: float = 300.0,
+        min_rate: float | None = None,
+        rate_window: float | None = None,
+        max_bytes: int | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
@@ -118,6 +177,10 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
+        self.min_rate = _setting(MIN_RATE_ENV, MIN_RATE_DEFAULT) if min_rate is None else min_rate
+        self.rate_window = _setting(RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT) if rate_window is None else rate_window
+        self.max_bytes = max_bytes
+        self.clock = clock
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.sleep = sleep
@@ -140,49 +203,124 @@ class HttpClient:
     def post(self, url: str, data: Mapping | str | None = None, headers: Mapping | None = None) -> Fetched:
         return self.request("POST", url, data=data, headers=headers)
 
-    def request(self, method: str, url: str, *, params=None, data=None, headers=None) -> Fetched:
-        last_reason, last_status = "no attempt made", None
-        for attempt in range(1, self.max_tries + 1):
-            wait: float | None = None
+    def download(self, url: str, dest: Path, params: Mapping | None = None,
+                 headers: Mapping | None = None) -> Fetched:
+        """GET into the file ``dest`` (``Fetched.path``; ``content`` is empty), never holding the body in memory.
+
+        The body goes to ``dest`` + ``.part`` and is renamed to ``dest`` only when whole; a failure leaves
+        neither file (and any earlier ``dest`` as it was).
+        """
+        return self.request("GET", url, params=params, headers=headers, dest=Path(dest))
+
+    def _read_body(self, response: requests.Response, sink: BinaryIO | None, limit: int) -> tuple[bytes, int]:
+        """Read the body as it arrives into ``sink`` (or memory): bytes (empty with a sink) and their count."""
+        raw = response.raw
+        parts: list[bytes] = []
+        total = 0
+        window_start, window_bytes = self.clock(), 0
+        while True:
             try:
-                response = self.session.request(
-                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
-                )
-                content = response.content  # reads the body; a cut-off body raises here
-            except requests.exceptions.Timeout as exc:
-                last_reason, last_status = f"timed out ({exc.__class__.__name__})", None
-            except requests.exceptions.ChunkedEncodingError as exc:
-                last_reason, last_status = f"truncated body: connection closed mid-response ({exc})", None
-            except requests.exceptions.ConnectionError as exc:
-                last_reason, last_status = f"connection error: {exc}", None
-            else:
-                full_url = response.url or url
-                expected = response.headers.get("Content-Length")
-                encoded = response.headers.get("Content-Encoding")
-                if expected and not encoded and expected.isdigit() and int(expected) != len(content):
-                    last_reason = f"truncated body: {len(content)} of {expected} bytes"
-                    last_status = response.status_code
-                elif response.status_code in RETRY_STATUSES:
-                    last_reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
-                    last_status = response.status_code
-                    hinted = retry_after_seconds(response.headers.get("Retry-After"))
-                    if hinted is not None:
-                        if hinted > self.retry_after_max:
-                            raise FetchError(self.source, full_url,
-                                             f"{last_reason}; Retry-After {hinted:.0f} s exceeds the "
-                                             f"{self.retry_after_max:.0f} s we wait", last_status, attempt)
-                        wait = hinted
-                elif response.status_code == 304 or response.ok:
-                    return Fetched(full_url, response.status_code, content, dict(response.headers), attempt)
-                else:
-                    # 4xx other than 429 will not get better by asking again.
-                    snippet = content[:200].decode("utf-8", "replace").strip()
-                    raise FetchError(self.source, full_url,
-                                     f"HTTP {response.status_code} {response.reason or ''}: {snippet}".strip(),
-                                     response.status_code, attempt)
-            if attempt == self.max_tries:
+                chunk = raw.read1(READ_SIZE, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise requests.exceptions.ReadTimeout(f"no data for {self.timeout} s after {total:,} bytes") from None
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError,
+                    urllib3.exceptions.SSLError, OSError) as exc:
+                raise _BodyProblem(f"truncated body: connection closed mid-response after {total:,} bytes ({exc})")
+            if not chunk:
                 break
-            wait = self._backoff(attempt) if wait is None else wait
-            self.waits.append(wait)
-            self.sleep(wait)
+            total += len(chunk)
+            if total > limit:
+                raise _BodyProblem(f"the body exceeds the {limit:,} bytes accepted", final=True)
+            if sink is None:
+                parts.append(chunk)
+            else:
+                sink.write(chunk)
+            window_bytes += len(chunk)
+            elapsed = self.clock() - window_start
+            if self.min_rate and elapsed >= self.rate_window:
+                if window_bytes < self.min_rate * elapsed:
+                    raise _BodyProblem(
+                        f"too slow: {window_bytes:,} bytes in the last {elapsed:.0f} s (under "
+                        f"{self.min_rate:,.0f} bytes/s), {total:,} bytes received in all")
+                window_start, window_bytes = self.clock(), 0
+        return b"".join(parts), total
+
+    def _attempt(self, method: str, url: str, *, params, data, headers,
+                 dest: Path | None) -> tuple[requests.Response, bytes, int]:
+        """One request with its whole body read (into ``dest``'s .part file when given)."""
+        response = self.session.request(method, url, params=params, data=data, headers=headers,
+                                        timeout=self.timeout, stream=True)
+        limit = self.max_bytes or (MAX_BYTES_TO_FILE if dest is not None else MAX_BYTES_IN_MEMORY)
+        try:
+            if dest is None or not response.ok:  # an error page is read into memory, to quote it
+                content, size = self._read_body(response, None, min(limit, MAX_BYTES_IN_MEMORY))
+            else:
+                with open(_part(dest), "wb") as sink:
+                    content, size = self._read_body(response, sink, limit)
+        finally:
+            response.close()
+        return response, content, size
+
+    def request(self, method: str, url: str, *, params=None, data=None, headers=None,
+                dest: Path | None = None) -> Fetched:
+        last_reason, last_status = "no attempt made", None
+        if dest is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            for attempt in range(1, self.max_tries + 1):
+                wait: float | None = None
+                try:
+                    response, content, size = self._attempt(method, url, params=params, data=data,
+                                                            headers=headers, dest=dest)
+                except requests.exceptions.Timeout as exc:
+                    last_reason, last_status = f"timed out ({exc.__class__.__name__})", None
+                except requests.exceptions.ChunkedEncodingError as exc:
+                    last_reason, last_status = f"truncated body: connection closed mid-response ({exc})", None
+                except requests.exceptions.ConnectionError as exc:
+                    last_reason, last_status = f"connection error: {exc}", None
+                except _BodyProblem as exc:
+                    if exc.final:
+                        raise FetchError(self.source, url, exc.reason, None, attempt) from None
+                    last_reason, last_status = exc.reason, None
+                else:
+                    full_url = response.url or url
+                    expected = response.headers.get("Content-Length")
+                    encoded = response.headers.get("Content-Encoding")
+                    if expected and not encoded and expected.isdigit() and int(expected) != size:
+                        last_reason = f"truncated body: {size} of {expected} bytes"
+                        last_status = response.status_code
+                    elif response.status_code in RETRY_STATUSES:
+                        last_reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+                        last_status = response.status_code
+                        hinted = retry_after_seconds(response.headers.get("Retry-After"))
+                        if hinted is not None:
+                            if hinted > self.retry_after_max:
+                                raise FetchError(self.source, full_url,
+                                                 f"{last_reason}; Retry-After {hinted:.0f} s exceeds the "
+                                                 f"{self.retry_after_max:.0f} s we wait", last_status, attempt)
+                            wait = hinted
+                    elif response.status_code == 304 or response.ok:
+                        if dest is not None and response.status_code != 304:
+                            os.replace(_part(dest), dest)
+                            return Fetched(full_url, response.status_code, b"", dict(response.headers), attempt,
+                                           path=dest, size=size)
+                        return Fetched(full_url, response.status_code, content, dict(response.headers), attempt)
+                    else:
+                        # 4xx other than 429 will not get better by asking again.
+                        snippet = content[:200].decode("utf-8", "replace").strip()
+                        raise FetchError(self.source, full_url,
+                                         f"HTTP {response.status_code} {response.reason or ''}: {snippet}".strip(),
+                                         response.status_code, attempt)
+                if attempt == self.max_tries:
+                    break
+                wait = self._backoff(attempt) if wait is None else wait
+                self.waits.append(wait)
+                self.sleep(wait)
+        finally:
+            if dest is not None:
+                _part(dest).unlink(missing_ok=True)
         raise FetchError(self.source, url, last_reason, last_status, self.max_tries)
+
+
+def _part(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")

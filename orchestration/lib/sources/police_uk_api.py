@@ -37,6 +37,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -238,7 +239,8 @@ class _AreaQuery:
         session.headers.update(client.session.headers)
         session.hooks["response"].append(self._remember_retry_after)
         self.single = HttpClient(client.source, timeout=client.timeout, max_tries=1, session=session,
-                                 sleep=client.sleep, rng=client.rng)
+                                 min_rate=client.min_rate, rate_window=client.rate_window,
+                                 max_bytes=client.max_bytes, sleep=client.sleep, rng=client.rng, clock=client.clock)
         self.requests = 0
 
     def _remember_retry_after(self, response, *args, **kwargs):
@@ -415,8 +417,9 @@ class Publication:
 
 def discovery_client() -> HttpClient:
     """A client for the small discovery requests: two quick tries each, so that asking both sources stays
-    well inside a schedule tick's time limit (about 50 s at worst) and a dead service is a skip, not a hang."""
-    return make_client(max_tries=2, timeout=(5.0, 10.0), backoff_max=5.0)
+    well inside a schedule tick's time limit (about 50 s at worst) and a dead service is a skip, not a hang
+    (a server trickling the answer is given up on after 10 s under 1 KB/s)."""
+    return make_client(max_tries=2, timeout=(5.0, 10.0), backoff_max=5.0, rate_window=10.0)
 
 
 def crimes_street_dates(*, client: HttpClient | None = None, api: str | None = None) -> Publication:
@@ -511,27 +514,39 @@ def _force_month_sizes(infos: Iterable[zipfile.ZipInfo], force_id: str) -> dict[
     return sizes
 
 
-def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None,
-                          archive: str | None, archive_month: str | None
-                          ) -> tuple[Path, Fetched, bytes, dict[str, int]]:
+def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *,
+                          client: HttpClient | MonthArchiveCache | None, archive: str | None,
+                          archive_month: str | None) -> tuple[Path, Fetched, bytes, dict[str, int]]:
     _check_month(month)
     _check_force(force_id)
     archive_month = archive_month or month
     _check_month(archive_month)
-    client = client or make_client()
     url = f"{(archive or archive_url()).rstrip('/')}/{archive_month}.zip"
-    fetched = client.get(url)
-    content = fetched.content
-    if looks_like_html(content):
-        raise SourceFormatError(SOURCE, url, "got an HTML page, expected the monthly archive zip")
-    member = archive_member(month, force_id)
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(client, MonthArchiveCache):
+        fetched, owned = client.archive(url), False
+    else:
+        # the archive goes to disk beside the extracted file, never into memory, and is deleted after
+        scratch = dest_dir / f".{archive_month}.zip.{os.getpid()}"
+        fetched, owned = (client or make_client()).download(url, scratch), True
+    try:
+        return _extract_member(fetched, url, month, force_id, dest_dir)
+    finally:
+        if owned and fetched.path is not None:
+            fetched.path.unlink(missing_ok=True)
+
+
+def _extract_member(fetched: Fetched, url: str, month: str, force_id: str,
+                    dest_dir: Path) -> tuple[Path, Fetched, bytes, dict[str, int]]:
+    if looks_like_html(fetched.head()):
+        raise SourceFormatError(SOURCE, url, "got an HTML page, expected the monthly archive zip")
+    member = archive_member(month, force_id)
     target = dest_dir / Path(member).name
     try:
-        archive_zip = zipfile.ZipFile(io.BytesIO(content))
+        archive_zip = zipfile.ZipFile(fetched.path if fetched.path is not None else io.BytesIO(fetched.content))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise SourceFormatError(SOURCE, url, f"not a readable zip ({len(content):,} bytes): {exc}") from exc
+        raise SourceFormatError(SOURCE, url, f"not a readable zip ({fetched.size:,} bytes): {exc}") from exc
     with archive_zip:
         sizes = _force_month_sizes(archive_zip.infolist(), force_id)
         names = archive_zip.namelist()
@@ -559,30 +574,76 @@ def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *, client: 
     return target, fetched, data, sizes
 
 
+SCRATCH_PREFIX = ".archive-"
+
+
 class MonthArchiveCache:
     """A client for ``fetch_archive_month`` that downloads a month's archive once for every force
-    (the zip holds all forces' files), keeping one archive in memory at a time. A download that failed
-    (after the client's retries) fails again at once for the next force instead of being retried."""
+    (the zip holds all forces' files), keeping one archive at a time, **on disk**, in a folder of its own
+    under ``scratch`` (``.archive-<pid>-…``; deleted by ``close()`` or by the next archive, and by
+    ``sweep_scratch`` once the process that made it is gone). A download that failed (after the client's
+    retries) fails again at once for the next force instead of being retried."""
 
-    def __init__(self, client: HttpClient | None = None):
+    def __init__(self, client: HttpClient | None = None, scratch: Path | None = None):
         self.client = client or make_client()
+        self.scratch = Path(scratch) if scratch is not None else None
         self.url: str | None = None
         self.fetched: Fetched | None = None
         self.error: FetchError | None = None
+        self.folder: Path | None = None
 
-    def get(self, url: str, **kwargs) -> Fetched:
+    def archive(self, url: str) -> Fetched:
         if url != self.url:
-            self.url, self.fetched, self.error = url, None, None
+            self.close()
+            self.url = url
+            if self.scratch is not None:
+                self.scratch.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=self.scratch))
             try:
-                self.fetched = self.client.get(url, **kwargs)
+                self.fetched = self.client.download(url, self.folder / "archive.zip")
             except FetchError as exc:
                 self.error = exc
         if self.error is not None:
             raise self.error
         return self.fetched
 
+    def close(self) -> None:
+        """Delete the archive held, if any."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.url = self.fetched = self.error = self.folder = None
 
-def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None = None,
+    def __enter__(self) -> MonthArchiveCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sweep_scratch(folder: Path) -> list[Path]:
+    """Delete the archive folders (``.archive-<pid>-…``) under ``folder`` whose process is gone (a run killed
+    while it held an archive) and return them; a live process's folder is left alone."""
+    removed = []
+    for path in sorted(Path(folder).glob(f"{SCRATCH_PREFIX}*")):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *,
+                        client: HttpClient | MonthArchiveCache | None = None,
                         archive: str | None = None, archive_month: str | None = None) -> Path:
     """Download ``{archive}/{archive_month or month}.zip`` and extract only this force's street CSV.
 
@@ -597,7 +658,8 @@ def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *, client: Ht
     return path
 
 
-def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *, client: HttpClient | None = None,
+def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *,
+                       client: HttpClient | MonthArchiveCache | None = None,
                        archive: str | None = None, archive_month: str | None = None) -> ArchiveFile:
     """``fetch_archive_month``, plus what the archive says about the file (``ArchiveFile``).
 
@@ -612,7 +674,8 @@ def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *, client: Htt
                        last_modified=fetched.last_modified)
 
 
-def fetch_street_month(force_id: str, month: str, dest_dir: Path, *, client: HttpClient | None = None,
+def fetch_street_month(force_id: str, month: str, dest_dir: Path, *,
+                       client: HttpClient | MonthArchiveCache | None = None,
                        archive: str | None = None, archive_month: str | None = None) -> Pull:
     """The archive month for one force, extracted and parsed (``police_uk.parse_street_file``); mode 'live'.
 
@@ -672,6 +735,7 @@ __all__ = [
     "crimes_street",
     "fetch_archive_month",
     "MonthArchiveCache",
+    "sweep_scratch",
     "fetch_street_month",
     "make_client",
     "poly_param",
