@@ -299,6 +299,66 @@ def test_a_trickling_archive_fails_its_month_in_bounded_time_and_a_killed_runs_a
                for m in messages)
 
 
+# (c3) -----------------------------------------------------------------------------------------------------
+QUICK = """
+import dagster as dg
+
+@dg.asset(pool="duckdb_warehouse")
+def quick():
+    return 1
+
+print("success" if dg.materialize([quick], instance=dg.DagsterInstance.get()).success else "failure", flush=True)
+"""
+
+
+def test_a_slow_download_holds_no_warehouse_slot(police, live, tmp_path):
+    """The archive is downloaded in a step outside the duckdb_warehouse pool: while police.uk takes its time,
+    another writer (a partner file's run, its emergency flash) gets the warehouse. Before, the one step held the
+    slot for the whole download (the real archive is over a gigabyte) and every other writer waited."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    police.publish("2024-06")
+    police.serve("2024-06", Reply(200, body=archive("2024-06"), content_type="application/zip", delay=25))
+    instance = dg.DagsterInstance.from_config(str(home))
+    done: dict[str, float] = {}
+    results = []
+
+    def police_run():
+        results.append(run(instance, live, "2024-06", "2024-06"))
+        done["police"] = time.monotonic()
+
+    thread = threading.Thread(target=police_run)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 60
+        while police.count("GET", "/data/archive/2024-06.zip") == 0:
+            assert time.monotonic() < deadline, "the police run never asked for the archive"
+            time.sleep(0.1)
+        assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").claimed_slots == []
+        out = subprocess.run([sys.executable, "-c", QUICK], env={**os.environ, "DAGSTER_HOME": str(home)},
+                             capture_output=True, text=True, timeout=120)
+        done["other writer"] = time.monotonic()
+        assert out.stdout.strip().endswith("success"), out.stderr[-2000:]
+        thread.join(timeout=120)
+        assert done["other writer"] < done["police"]  # it did not wait for the download
+        (result,) = results
+        assert result.success and month_rows(live) == {"2024-06": rows_in(csv_bytes("2024-06"))}
+        steps = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+        assert steps == ["raw__police_uk_street_crimes.download_months", "raw__police_uk_street_crimes.load_months"]
+        assert not list(landing(live, "2024-06").parent.parent.rglob(".archive-*"))  # staging deleted
+    finally:
+        thread.join(timeout=120)
+        instance.dispose()
+
+
 # (d) ------------------------------------------------------------------------------------------------------
 def test_an_outcome_only_revision_still_loads(police, live, instance):
     police.publish("2024-06")

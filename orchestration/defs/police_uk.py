@@ -1,7 +1,12 @@
 """data.police.uk street-level crime, one Dagster partition per month.
 
 Materializing a month replaces that force-month in raw.police_uk_street_crimes (never appends); a
-range of months runs as one run (single-run backfill) so a full rebuild is one step, not 24.
+range of months runs as one run (single-run backfill) so a full rebuild is one load step, not 24.
+
+The asset is two steps: ``download_months`` (live mode: which months police.uk has published, each month's
+archive downloaded once to disk and every force's file extracted; it never opens the warehouse and holds no
+``duckdb_warehouse`` slot, so a slow download does not hold up partner files or builds) and ``load_months``
+(validate and load each force-month, in the pool). Snapshot mode reads the bundled files in ``load_months``.
 
 Each month of a run succeeds or fails alone: a month whose every force loaded is recorded as
 materialized for its partition at once (an ``AssetMaterialization`` per month), a month that failed is
@@ -33,6 +38,7 @@ from orchestration.lib.lsoa_bridge import SplitResolver
 from orchestration.lib.police_uk import PoliceUkParseError
 from orchestration.lib.sources.police_uk_api import (
     SCRATCH_PREFIX,
+    ArchiveFile,
     MonthArchiveCache,
     Publication,
     fetch_archive_file,
@@ -154,22 +160,81 @@ def _failed(month: str, force: str, location: str, reason: str, kept: str) -> Fo
     return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.")
 
 
-def _load_live(force: str, month: str, warehouse: WarehouseResource, cache: MonthArchiveCache,
+@dataclass(frozen=True)
+class NotFetched:
+    """A force-month the download step could not get: where from, and why (the error's own words)."""
+
+    url: str
+    message: str  # str() of the error, for raw.load_log
+    reason: str  # the reason with the number of tries, for the run's failure paragraph
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What the download step hands the load step. Live: what police.uk has published, and per month and force
+    the extracted file (``ArchiveFile``) or why not (``NotFetched``), in ``folder`` (deleted by the load step).
+    Snapshot mode: empty (the bundled files are read where they are)."""
+
+    publication: Publication | None = None
+    note: str = ""
+    folder: str | None = None
+    files: dict[str, dict[str, ArchiveFile | NotFetched]] = field(default_factory=dict)
+
+
+def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
+           publication_note: str) -> ArchiveFile | NotFetched:
+    try:
+        return fetch_archive_file(month, force, dest, client=cache)
+    except (FetchError, SourceFormatError) as exc:
+        tries = getattr(exc, "attempts", 1)
+        return NotFetched(str(exc.url), str(exc),
+                          exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note)
+
+
+def stage_months(context, months: list[str], warehouse: WarehouseResource) -> Staged:
+    """The download step (live mode): ask police.uk what is published, then download each published month's
+    archive once and extract every force's file from it, **without the warehouse**: a slow or failing
+    download holds no ``duckdb_warehouse`` slot, so partner files, their emergency flash and builds go on."""
+    if warehouse.mode != "live":
+        return Staged()
+    for left in sweep_downloads(warehouse):
+        context.log.info(f"deleted {left.name}, left in {left.parent} by a live run that was killed")
+    publication, note = _publication(context)
+    scratch = downloads_folder(warehouse)
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-staged-", dir=scratch))
+    files: dict[str, dict[str, ArchiveFile | NotFetched]] = {}
+    for month in months:
+        if publication is not None and not publication.is_published(month):
+            continue
+        with MonthArchiveCache(make_client(), scratch=scratch) as cache:
+            files[month] = {force: _fetch(month, force, folder / month / force, cache, note)
+                            for force in live_forces()}
+        got = [force for force, item in files[month].items() if isinstance(item, ArchiveFile)]
+        context.log.info(f"{month}: downloaded and extracted {', '.join(got) or 'no force'}"
+                         + "".join(f"; {force}: {_one_line(item.reason)}" for force, item in files[month].items()
+                                   if isinstance(item, NotFetched)))
+    return Staged(publication, note, str(folder), files)
+
+
+def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: ArchiveFile | NotFetched | None,
                publication_note: str) -> LoadResult:
-    """Download the force's CSV for the month into a scratch folder, load it, and only then make it the
-    kept landing copy; a rejected file is quarantined (by the loader) and the kept copy stays as it was."""
+    """Load the force's file the download step extracted (or, when the load step runs without it - a run
+    retried after its process died - download it now), and only then make it the kept landing copy; a
+    rejected file is quarantined (by the loader) and the kept copy stays as it was."""
     landing = landing_copy(warehouse, force, month)
     landing.parent.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-incoming-", dir=landing.parent))
+    incoming = None
     try:
-        try:
-            got = fetch_archive_file(month, force, incoming, client=cache)
-        except (FetchError, SourceFormatError) as exc:
+        if staged is None or (isinstance(staged, ArchiveFile) and not staged.path.exists()):
+            incoming = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-incoming-", dir=landing.parent))
+            with MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) as cache:
+                staged = _fetch(month, force, incoming, cache, publication_note)
+        if isinstance(staged, NotFetched):
             log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
-                          location=str(exc.url), error=exc, mode="live", partition_key=month)
-            tries = getattr(exc, "attempts", 1)
-            reason = exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note
-            raise _failed(month, force, str(exc.url), reason, _kept(warehouse, force, month, landing)) from None
+                          location=staged.url, error=RuntimeError(staged.message), mode="live", partition_key=month)
+            raise _failed(month, force, staged.url, staged.reason, _kept(warehouse, force, month, landing))
+        got = staged
         try:
             result = load_police_uk_month(
                 got.path, month, force, warehouse.warehouse, _resolver(str(warehouse.snapshots)),
@@ -182,7 +247,8 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, cache: Mont
         os.replace(got.path, landing)  # accepted: now it is the kept copy
         return result
     finally:
-        shutil.rmtree(incoming, ignore_errors=True)
+        if incoming is not None:
+            shutil.rmtree(incoming, ignore_errors=True)
 
 
 def _load_bundled(force: str, month: str, path: Path, warehouse: WarehouseResource,
@@ -218,14 +284,11 @@ def _publication(context) -> tuple[Publication | None, str]:
 
 
 def _run_month(context, month: str, forces: list[str], files: dict, warehouse: WarehouseResource,
-               publication_note: str, connection: RunConnection) -> MonthOutcome:
+               staged: Staged, connection: RunConnection) -> MonthOutcome:
     outcome = MonthOutcome(month)
-    cache = None
-    if warehouse.mode == "live":
-        # the month's archive (every force's last three years, ~1.5-2 GB from data.police.uk) is kept on disk
-        # for the month's forces, then deleted
-        cache = MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse))
-        month_files = {force: None for force in forces}
+    live = warehouse.mode == "live"
+    if live:
+        month_files = {force: staged.files.get(month, {}).get(force) for force in forces}
     else:
         # the bundle has every force for 2022-01..11 and Gwent alone after: a force without a file for
         # the month is simply not loaded (the marts mark its LSOAs' months incomplete, never zero)
@@ -238,24 +301,13 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
         absent = sorted(set(forces) - set(month_files))
         if absent:
             context.log.info(f"{month}: no bundled file for {', '.join(absent)} (those LSOAs stay rate-less)")
-    try:
-        _load_forces(context, month, month_files, warehouse, cache, publication_note, connection, outcome)
-    finally:
-        if cache is not None:
-            cache.close()
-    return outcome
-
-
-def _load_forces(context, month: str, month_files: dict, warehouse: WarehouseResource,
-                 cache: MonthArchiveCache | None, publication_note: str, connection: RunConnection,
-                 outcome: MonthOutcome) -> None:
-    for force, path in month_files.items():
+    for force, item in month_files.items():
         try:
-            if cache is not None:
-                # each live load opens the warehouse itself: the file is not held while the archive downloads
-                result = _load_live(force, month, warehouse, cache, publication_note)
+            if live:
+                # each live load opens the warehouse itself
+                result = _load_live(force, month, warehouse, item, staged.note)
             else:
-                result = _load_bundled(force, month, path, warehouse, connection.get())
+                result = _load_bundled(force, month, item, warehouse, connection.get())
         except ForceMonthFailed as exc:
             outcome.problems.append(str(exc))
             context.log.error(str(exc))
@@ -263,14 +315,17 @@ def _load_forces(context, month: str, month_files: dict, warehouse: WarehouseRes
         except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
             connection.close()
             context.log.debug(traceback.format_exc())
-            message = str(_failed(month, force, str(path or "the monthly archive"),
-                                  f"unexpected {type(exc).__name__}: {exc}", _kept(warehouse, force, month, None)))
+            where = (item.location if isinstance(item, ArchiveFile) else item.url if isinstance(item, NotFetched)
+                     else str(item or "the monthly archive"))
+            message = str(_failed(month, force, where, f"unexpected {type(exc).__name__}: {exc}",
+                                  _kept(warehouse, force, month, None)))
             outcome.problems.append(message)
             context.log.error(message)
             continue
         outcome.results[force] = result
         context.log.info(f"{month} {force}: {result.outcome}, {result.row_count:,} rows "
                          f"(previously {result.details.get('previous_rows', 0):,}) from {result.location}")
+    return outcome
 
 
 def _kept_all(warehouse: WarehouseResource, forces: list[str], month: str) -> str:
@@ -318,41 +373,27 @@ def failure_summary(loaded: list[str], failed: dict[str, list[str]], not_publish
 
 
 def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The asset over the given partitions (the module's ``police_uk_street_crimes`` uses the mode's)."""
+    """The asset over the given partitions (the module's ``police_uk_street_crimes`` uses the mode's): two steps,
+    ``download_months`` (live: what is published, the archives downloaded and extracted; no warehouse, no pool)
+    and ``load_months`` (validate and load each force-month; in the ``duckdb_warehouse`` pool)."""
 
-    @dg.asset(
-        key=ASSET_KEY,
-        group_name="raw_police_uk",
-        description=(
-            "data.police.uk street-level crime and anti-social behaviour, one partition per month, for every "
-            "force with data (bundled: all four Welsh forces 2022-01 to 2022-11, Gwent Police on to 2024-06). A "
-            "month where a force has no file is loaded for the forces that have one; its LSOAs stay counted but "
-            "rate-less (marts.fct_crime_monthly.is_complete). Validated row by row, and a file with far fewer "
-            "rows than the month's last accepted load is refused (POLICE_UK_MAX_ROW_DROP); a bad file is "
-            "quarantined and the month's previous data is kept. Each month of a run is materialized or failed "
-            "on its own; live, a month police.uk has not published yet is skipped and reported. Also writes "
-            "raw.police_uk_split_points, the 2021 LSOA of each snap point that lies in a 2011 LSOA ONS later "
-            "split. Licence: OGL v3.0."
-        ),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        # each month is recorded by its own AssetMaterialization as it loads; no output for the whole range
-        output_required=False,
-        kinds={"python", "duckdb"},
-        owners=OWNERS,
-        pool=WAREHOUSE_POOL,
-        tags={"source": "police_uk"},
-        metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
-    )
-    def police_uk_street_crimes(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    @dg.op(name="download_months", tags={"source": "police_uk"},
+           description="Live mode: ask police.uk which months are published, download each month's archive once "
+                       "and extract every force's street file, without touching the warehouse (so a slow download "
+                       "holds no duckdb_warehouse slot). Snapshot mode: nothing to do.")
+    def download_months(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Staged:
+        return stage_months(context, [key[:7] for key in context.partition_keys], warehouse)
+
+    @dg.op(name="load_months", pool=WAREHOUSE_POOL, tags={"source": "police_uk"},
+           out=dg.Out(dg.Nothing, is_required=False),
+           description="Validate and load each force-month into raw.police_uk_street_crimes; one materialization "
+                       "per month that loaded for every force, one failure paragraph per month that did not.")
+    def load_months(context: dg.OpExecutionContext, warehouse: WarehouseResource, staged: Staged):
         partitions = {key[:7]: key for key in context.partition_keys}
         months = list(partitions)
-        publication, note = (None, "")
+        publication = staged.publication
         if warehouse.mode == "live":
             forces, files = live_forces(), {}
-            for left in sweep_downloads(warehouse):
-                context.log.info(f"deleted {left.name}, left in {left.parent} by a live run that was killed")
-            publication, note = _publication(context)
         else:
             files = bundled_files(warehouse.snapshots)
             forces = sorted({force for _, force in files})
@@ -371,7 +412,7 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                                               metadata={"status": status, "latest_published": publication.latest,
                                                         "checked": publication.source})
                     continue
-                outcome = _run_month(context, month, forces, files, warehouse, note, connection)
+                outcome = _run_month(context, month, forces, files, warehouse, staged, connection)
                 if outcome.problems:
                     failed[month] = outcome.problems
                     if outcome.results:
@@ -382,6 +423,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                 yield _materialization(month, partitions[month], outcome, warehouse.mode)
         finally:
             connection.close()
+            if staged.folder is not None:
+                shutil.rmtree(staged.folder, ignore_errors=True)
         if failed:
             raise dg.Failure(
                 description=failure_summary(loaded, failed, not_published,
@@ -394,6 +437,32 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         if not_published:
             context.log.info(f"police.uk: {', '.join(not_published)} not published yet (latest published: "
                              f"{publication.latest}); {', '.join(loaded) or 'no month'} loaded")
+
+    @dg.graph_asset(
+        key=ASSET_KEY,
+        group_name="raw_police_uk",
+        description=(
+            "data.police.uk street-level crime and anti-social behaviour, one partition per month, for every "
+            "force with data (bundled: all four Welsh forces 2022-01 to 2022-11, Gwent Police on to 2024-06). A "
+            "month where a force has no file is loaded for the forces that have one; its LSOAs stay counted but "
+            "rate-less (marts.fct_crime_monthly.is_complete). Validated row by row, and a file with far fewer "
+            "rows than the month's last accepted load is refused (POLICE_UK_MAX_ROW_DROP); a bad file is "
+            "quarantined and the month's previous data is kept. Each month of a run is materialized or failed "
+            "on its own; live, a month police.uk has not published yet is skipped and reported, and the "
+            "archives are downloaded in a step of their own, outside the duckdb_warehouse pool. Also writes "
+            "raw.police_uk_split_points, the 2021 LSOA of each snap point that lies in a 2011 LSOA ONS later "
+            "split. Licence: OGL v3.0."
+        ),
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"python", "duckdb"},
+        owners=OWNERS,
+        tags={"source": "police_uk"},
+        metadata={"licence": "Open Government Licence v3.0", "publisher": "data.police.uk (Home Office)"},
+    )
+    def police_uk_street_crimes():
+        # each month is recorded by its own AssetMaterialization as it loads; no output for the whole range
+        return load_months(download_months())
 
     return police_uk_street_crimes
 
