@@ -299,6 +299,30 @@ def test_a_trickling_archive_fails_its_month_in_bounded_time_and_a_killed_runs_a
                for m in messages)
 
 
+def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_traceback(police, live, instance,
+                                                                                      monkeypatch):
+    """No space left while the archive downloads (the OS's error, raised where the file is written): the month
+    fails naming the folder and the error, and keeps its rows; the run's other work is unaffected."""
+    import errno
+
+    from orchestration.lib import http
+
+    police.publish("2024-06")
+    police.serve("2024-06")
+    assert run(instance, live, "2024-06", "2024-06").success
+    before = month_rows(live)
+
+    def full(self, url, dest, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setattr(http.HttpClient, "download", full)
+    result = run(instance, live, "2024-06", "2024-06")
+    assert not result.success and month_rows(live) == before
+    message = failure(result)
+    assert "2024-06 gwent: could not write the download under" in message and "No space left on device" in message
+    assert f"the month keeps its {before['2024-06']:,} rows" in message and "Traceback" not in message
+
+
 # (c3) -----------------------------------------------------------------------------------------------------
 QUICK = """
 import dagster as dg

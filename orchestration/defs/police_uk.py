@@ -41,6 +41,7 @@ from orchestration.lib.sources.police_uk_api import (
     ArchiveFile,
     MonthArchiveCache,
     Publication,
+    archive_url,
     fetch_archive_file,
     make_client,
     published_months,
@@ -189,6 +190,9 @@ def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
         tries = getattr(exc, "attempts", 1)
         return NotFetched(str(exc.url), str(exc),
                           exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note)
+    except OSError as exc:  # the disk, not the source: full, or the folder not writable
+        url = f"{archive_url().rstrip('/')}/{month}.zip"
+        return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}")
 
 
 def stage_months(context, months: list[str], warehouse: WarehouseResource) -> Staged:
