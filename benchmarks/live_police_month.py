@@ -134,8 +134,8 @@ def fault_phase(instance, partitions_def, live, server, files, synth, data, work
     print("   runs: " + ", ".join(f"{r.job_name} {r.status.value}" for r in runs))
     for run in runs:
         for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-            data = event.dagster_event.step_failure_data
-            said = data.user_failure_data.description if data.user_failure_data else data.error.message
+            failed = event.dagster_event.step_failure_data
+            said = failed.user_failure_data.description if failed.user_failure_data else failed.error.message
             print("   the step said: " + " ".join((said or "").split())[:600])
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
