@@ -17,6 +17,22 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SEEDS_DIR = REPO_ROOT / "seeds"
 
 
+def env_number(name: str, default: float, *, low: float = 0.0, high: float | None = None,
+               expected: str = "a number of 0 or more") -> float:
+    """A number from the environment variable ``name`` (``default`` when unset or blank), within [low, high];
+    anything else is a ValueError naming the variable, what it expects and what it got."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {expected}, got {raw!r}")
+    return value
+
+
 def _path(var: str, default: Path) -> Path:
     value = os.environ.get(var)
     return Path(value).expanduser().resolve() if value else default

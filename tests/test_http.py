@@ -216,5 +216,8 @@ def test_rate_settings_come_from_the_environment(monkeypatch):
     assert (http.min_rate, http.rate_window) == (2048.0, 30.0)
     assert HttpClient("test-source", rate_window=5).rate_window == 5
     monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "soon")
-    with pytest.raises(ValueError, match="COHESION_HTTP_RATE_WINDOW must be a number, got 'soon'"):
+    with pytest.raises(ValueError, match="COHESION_HTTP_RATE_WINDOW must be a number of 0 or more, got 'soon'"):
+        HttpClient("test-source")
+    monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "-5")
+    with pytest.raises(ValueError, match="COHESION_HTTP_RATE_WINDOW must be a number of 0 or more, got '-5'"):
         HttpClient("test-source")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+import pytest
 
 from orchestration.lib.loaders import load_pull
 from orchestration.lib.sources.base import Pull
@@ -170,3 +171,17 @@ def test_loads_sharing_a_connection_write_what_loads_on_their_own_write(tmp_path
             db.close()
 
     assert contents(shared) == contents(alone)
+
+
+def test_the_row_drop_settings_must_be_fractions(monkeypatch):
+    from orchestration.lib.loaders import MAX_ROW_DROP_ENV, _fraction
+
+    monkeypatch.setenv(MAX_ROW_DROP_ENV, "0.2")
+    assert _fraction(MAX_ROW_DROP_ENV, 0.1) == 0.2
+    monkeypatch.setenv(MAX_ROW_DROP_ENV, "")
+    assert _fraction(MAX_ROW_DROP_ENV, 0.1) == 0.1
+    for bad in ("2", "-0.1", "ten percent"):
+        monkeypatch.setenv(MAX_ROW_DROP_ENV, bad)
+        with pytest.raises(ValueError, match=rf"POLICE_UK_MAX_ROW_DROP must be a fraction between 0 and 1 "
+                                             rf"\(e.g. 0.1\), got '{bad}'"):
+            _fraction(MAX_ROW_DROP_ENV, 0.1)

@@ -323,6 +323,26 @@ def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_tr
     assert f"the month keeps its {before['2024-06']:,} rows" in message and "Traceback" not in message
 
 
+def test_a_load_step_without_its_staged_files_downloads_the_month_once_for_every_force(police, live):
+    """A retried run re-runs only the load step; if the download step's files are gone it downloads them itself:
+    one archive for the month's forces, not one per force (the real archive is over a gigabyte)."""
+    from orchestration.defs.police_uk import Staged, _run_month
+    from orchestration.lib.warehouse import RunConnection
+
+    police.publish("2024-06")
+    police.serve("2024-06")
+    connection = RunConnection(live.warehouse)
+    try:
+        outcome = _run_month(dg.build_asset_context(), "2024-06", ["gwent", "dyfed-powys"], {}, live, Staged(),
+                             connection)
+    finally:
+        connection.close()
+    assert police.count("GET", "/data/archive/2024-06.zip") == 1
+    assert outcome.results["gwent"].row_count == rows_in(csv_bytes("2024-06"))
+    assert "2024-06 dyfed-powys: the zip has no member" in outcome.problems[0]  # the stand-in serves Gwent only
+    assert not list(landing(live, "2024-06").parent.parent.rglob(".archive-*"))
+
+
 # (c3) -----------------------------------------------------------------------------------------------------
 QUICK = """
 import dagster as dg

@@ -222,18 +222,18 @@ def stage_months(context, months: list[str], warehouse: WarehouseResource) -> St
 
 
 def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: ArchiveFile | NotFetched | None,
-               publication_note: str) -> LoadResult:
+               publication_note: str, cache: MonthArchiveCache) -> LoadResult:
     """Load the force's file the download step extracted (or, when the load step runs without it - a run
-    retried after its process died - download it now), and only then make it the kept landing copy; a
-    rejected file is quarantined (by the loader) and the kept copy stays as it was."""
+    retried after its process died - download it now through the month's ``cache``, one archive for every
+    force), and only then make it the kept landing copy; a rejected file is quarantined (by the loader) and
+    the kept copy stays as it was."""
     landing = landing_copy(warehouse, force, month)
     landing.parent.mkdir(parents=True, exist_ok=True)
     incoming = None
     try:
         if staged is None or (isinstance(staged, ArchiveFile) and not staged.path.exists()):
             incoming = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-incoming-", dir=landing.parent))
-            with MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) as cache:
-                staged = _fetch(month, force, incoming, cache, publication_note)
+            staged = _fetch(month, force, incoming, cache, publication_note)
         if isinstance(staged, NotFetched):
             log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
                           location=staged.url, error=RuntimeError(staged.message), mode="live", partition_key=month)
@@ -305,31 +305,39 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
         absent = sorted(set(forces) - set(month_files))
         if absent:
             context.log.info(f"{month}: no bundled file for {', '.join(absent)} (those LSOAs stay rate-less)")
-    for force, item in month_files.items():
-        try:
-            if live:
-                # each live load opens the warehouse itself
-                result = _load_live(force, month, warehouse, item, staged.note)
-            else:
-                result = _load_bundled(force, month, item, warehouse, connection.get())
-        except ForceMonthFailed as exc:
-            outcome.problems.append(str(exc))
-            context.log.error(str(exc))
-            continue
-        except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
-            connection.close()
-            context.log.debug(traceback.format_exc())
-            where = (item.location if isinstance(item, ArchiveFile) else item.url if isinstance(item, NotFetched)
-                     else str(item or "the monthly archive"))
-            message = str(_failed(month, force, where, f"unexpected {type(exc).__name__}: {exc}",
-                                  _kept(warehouse, force, month, None)))
-            outcome.problems.append(message)
-            context.log.error(message)
-            continue
-        outcome.results[force] = result
-        context.log.info(f"{month} {force}: {result.outcome}, {result.row_count:,} rows "
-                         f"(previously {result.details.get('previous_rows', 0):,}) from {result.location}")
+    # downloads only if a staged file is missing (a retried load step), then once for the month's forces
+    with MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) as cache:
+        for force, item in month_files.items():
+            _load_force(context, month, force, item, warehouse, staged, connection, cache, outcome)
     return outcome
+
+
+def _load_force(context, month: str, force: str, item, warehouse: WarehouseResource, staged: Staged,
+                connection: RunConnection, cache: MonthArchiveCache, outcome: MonthOutcome) -> None:
+    """One force-month into ``outcome``: its result, or its problem (logged)."""
+    try:
+        if warehouse.mode == "live":
+            # each live load opens the warehouse itself
+            result = _load_live(force, month, warehouse, item, staged.note, cache)
+        else:
+            result = _load_bundled(force, month, item, warehouse, connection.get())
+    except ForceMonthFailed as exc:
+        outcome.problems.append(str(exc))
+        context.log.error(str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
+        connection.close()
+        context.log.debug(traceback.format_exc())
+        where = (item.location if isinstance(item, ArchiveFile) else item.url if isinstance(item, NotFetched)
+                 else str(item or "the monthly archive"))
+        message = str(_failed(month, force, where, f"unexpected {type(exc).__name__}: {exc}",
+                              _kept(warehouse, force, month, None)))
+        outcome.problems.append(message)
+        context.log.error(message)
+        return
+    outcome.results[force] = result
+    context.log.info(f"{month} {force}: {result.outcome}, {result.row_count:,} rows "
+                     f"(previously {result.details.get('previous_rows', 0):,}) from {result.location}")
 
 
 def _kept_all(warehouse: WarehouseResource, forces: list[str], month: str) -> str:

@@ -31,6 +31,8 @@ from typing import BinaryIO
 import requests
 import urllib3.exceptions
 
+from orchestration.settings import env_number
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BYTES_IN_MEMORY = 1 << 30  # 1 GiB: more than any page or file a client here reads into memory
 MAX_BYTES_TO_FILE = 32 << 30  # 32 GiB: a download to disk (the police.uk archive is ~1.5-2 GB)
@@ -38,19 +40,6 @@ READ_SIZE = 1 << 20
 # a transfer slower than MIN_RATE bytes/s over RATE_WINDOW seconds is given up (and retried); both settable
 MIN_RATE_ENV, MIN_RATE_DEFAULT = "COHESION_HTTP_MIN_RATE", 1024.0
 RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT = "COHESION_HTTP_RATE_WINDOW", 60.0
-
-
-def _setting(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
 USER_AGENT = "cohesion-monitor (open-source community cohesion warehouse; +https://github.com/)"
 
 
@@ -177,8 +166,8 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
-        self.min_rate = _setting(MIN_RATE_ENV, MIN_RATE_DEFAULT) if min_rate is None else min_rate
-        self.rate_window = _setting(RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT) if rate_window is None else rate_window
+        self.min_rate = env_number(MIN_RATE_ENV, MIN_RATE_DEFAULT) if min_rate is None else min_rate
+        self.rate_window = env_number(RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT) if rate_window is None else rate_window
         self.max_bytes = max_bytes
         self.clock = clock
         self.session = session or requests.Session()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import statistics
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from orchestration.lib.warehouse import (
     transaction_on,
     utc_now,
 )
+from orchestration.settings import env_number
 
 POLICE_UK_LICENCE = "Open Government Licence v3.0"
 
@@ -238,16 +238,7 @@ class PoliceUkRowDropError(police_uk.PoliceUkParseError):
 
 
 def _fraction(variable: str, default: float) -> float:
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{variable} must be a fraction between 0 and 1 (e.g. 0.1), got {value!r}") from None
-    if not 0 <= number <= 1:
-        raise ValueError(f"{variable} must be a fraction between 0 and 1 (e.g. 0.1), got {value!r}")
-    return number
+    return env_number(variable, default, low=0.0, high=1.0, expected="a fraction between 0 and 1 (e.g. 0.1)")
 
 
 def _month_index(month: str) -> int:
