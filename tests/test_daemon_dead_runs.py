@@ -12,6 +12,7 @@ daemon then starts the run again once (dagster.yaml run_retries), unattended.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,6 +60,7 @@ def _wait(what: str, condition, timeout: float):
     while time.monotonic() < deadline:
         value = condition()
         if value:
+            print(f"{time.strftime('%H:%M:%S')} {what}", flush=True)  # beside the daemon log's times on a failure
             return value
         time.sleep(0.5)
     raise AssertionError(f"after {timeout:.0f} s: {what}")
@@ -73,8 +75,9 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
     env = {**os.environ, "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1"}
 
     def daemon() -> subprocess.Popen:
-        return subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-f", str(code)], cwd=tmp_path, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        with (tmp_path / "daemon.log").open("a") as log:
+            return subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-f", str(code)], cwd=tmp_path, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def launch(job: str) -> None:
         subprocess.run([str(BIN / "dagster"), "job", "launch", "-f", str(code), "-j", job], cwd=tmp_path, env=env,
@@ -86,9 +89,20 @@ def test_a_killed_daemon_run_frees_its_slot_and_the_next_run_goes_ahead(tmp_path
 
     def retried(instance, run) -> None:
         """The daemon started the killed run again once (dagster.yaml run_retries), and that run succeeded."""
-        again = _wait(f"a retry of {run.run_id[:8]} finished", lambda: next(
-            (r for r in instance.get_runs(dg.RunsFilter(job_name="slow_job"))
-             if r.parent_run_id == run.run_id and r.is_finished), None), 120)
+        try:
+            again = _wait(f"a retry of {run.run_id[:8]} finished", lambda: next(
+                (r for r in instance.get_runs(dg.RunsFilter(job_name="slow_job"))
+                 if r.parent_run_id == run.run_id and r.is_finished), None), 180)
+        except AssertionError as failure:  # say why: Dagster's retry daemon leaves its reasons in the run's log
+            runs = [(r.run_id[:8], r.status.value, r.parent_run_id and r.parent_run_id[:8],
+                     {k: v for k, v in r.tags.items() if "retry" in k or "failure" in k})
+                    for r in instance.get_runs(dg.RunsFilter(job_name="slow_job"))]
+            events = [f"{e.dagster_event_type.value}: {e.message}" for e in instance.all_logs(run.run_id)
+                      if e.dagster_event_type is not None][-20:]
+            log = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in (tmp_path / "daemon.log").read_text().splitlines()
+                   if "Priority sorting" not in line]
+            raise AssertionError(f"{failure}\nruns: {runs}\nevents of {run.run_id[:8]}: {events}\n"
+                                 "daemon log:\n" + "\n".join(log[-60:])) from None
         assert again.status == dg.DagsterRunStatus.SUCCESS and again.tags.get("dagster/retry_number") == "1"
 
     def quick_run_succeeds(instance) -> None:
