@@ -367,6 +367,18 @@ def test_after_a_daemon_warehouse_build_the_current_and_archived_quarters_are_re
         sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run))
     assert [r.partition_key for r in requests] == ["2023-Q4", "2024-Q2"]  # archived + the demo's current quarter
 
+    # a warehouse_build that `make run` ran: it renders the packs itself; a daemon beside it must not again
+    from orchestration.defs.runs import RUN_TAG
+
+    @dg.job(name="warehouse_build", tags={RUN_TAG: "make-run"})
+    def make_runs_build():
+        build()
+
+    run, event = _run_with_failure_event(instance, make_runs_build)
+    skipped = sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run))
+    assert isinstance(skipped, dg.SkipReason) and "make run renders the packs itself" in skipped.skip_message
+
 
 def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
     import dagster as dg
@@ -396,6 +408,26 @@ def test_after_a_police_month_loads_only_what_depends_on_it_is_rebuilt():
     # nor the atlas: it renders in its own run, beside the packs (atlas_after_warehouse_build)
     assert "reports/cohesion_atlas" not in keys
     assert "marts/fct_tension_assessment" not in keys and "staging/stg_census2021__population_lsoa21" not in keys
+
+    # `make run`'s own loads: it rebuilds downstream itself, so the daemon's sensors (whole or partial) leave them
+    from orchestration.defs.runs import RUN_TAG
+
+    @dg.op
+    def load_then_fail(context):
+        context.log_event(dg.AssetMaterialization(asset_key=["raw", "police_uk_street_crimes"], partition="2024-06"))
+        raise RuntimeError("a later month failed")
+
+    for name, body in (("rebuild_after_public_loads", load), ("rebuild_after_partial_public_loads", load_then_fail)):
+        @dg.job(name="police_uk_monthly_ingest", tags={RUN_TAG: "make-run"})
+        def make_runs_ingest():
+            body()
+
+        run, event = _run_with_failure_event(instance, make_runs_ingest)
+        sensor = defs.resolve_sensor_def(name)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run)
+        skipped = sensor(context.for_run_failure() if body is load_then_fail else context)
+        assert isinstance(skipped, dg.SkipReason) and "make run rebuilds" in skipped.skip_message, name
 
 
 def test_the_atlas_renders_in_its_own_run_after_a_warehouse_build_that_changed_its_inputs():

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from orchestration.defs.resources import OWNERS
-from orchestration.defs.runs import RUN_TAG, materializations
+from orchestration.defs.runs import launched_by_make_run, materializations
 from orchestration.lib.atlas import build_atlas
 from orchestration.settings import get_settings
 
@@ -105,7 +105,7 @@ def atlas_after(warehouse_build_job, interval_seconds: int) -> dg.SensorDefiniti
     )
     def atlas_after_warehouse_build(context: dg.RunStatusSensorContext):
         run = context.dagster_run
-        if run.tags.get(RUN_TAG) == "make-run":
+        if launched_by_make_run(run):
             return dg.SkipReason("make run renders the atlas itself, after the packs")
         built = {event.asset_key for event in materializations(context.instance, run.run_id)}
         if not built & set(ATLAS_INPUTS):

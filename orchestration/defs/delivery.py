@@ -11,7 +11,7 @@ import dagster as dg
 from orchestration.defs.partner_extracts import partner_extracts_job
 from orchestration.defs.reports import pack_quarters
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
-from orchestration.defs.runs import materializations
+from orchestration.defs.runs import launched_by_make_run, materializations
 from orchestration.lib.delivery import (
     SmtpSettings,
     default_distribution_list,
@@ -244,7 +244,7 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
         description="After a police.uk month or a public release loads (live mode), rebuild only the dbt models, "
                     "checks and reports downstream of what was loaded; the packs follow "
-                    "(packs_after_warehouse_build).",
+                    "(packs_after_warehouse_build). Not after make run's loads: it rebuilds itself.",
     )
     def rebuild_after_public_loads(context: dg.RunStatusSensorContext):
         return _rebuild_downstream(context)
@@ -264,6 +264,8 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
     def _rebuild_downstream(context):
         from orchestration.definitions import defs  # the assembled graph (imports this module)
 
+        if launched_by_make_run(context.dagster_run):
+            return dg.SkipReason("make run rebuilds what is downstream of its loads itself")
         events = materializations(context.instance, context.dagster_run.run_id)
         loaded = {event.asset_key for event in events}
         if not loaded:
@@ -295,6 +297,8 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                     "ended quarter and every archived quarter; unchanged ones keep their version.",
     )
     def packs_after_warehouse_build(context: dg.RunStatusSensorContext):
+        if launched_by_make_run(context.dagster_run):
+            return dg.SkipReason("make run renders the packs itself, after its warehouse build")
         latest = _latest_ended_quarter()
         quarters = sorted(archived_quarters(get_settings().reports_dir) | {latest})
         context.instance.add_dynamic_partitions(pack_quarters.name, quarters)

@@ -14,6 +14,12 @@ RUN_TAG = "cohesion/launched_by"
 PID_TAG = "cohesion/pid"
 
 
+def launched_by_make_run(run) -> bool:
+    """A run `make run` started (orchestration/build.py). It does its own next steps (the rebuild after its loads,
+    the packs, the atlas), so the daemon's chain sensors, which watch every run in the instance, leave it alone."""
+    return run.tags.get(RUN_TAG) == "make-run"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
