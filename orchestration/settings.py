@@ -6,6 +6,7 @@ environment variable moves it. No Dagster imports here: scripts, tests and asset
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def env_number(name: str, default: float, *, low: float = 0.0, high: float | Non
         value = float(raw)
     except ValueError:
         value = None
-    if value is None or value < low or (high is not None and value > high):
+    if value is None or not math.isfinite(value) or value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be {expected}, got {raw!r}")
     return value
 

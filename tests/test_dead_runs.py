@@ -104,13 +104,14 @@ def test_a_daemon_run_is_judged_by_the_pid_its_launcher_reported(tmp_path):
     from dagster._core.events import EngineEventData
     from dagster._core.storage.dagster_run import DagsterRun
 
-    from orchestration.defs.runs import _gone, _process_started, run_process
+    from orchestration.defs.runs import run_process
+    from orchestration.lib.processes import process_gone, process_started
 
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
     me = os.getpid()
-    assert not _gone(me, time.time()) and _gone(done.pid, time.time())
-    assert _gone(me, _process_started(me) - 10), "a process younger than the run's launch is another process"
+    assert not process_gone(me, time.time()) and process_gone(done.pid, time.time())
+    assert process_gone(me, process_started(me) - 10), "a process younger than the run's launch is another process"
 
     instance = dg.DagsterInstance.from_config(str(_instance_home(tmp_path)))
     worker = None

@@ -221,3 +221,8 @@ def test_rate_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("COHESION_HTTP_RATE_WINDOW", "-5")
     with pytest.raises(ValueError, match="COHESION_HTTP_RATE_WINDOW must be a number of 0 or more, got '-5'"):
         HttpClient("test-source")
+    # float() takes these, but "nan" would turn the limit off without a word and "inf" would cut every transfer
+    for value in ("nan", "inf"):
+        monkeypatch.setenv("COHESION_HTTP_MIN_RATE", value)
+        with pytest.raises(ValueError, match=f"COHESION_HTTP_MIN_RATE must be a number of 0 or more, got '{value}'"):
+            HttpClient("test-source")

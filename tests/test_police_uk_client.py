@@ -10,6 +10,7 @@ import copy
 import io
 import json
 import os
+import time
 import zipfile
 from urllib.parse import parse_qs
 
@@ -451,4 +452,15 @@ def test_sweep_deletes_archive_folders_of_processes_that_are_gone(tmp_path):
         (folder / "archive.zip").write_bytes(b"PK")
     kept.write_bytes(b"kept")
     assert api.sweep_scratch(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, kept.name])
+
+    # a folder last changed before the live process with its number started was left by another process of that
+    # number (killed, then the number reused, after a restart say): it goes too
+    reused = tmp_path / f".archive-{os.getpid()}-ghi"
+    reused.mkdir()
+    (reused / "archive.zip").write_bytes(b"PK")
+    long_ago = time.time() - 10 * 86400
+    os.utime(reused / "archive.zip", (long_ago, long_ago))
+    os.utime(reused, (long_ago, long_ago))
+    assert api.sweep_scratch(tmp_path) == [reused]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, kept.name])

@@ -2,13 +2,12 @@
 ever: found and released here, by `make run` and `make ui` at their start (orchestration/build.py) and in the
 daemon by the `release_dead_runs` sensor. Tags on the runs `make run` starts: RUN_TAG, PID_TAG."""
 
-import os
 import time
-from pathlib import Path
 
 import dagster as dg
 
 from orchestration.defs.resources import WAREHOUSE_POOL
+from orchestration.lib.processes import process_gone
 
 RUN_TAG = "cohesion/launched_by"
 PID_TAG = "cohesion/pid"
@@ -18,27 +17,6 @@ def launched_by_make_run(run) -> bool:
     """A run `make run` started (orchestration/build.py). It does its own next steps (the rebuild after its loads,
     the packs, the atlas), so the daemon's chain sensors, which watch every run in the instance, leave it alone."""
     return run.tags.get(RUN_TAG) == "make-run"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _process_started(pid: int) -> float | None:
-    """When the process ``pid`` started (seconds since the epoch), from /proc; None where that cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
 
 
 def run_process(instance, run) -> tuple[int, float]:
@@ -56,15 +34,6 @@ def run_process(instance, run) -> tuple[int, float]:
         if "pid" in metadata and (entry.message or "").startswith("Started process for run"):
             return int(metadata["pid"].value), entry.timestamp
     return 0, 0.0
-
-
-def _gone(pid: int, running_by: float) -> bool:
-    """No process ``pid``, or one that started after ``running_by`` (the number was reused after the run's process
-    died: after a restart, say)."""
-    if not _alive(pid):
-        return True
-    began = _process_started(pid)
-    return began is not None and began > running_by + 2  # /proc/stat's boot time is whole seconds
 
 
 def daemon_alive(instance, within: float = 120) -> bool:
@@ -96,7 +65,7 @@ def release_dead_runs(instance, log=print, daemon_runs: bool | None = None) -> l
         if run.tags.get(RUN_TAG) != "make-run" and not daemon_runs:
             continue
         pid, running_by = run_process(instance, run)
-        if not pid or not _gone(pid, running_by):
+        if not pid or not process_gone(pid, running_by):
             continue
         who = "make run" if run.tags.get(RUN_TAG) == "make-run" else "the daemon"
         instance.report_run_failed(run, message=f"the process that ran it ({pid}, started by {who}) is gone (killed? "

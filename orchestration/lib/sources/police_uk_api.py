@@ -59,6 +59,7 @@ from orchestration.lib.http import (
     looks_like_html,
     retry_after_seconds,
 )
+from orchestration.lib.processes import process_gone
 from orchestration.lib.sources.base import Pull, base_url, sha256_chunks
 
 SOURCE = "police_uk"
@@ -626,20 +627,12 @@ def sweep_scratch(folder: Path) -> list[Path]:
     removed = []
     for path in sorted(Path(folder).glob(f"{SCRATCH_PREFIX}*")):
         pid = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        # the folder's last change is a time its process was running by: a live process with the same number
+        # that started later is another one (the number reused after a restart), and the folder is left over
+        if path.is_dir() and pid.isdigit() and process_gone(int(pid), path.stat().st_mtime):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def fetch_archive_month(month: str, force_id: str, dest_dir: Path, *,
