@@ -47,15 +47,16 @@ def cut(data: bytes, keep: float) -> bytes:
     return b"".join(lines[: 1 + int((len(lines) - 1) * keep)])
 
 
-def archive(month: str, replace: dict[str, bytes] | None = None) -> bytes:
+def archive(month: str, replace: dict[str, bytes] | None = None, drop: set[str] = frozenset()) -> bytes:
     """``month``.zip as police.uk builds it: YYYY-MM/YYYY-MM-gwent-street.csv for the month and every earlier
-    bundled month of the last 36 (``replace`` swaps a member's content)."""
+    bundled month of the last 36 (``replace`` swaps a member's content, ``drop`` leaves months out)."""
     replace = replace or {}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for path in sorted(GWENT.glob("*-gwent-street.csv")):
             member_month = path.name[:7]
-            if member_month <= month and month_index(month) - month_index(member_month) < 36:
+            if member_month <= month and month_index(month) - month_index(member_month) < 36 \
+                    and member_month not in drop:
                 z.writestr(f"{member_month}/{path.name}", replace.get(member_month, path.read_bytes()))
     return out.getvalue()
 
@@ -170,35 +171,79 @@ def test_months_not_published_yet_are_reported_and_the_published_ones_load(polic
 
 
 # (b) ------------------------------------------------------------------------------------------------------
+def test_a_backfill_takes_its_months_from_one_archive_not_one_each(police, live, instance):
+    """Each archive holds its month and the 35 before (the real one is over a gigabyte): six months come from
+    2024-06.zip, downloaded once, each month exactly its file in that archive."""
+    police.publish("2024-06")
+    for month in ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"):
+        police.serve(month)
+
+    result = run(instance, live, "2024-01", "2024-06")
+
+    assert result.success
+    assert police.count("GET", "/data/archive/2024-06.zip") == 1
+    assert sum(police.count("GET", f"/data/archive/2024-0{m}.zip") for m in range(1, 6)) == 0
+    got = month_rows(live)
+    assert got == {f"2024-0{m}": rows_in(csv_bytes(f"2024-0{m}")) for m in range(1, 7)}
+    assert materialized_in(result) == set(got)
+    for month in got:
+        outcome, rows, location, _ = last_log(live, month)
+        assert (outcome, rows) == ("loaded", got[month])
+        assert location == police.url("/data/archive/2024-06.zip") + f"#{month}/{month}-gwent-street.csv"
+        assert landing(live, month).read_bytes() == csv_bytes(month)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(m.startswith("2024-02: extracted gwent from 2024-06.zip") for m in messages)
+    assert not list(landing(live, "2024-06").parent.parent.rglob(".archive-*"))  # the archive deleted after
+
+
+def test_a_month_missing_from_the_shared_archive_comes_from_its_own(police, live, instance):
+    police.publish("2024-06")
+    police.serve("2024-06", Reply(200, body=archive("2024-06", drop={"2024-04"}), content_type="application/zip"))
+    police.serve("2024-04")
+
+    result = run(instance, live, "2024-03", "2024-06")
+
+    assert result.success and materialized_in(result) == {"2024-03", "2024-04", "2024-05", "2024-06"}
+    assert police.count("GET", "/data/archive/2024-06.zip") == police.count("GET", "/data/archive/2024-04.zip") == 1
+    assert police.count("GET", "/data/archive/2024-03.zip") == police.count("GET", "/data/archive/2024-05.zip") == 0
+    assert last_log(live, "2024-04")[2] == police.url("/data/archive/2024-04.zip") + "#2024-04/2024-04-gwent-street.csv"
+    assert month_rows(live)["2024-04"] == rows_in(csv_bytes("2024-04"))
+
+
 def test_a_month_whose_archive_fails_fails_alone_and_keeps_its_rows(police, live, instance):
+    """The shared archive (2024-06.zip) fails on every try: each month falls back to its own archive, so
+    2024-03 and 2024-05 (good archives) load, 2024-04 (404) fails alone, and 2024-06 fails with its archive."""
     police.publish("2024-06")
     for month in ("2024-03", "2024-04", "2024-05", "2024-06"):
         police.serve(month)
     assert run(instance, live, "2024-03", "2024-06").success
     before = month_rows(live)
-    kept = {m: landing(live, m).read_bytes() for m in ("2024-04", "2024-05")}
+    kept = {m: landing(live, m).read_bytes() for m in ("2024-04", "2024-06")}
 
-    police.serve("2024-04", Reply(500, body="upstream error", headers={"Retry-After": "0"}))  # every try
-    police.serve("2024-05", Reply(404, body="Not Found", content_type="text/html"))
+    police.serve("2024-06", Reply(500, body="upstream error", headers={"Retry-After": "0"}))  # every try
+    police.serve("2024-04", Reply(404, body="Not Found", content_type="text/html"))
     result = run(instance, live, "2024-03", "2024-06")
 
     assert not result.success
-    assert materialized_in(result) == {"2024-03", "2024-06"}  # months after the bad ones still ran
+    assert materialized_in(result) == {"2024-03", "2024-05"}  # the month after a bad one still ran
     assert status(instance, "2024-03", "2024-04", "2024-05", "2024-06") == {
-        "2024-03": "MATERIALIZED", "2024-04": "FAILED", "2024-05": "FAILED", "2024-06": "MATERIALIZED"}
+        "2024-03": "MATERIALIZED", "2024-04": "FAILED", "2024-05": "MATERIALIZED", "2024-06": "FAILED"}
     assert month_rows(live) == before
     assert {m: landing(live, m).read_bytes() for m in kept} == kept
-    for month, reason in (("2024-04", "HTTP 500"), ("2024-05", "HTTP 404")):
+    for month in ("2024-03", "2024-05"):  # from their own archives
+        assert last_log(live, month)[2] == police.url(f"/data/archive/{month}.zip") + f"#{month}/{month}-gwent-street.csv"
+    for month, reason in (("2024-04", "HTTP 404"), ("2024-06", "HTTP 500")):
         outcome, _, location, message = last_log(live, month)
         assert outcome == "rejected" and location == police.url(f"/data/archive/{month}.zip") and reason in message
     message = failure(result)
     assert "Traceback" not in message and "\n" not in message
-    assert "2 months failed (2024-04, 2024-05)" in message and "2024-03, 2024-06 loaded and materialized" in message
-    assert "2024-04 gwent: HTTP 500" in message and police.url("/data/archive/2024-04.zip") in message
-    assert "2024-05 gwent: HTTP 404" in message
-    assert f"Kept: the month keeps its {before['2024-04']:,} rows from the last accepted load" in message
-    assert f"the landing copy {landing(live, '2024-05')} is unchanged" in message
-    assert police.count("GET", "/data/archive/2024-04.zip") == 1 + 5  # first run, then the client's 5 tries
+    assert "2 months failed (2024-04, 2024-06)" in message and "2024-03, 2024-05 loaded and materialized" in message
+    assert "2024-06 gwent: HTTP 500" in message and police.url("/data/archive/2024-06.zip") in message
+    assert "2024-04 gwent: HTTP 404" in message and "tried first in 2024-06.zip: HTTP 500 Internal Server Error after 5 attempts" in message
+    assert f"Kept: the month keeps its {before['2024-06']:,} rows from the last accepted load" in message
+    assert f"the landing copy {landing(live, '2024-04')} is unchanged" in message
+    assert police.count("GET", "/data/archive/2024-06.zip") == 1 + 5  # first run, then the client's 5 tries, once
+    assert police.count("GET", "/data/archive/2024-03.zip") == police.count("GET", "/data/archive/2024-05.zip") == 1
 
 
 # (c) ------------------------------------------------------------------------------------------------------

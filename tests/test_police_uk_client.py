@@ -387,6 +387,32 @@ def test_archive_file_reports_the_forces_neighbouring_months_from_the_zip_direct
     assert got.location == api_base.url(ARCHIVE) + "#2022-08/2022-08-gwent-street.csv"
 
 
+def months(first: str, last: str) -> list[str]:
+    out, (year, month) = [], map(int, first.split("-"))
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def test_archive_plan_takes_up_to_36_months_from_one_archive_newest_first():
+    assert api.archive_plan(["2024-06"]) == {"2024-06": ["2024-06"]}  # a new month: its own archive
+    assert api.archive_plan(months("2024-01", "2024-06")) == {"2024-06": months("2024-01", "2024-06")}
+    # a first live run from 2022-01: two downloads, not 57
+    plan = api.archive_plan(months("2022-01", "2026-09"))
+    assert plan == {"2026-09": months("2023-10", "2026-09"), "2023-09": months("2022-01", "2023-09")}
+    assert [len(v) for v in plan.values()] == [36, 21] and list(plan) == ["2026-09", "2023-09"]
+    # gaps (a failed month asked for again beside new ones), duplicates and any order
+    assert api.archive_plan(["2024-04", "2023-05", "2024-02", "2024-04", "2024-03"]) == {
+        "2024-04": ["2023-05", "2024-02", "2024-03", "2024-04"]}
+    # the 36th month before is in the archive, the 37th is not
+    assert api.archive_plan(["2021-07", "2024-06"]) == {"2024-06": ["2021-07", "2024-06"]}
+    assert api.archive_plan(["2021-06", "2024-06"]) == {"2024-06": ["2024-06"], "2021-06": ["2021-06"]}
+    assert api.archive_plan([]) == {}
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        api.archive_plan(["2024-6"])
+
+
 def test_the_month_archive_cache_does_not_retry_a_failed_download_for_each_force(api_base, tmp_path):
     api_base.route("GET", ARCHIVE, Reply(500, headers={"Retry-After": "0"}))
     cache = api.MonthArchiveCache(client(max_tries=3))

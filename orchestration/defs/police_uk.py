@@ -41,6 +41,7 @@ from orchestration.lib.sources.police_uk_api import (
     ArchiveFile,
     MonthArchiveCache,
     Publication,
+    archive_plan,
     archive_url,
     fetch_archive_file,
     make_client,
@@ -183,22 +184,59 @@ class Staged:
 
 
 def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
-           publication_note: str) -> ArchiveFile | NotFetched:
+           publication_note: str, archive_month: str | None = None) -> ArchiveFile | NotFetched:
+    """The force's file for ``month`` out of ``archive_month``'s archive (default: the month's own)."""
     try:
-        return fetch_archive_file(month, force, dest, client=cache)
+        return fetch_archive_file(month, force, dest, client=cache, archive_month=archive_month)
     except (FetchError, SourceFormatError) as exc:
         tries = getattr(exc, "attempts", 1)
         return NotFetched(str(exc.url), str(exc),
                           exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note)
     except OSError as exc:  # the disk, not the source: full, or the folder not writable
-        url = f"{archive_url().rstrip('/')}/{month}.zip"
+        url = f"{archive_url().rstrip('/')}/{archive_month or month}.zip"
         return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}")
 
 
+def _fetch_month(month: str, archive_month: str, forces: list[str], folder: Path, shared: MonthArchiveCache,
+                 scratch: Path, publication_note: str) -> dict[str, ArchiveFile | NotFetched]:
+    """Every force's file for ``month`` out of the ``shared`` archive (``archive_month``'s, which a backfill's
+    months share); a force-month that archive cannot give (it failed to download, or lacks the file) is tried
+    in the month's own archive, so one bad archive does not fail months that have a good one of their own."""
+    files: dict[str, ArchiveFile | NotFetched] = {}
+    own: MonthArchiveCache | None = None
+    try:
+        for force in forces:
+            item = _fetch(month, force, folder / month / force, shared, publication_note, archive_month)
+            if isinstance(item, NotFetched) and archive_month != month:
+                own = own or MonthArchiveCache(make_client(), scratch=scratch)
+                fallback = _fetch(month, force, folder / month / force, own, publication_note)
+                if isinstance(fallback, NotFetched):
+                    fallback = NotFetched(fallback.url, fallback.message, f"{fallback.reason}; tried first in "
+                                          f"{archive_month}.zip: {_one_line(item.reason)}")
+                item = fallback
+            files[force] = item
+    finally:
+        if own is not None:
+            own.close()
+    return files
+
+
+def _staged_line(month: str, files: dict[str, ArchiveFile | NotFetched]) -> str:
+    """``2024-03: extracted gwent, south-wales from 2024-06.zip; north-wales: HTTP 404 …`` for the run's log."""
+    by_archive: dict[str, list[str]] = {}
+    for force, item in files.items():
+        if isinstance(item, ArchiveFile):
+            by_archive.setdefault(item.url.rstrip("/").rsplit("/", 1)[-1], []).append(force)
+    got = "; ".join(f"{', '.join(forces)} from {name}" for name, forces in by_archive.items())
+    return (f"{month}: extracted {got or 'no force'}" + "".join(
+        f"; {force}: {_one_line(item.reason)}" for force, item in files.items() if isinstance(item, NotFetched)))
+
+
 def stage_months(context, months: list[str], warehouse: WarehouseResource) -> Staged:
-    """The download step (live mode): ask police.uk what is published, then download each published month's
-    archive once and extract every force's file from it, **without the warehouse**: a slow or failing
-    download holds no ``duckdb_warehouse`` slot, so partner files, their emergency flash and builds go on."""
+    """The download step (live mode): ask police.uk what is published, then download the archives once and extract
+    every force's file, **without the warehouse**: a slow or failing download holds no ``duckdb_warehouse`` slot,
+    so partner files, their emergency flash and builds go on. A new month comes from its own archive; a backfill's
+    months share one archive per 36 (``archive_plan``), each falling back to its own archive if that one fails."""
     if warehouse.mode != "live":
         return Staged()
     for left in sweep_downloads(warehouse):
@@ -208,17 +246,14 @@ def stage_months(context, months: list[str], warehouse: WarehouseResource) -> St
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-staged-", dir=scratch))
     files: dict[str, dict[str, ArchiveFile | NotFetched]] = {}
-    for month in months:
-        if publication is not None and not publication.is_published(month):
-            continue
-        with MonthArchiveCache(make_client(), scratch=scratch) as cache:
-            files[month] = {force: _fetch(month, force, folder / month / force, cache, note)
-                            for force in live_forces()}
-        got = [force for force, item in files[month].items() if isinstance(item, ArchiveFile)]
-        context.log.info(f"{month}: downloaded and extracted {', '.join(got) or 'no force'}"
-                         + "".join(f"; {force}: {_one_line(item.reason)}" for force, item in files[month].items()
-                                   if isinstance(item, NotFetched)))
-    return Staged(publication, note, str(folder), files)
+    wanted = [m for m in months if publication is None or publication.is_published(m)]
+    for archive_month, group in archive_plan(wanted).items():
+        # one archive for up to 36 months (each holds its month and the 35 before), kept while they are extracted
+        with MonthArchiveCache(make_client(), scratch=scratch) as shared:
+            for month in group:
+                files[month] = _fetch_month(month, archive_month, live_forces(), folder, shared, scratch, note)
+                context.log.info(_staged_line(month, files[month]))
+    return Staged(publication, note, str(folder), {m: files[m] for m in months if m in files})
 
 
 def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: ArchiveFile | NotFetched | None,
@@ -390,9 +425,10 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
     and ``load_months`` (validate and load each force-month; in the ``duckdb_warehouse`` pool)."""
 
     @dg.op(name="download_months", tags={"source": "police_uk"},
-           description="Live mode: ask police.uk which months are published, download each month's archive once "
-                       "and extract every force's street file, without touching the warehouse (so a slow download "
-                       "holds no duckdb_warehouse slot). Snapshot mode: nothing to do.")
+           description="Live mode: ask police.uk which months are published, download the archives once (one per "
+                       "36 months of a backfill: each archive holds its month and the 35 before) and extract every "
+                       "force's street file, without touching the warehouse (so a slow download holds no "
+                       "duckdb_warehouse slot). Snapshot mode: nothing to do.")
     def download_months(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Staged:
         return stage_months(context, [key[:7] for key in context.partition_keys], warehouse)
 

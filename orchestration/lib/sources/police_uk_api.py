@@ -481,6 +481,31 @@ def archive_member(month: str, force_id: str) -> str:
     return f"{month}/{month}-{force_id}-street.csv"
 
 
+ARCHIVE_SPAN = 36  # months in one archive: YYYY-MM.zip holds YYYY-MM and the 35 before it
+
+
+def _month_number(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
+def archive_plan(months: Iterable[str], span: int = ARCHIVE_SPAN) -> dict[str, list[str]]:
+    """Which archive to take each month from: ``{archive month: [months, oldest first]}``, newest archive first.
+
+    Each archive holds its own month and the ``span - 1`` before it, so a backfill needs one archive per
+    ``span`` months, not one per month: the newest month not yet covered names the next archive. (The real
+    archive is over a gigabyte; a first live run from 2022-01 asks for some sixty months.) Older months then
+    come in the newest vintage police.uk has published, as they would from its ``latest.zip``."""
+    plan: dict[str, list[str]] = {}
+    current = None
+    for month in sorted(set(months), reverse=True):
+        _check_month(month)
+        if current is None or _month_number(current) - _month_number(month) >= span:
+            current = month
+            plan[current] = []
+        plan[current].insert(0, month)
+    return plan
+
+
 @dataclass(frozen=True)
 class ArchiveFile:
     """One force's street CSV extracted from a monthly archive, with what the archive says about it.
