@@ -226,3 +226,41 @@ def test_rate_settings_come_from_the_environment(monkeypatch):
         monkeypatch.setenv("COHESION_HTTP_MIN_RATE", value)
         with pytest.raises(ValueError, match=f"COHESION_HTTP_MIN_RATE must be a number of 0 or more, got '{value}'"):
             HttpClient("test-source")
+
+
+def test_a_download_stops_rather_than_fill_the_disk(fake_server, tmp_path, monkeypatch):
+    """The warehouse shares the download's disk: a download that would leave less than COHESION_DOWNLOAD_KEEP_FREE_MB
+    free is refused before a byte is written when the server gives the size, and stopped as it writes when it does
+    not (chunked); not retried, no file and no .part left, an earlier file kept. Measured on the real disk: the
+    space to keep is set just under what is free now."""
+    import shutil
+
+    from orchestration.lib import http as http_module
+    from orchestration.lib.http import DiskSpaceError
+
+    dest = tmp_path / "archive.zip"
+    dest.write_bytes(b"the earlier archive")
+    body = b"z" * 1_000_000
+    for reply, sized in ((Reply(200, body=body), True), (Reply(200, body=body, chunked=10_000), False)):
+        fake_server.route("GET", PATH, reply)
+        before = fake_server.count("GET", PATH)
+        monkeypatch.setattr(http_module, "DISK_CHECK_BYTES", 100_000)  # look every 100 kB, not every 64 MiB
+        # room for ~400 kB more (other processes write too: the margin is what is free minus 400 kB, not less)
+        monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(tmp_path).free - 400_000) / 1e6))
+        http, slept = client(max_tries=3)
+        with pytest.raises(DiskSpaceError) as caught:
+            http.download(fake_server.url(PATH), dest)
+        message = str(caught.value)
+        assert f"free under {tmp_path}" in message and "COHESION_DOWNLOAD_KEEP_FREE_MB" in message
+        assert ("the download is 1.0 MB," if sized else "the download was stopped after 0.") in message
+        assert caught.value.errno == 28 and isinstance(caught.value, OSError)
+        assert fake_server.count("GET", PATH) == before + 1 and slept == []  # not retried
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip"] and dest.read_bytes() == b"the earlier archive"
+
+    # 0 keeps nothing back; a bad value is a clear error when the client is made
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", "0")
+    http, _ = client()
+    assert http.download(fake_server.url(PATH), dest).size == len(body) and dest.read_bytes() == body
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", "lots")
+    with pytest.raises(ValueError, match="COHESION_DOWNLOAD_KEEP_FREE_MB must be a number of megabytes, 0 or more"):
+        HttpClient("test-source")

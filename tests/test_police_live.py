@@ -346,9 +346,12 @@ def test_a_trickling_archive_fails_its_month_in_bounded_time_and_a_killed_runs_a
 
 def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_traceback(police, live, instance,
                                                                                       monkeypatch):
-    """No space left while the archive downloads (the OS's error, raised where the file is written): the month
-    fails naming the folder and the error, and keeps its rows; the run's other work is unaffected."""
+    """No room for the archive: first the space kept free for the warehouse (COHESION_DOWNLOAD_KEEP_FREE_MB, set just
+    under what is free now on the real disk), then no space left while it downloads (the OS's error, raised where the
+    file is written). Each time every force of the month fails naming the folder and the reason, with the archive
+    asked for once, and the month keeps its rows; before, a second force met the failed download as a crash."""
     import errno
+    import shutil
 
     from orchestration.lib import http
 
@@ -356,6 +359,18 @@ def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_tr
     police.serve("2024-06")
     assert run(instance, live, "2024-06", "2024-06").success
     before = month_rows(live)
+    monkeypatch.setenv("POLICE_UK_FORCES", "gwent,dyfed-powys")
+
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(live.warehouse).free - 1000) / 1e6))
+    result = run(instance, live, "2024-06", "2024-06")
+    assert not result.success and month_rows(live) == before
+    assert police.count("GET", "/data/archive/2024-06.zip") == 2  # the first run, then once for both forces
+    message = failure(result)
+    for force in ("gwent", "dyfed-powys"):
+        assert f"2024-06 {force}: could not write the download under" in message
+    assert "not enough free disk: the download is" in message and "COHESION_DOWNLOAD_KEEP_FREE_MB" in message
+    assert f"the month keeps its {before['2024-06']:,} rows" in message and "Traceback" not in message
+    monkeypatch.delenv("COHESION_DOWNLOAD_KEEP_FREE_MB")
 
     def full(self, url, dest, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(dest))
@@ -364,7 +379,9 @@ def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_tr
     result = run(instance, live, "2024-06", "2024-06")
     assert not result.success and month_rows(live) == before
     message = failure(result)
-    assert "2024-06 gwent: could not write the download under" in message and "No space left on device" in message
+    for force in ("gwent", "dyfed-powys"):
+        assert f"2024-06 {force}: could not write the download under" in message
+    assert "No space left on device" in message
     assert f"the month keeps its {before['2024-06']:,} rows" in message and "Traceback" not in message
 
 

@@ -10,7 +10,10 @@ would hold a call for ever. The body is therefore read as it arrives and, like c
 ``--speed-time``, a transfer that brings fewer than ``min_rate`` bytes/s over ``rate_window`` seconds is
 abandoned (``too slow``) and retried like a timeout. A body larger than ``max_bytes`` is refused at once
 (not retried). ``download`` writes the body to a file instead of memory (the police.uk monthly archive
-holds every force's last three years: well over a gigabyte), through a ``.part`` file renamed when whole.
+holds every force's last three years: well over a gigabyte), through a ``.part`` file renamed when whole, and
+never fills the disk: it stops (``DiskSpaceError``, not retried) rather than leave less than
+``COHESION_DOWNLOAD_KEEP_FREE_MB`` (1,024) free on the download's disk, which the warehouse shares - before
+writing when the server says the size, and every 64 MiB as it writes.
 
 Format problems (an HTML page where CSV or JSON was expected, a missing column) are not retried: they
 raise ``SourceFormatError`` from the client that detects them, and the caller keeps the last good data.
@@ -19,7 +22,9 @@ raise ``SourceFormatError`` from the client that detects them, and the caller ke
 from __future__ import annotations
 
 import email.utils
+import errno
 import os
+import shutil
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +45,9 @@ READ_SIZE = 1 << 20
 # a transfer slower than MIN_RATE bytes/s over RATE_WINDOW seconds is given up (and retried); both settable
 MIN_RATE_ENV, MIN_RATE_DEFAULT = "COHESION_HTTP_MIN_RATE", 1024.0
 RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT = "COHESION_HTTP_RATE_WINDOW", 60.0
+# a download stops rather than leave less than this free on its disk (the warehouse's builds need room too)
+KEEP_FREE_ENV, KEEP_FREE_DEFAULT_MB = "COHESION_DOWNLOAD_KEEP_FREE_MB", 1024.0
+DISK_CHECK_BYTES = 64 << 20  # how often a download looks at the free space as it writes
 USER_AGENT = "cohesion-monitor (open-source community cohesion warehouse; +https://github.com/)"
 
 
@@ -123,6 +131,33 @@ def looks_like_html(content: bytes) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<html" in head[:200]
 
 
+class DiskSpaceError(OSError):
+    """A download that would leave less than the space to keep free on its disk (errno ENOSPC, not retried)."""
+
+    def __init__(self, folder: Path, free: int, keep: int, size: int | None = None, written: int | None = None):
+        what = f"the download is {_mb(size)}" if written is None else f"the download was stopped after {_mb(written)}"
+        super().__init__(errno.ENOSPC, f"not enough free disk: {what}, {_mb(free)} are free under {folder} and "
+                                       f"{_mb(keep)} are to stay free ({KEEP_FREE_ENV})")
+
+
+def _mb(size: int | None) -> str:
+    if size is None:
+        return "of unknown size"
+    return f"{size / 1e6:,.1f} MB" if size < 10e6 else f"{size / 1e6:,.0f} MB"
+
+
+def keep_free_bytes() -> int:
+    return int(env_number(KEEP_FREE_ENV, KEEP_FREE_DEFAULT_MB, expected="a number of megabytes, 0 or more") * 1e6)
+
+
+def check_disk(folder: Path, needed: int, keep: int, *, size: int | None = None, written: int | None = None) -> None:
+    """Raise ``DiskSpaceError`` if writing ``needed`` more bytes under ``folder`` would leave under ``keep`` free.
+    For the message: the download's ``size`` if known, or what it has ``written`` so far once under way."""
+    free = shutil.disk_usage(folder).free
+    if free - needed < keep:
+        raise DiskSpaceError(folder, free, keep, size=size, written=written)
+
+
 class _BodyProblem(Exception):
     """Why reading a body stopped: retried (too slow, cut off) unless ``final`` (too large)."""
 
@@ -137,7 +172,8 @@ class HttpClient:
     ``timeout`` is (connect, read) in seconds, the read timeout per read; ``min_rate`` (bytes/s) over
     ``rate_window`` (s) bounds a transfer that keeps sending but too slowly to finish (0 turns it off;
     defaults 1,024 bytes/s over 60 s, or ``COHESION_HTTP_MIN_RATE`` / ``COHESION_HTTP_RATE_WINDOW``);
-    ``max_bytes`` caps a body (default: 1 GiB in memory, 32 GiB for ``download``).
+    ``max_bytes`` caps a body (default: 1 GiB in memory, 32 GiB for ``download``); ``keep_free`` (bytes) is what
+    ``download`` leaves free on its disk (default ``COHESION_DOWNLOAD_KEEP_FREE_MB``, 1,024 MB; 0 turns it off).
     ``sleep``, ``rng`` and ``clock`` are injectable so tests can run without waiting.
     """
 
@@ -153,6 +189,7 @@ class HttpClient:
         min_rate: float | None = None,
         rate_window: float | None = None,
         max_bytes: int | None = None,
+        keep_free: int | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -169,6 +206,7 @@ class HttpClient:
         self.min_rate = env_number(MIN_RATE_ENV, MIN_RATE_DEFAULT) if min_rate is None else min_rate
         self.rate_window = env_number(RATE_WINDOW_ENV, RATE_WINDOW_DEFAULT) if rate_window is None else rate_window
         self.max_bytes = max_bytes
+        self.keep_free = keep_free_bytes() if keep_free is None else keep_free
         self.clock = clock
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
@@ -197,15 +235,18 @@ class HttpClient:
         """GET into the file ``dest`` (``Fetched.path``; ``content`` is empty), never holding the body in memory.
 
         The body goes to ``dest`` + ``.part`` and is renamed to ``dest`` only when whole; a failure leaves
-        neither file (and any earlier ``dest`` as it was).
+        neither file (and any earlier ``dest`` as it was). Raises ``DiskSpaceError`` (an ``OSError``, not retried)
+        rather than leave less than ``COHESION_DOWNLOAD_KEEP_FREE_MB`` free on ``dest``'s disk.
         """
         return self.request("GET", url, params=params, headers=headers, dest=Path(dest))
 
-    def _read_body(self, response: requests.Response, sink: BinaryIO | None, limit: int) -> tuple[bytes, int]:
-        """Read the body as it arrives into ``sink`` (or memory): bytes (empty with a sink) and their count."""
+    def _read_body(self, response: requests.Response, sink: BinaryIO | None, limit: int,
+                   disk: Callable[[int], None] | None = None) -> tuple[bytes, int]:
+        """Read the body as it arrives into ``sink`` (or memory): bytes (empty with a sink) and their count;
+        ``disk(bytes written so far)`` is called before each further ``DISK_CHECK_BYTES`` are written."""
         raw = response.raw
         parts: list[bytes] = []
-        total = 0
+        total = checked = 0
         window_start, window_bytes = self.clock(), 0
         while True:
             try:
@@ -223,6 +264,9 @@ class HttpClient:
             if sink is None:
                 parts.append(chunk)
             else:
+                if disk is not None and total - checked >= DISK_CHECK_BYTES:
+                    disk(total - len(chunk))
+                    checked = total
                 sink.write(chunk)
             window_bytes += len(chunk)
             elapsed = self.clock() - window_start
@@ -244,8 +288,17 @@ class HttpClient:
             if dest is None or not response.ok:  # an error page is read into memory, to quote it
                 content, size = self._read_body(response, None, min(limit, MAX_BYTES_IN_MEMORY))
             else:
+                keep = self.keep_free
+                length = response.headers.get("Content-Length", "")
+                if keep:  # before a byte is written (for the whole size, when the server says it), then as it writes
+                    known = int(length) if length.isdigit() else None
+                    check_disk(dest.parent, known or 0, keep, size=known)
+
+                def disk(written: int) -> None:
+                    check_disk(dest.parent, DISK_CHECK_BYTES, keep, written=written)
+
                 with open(_part(dest), "wb") as sink:
-                    content, size = self._read_body(response, sink, limit)
+                    content, size = self._read_body(response, sink, limit, disk if keep else None)
         finally:
             response.close()
         return response, content, size

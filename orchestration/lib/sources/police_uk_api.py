@@ -615,7 +615,7 @@ class MonthArchiveCache:
         self.scratch = Path(scratch) if scratch is not None else None
         self.url: str | None = None
         self.fetched: Fetched | None = None
-        self.error: FetchError | None = None
+        self.error: FetchError | OSError | None = None
         self.folder: Path | None = None
 
     def archive(self, url: str) -> Fetched:
@@ -627,7 +627,7 @@ class MonthArchiveCache:
             self.folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=self.scratch))
             try:
                 self.fetched = self.client.download(url, self.folder / "archive.zip")
-            except FetchError as exc:
+            except (FetchError, OSError) as exc:  # OSError: the disk (full, or kept free), not the source
                 self.error = exc
         if self.error is not None:
             raise self.error
