@@ -24,8 +24,8 @@ from __future__ import annotations
 import email.utils
 import errno
 import os
-import shutil
 import random
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
