@@ -14,7 +14,7 @@ What a council running unattended sees when police.uk publishes a month, with no
 3. ``dagster-daemon run`` starts on the code location in live mode (COHESION_MODE=live). The live police.uk
    schedule's own tick function (``schedule_run_requests``: asks the stand-in what is published, compares with
    the instance's materializations) says what to load; that run is launched on the instance the way the UI's
-   "Launch run" does (``dagster job launch``; the schedule itself fires on the 20th at 06:00, so it is not waited
+   "Launch run" does (``dagster job launch``; the schedule itself fires daily at 06:00, so it is not waited
    for). From then on only the daemon acts: ``rebuild_after_public_loads`` starts ``warehouse_build`` for what is
    downstream of the month (tagged ``cohesion/police_months``: the crime models rebuild that month alone),
    ``packs_after_warehouse_build`` then recomputes the packs, which go to the outbox.

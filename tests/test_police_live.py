@@ -494,7 +494,7 @@ def test_an_outcome_only_revision_still_loads(police, live, instance):
 
 
 # the live schedule ----------------------------------------------------------------------------------------
-def test_the_schedule_requests_only_published_months_not_loaded_or_failed(police, live, monkeypatch):
+def test_the_daily_schedule_requests_new_published_months_and_failed_ones_on_the_20th(police, live, monkeypatch):
     from orchestration.definitions import defs
 
     schedule = defs.resolve_schedule_def("police_uk_monthly_schedule")
@@ -515,11 +515,31 @@ def test_the_schedule_requests_only_published_months_not_loaded_or_failed(police
         assert months_to_request(instance, police_uk_monthly_partitions, published) == expected
 
         monkeypatch.setenv("COHESION_MODE", "live")
+        assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Europe/London"
+
+        def ranges(requests):
+            return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                    for r in requests]
+
+        # any day: the new months at once (police.uk publishes on no fixed day), not the failed one
+        with dg.build_schedule_context(instance=instance,
+                                       scheduled_execution_time=dt.datetime(2024, 7, 11, 6)) as context:
+            requests = schedule.evaluate_tick(context).run_requests
+            assert ranges(requests) == [("2024-02-01", "2024-04-01")]
+            assert all(r.run_key.endswith("at-2024-07-11") for r in requests)
+        for key in ("2024-02-01", "2024-03-01", "2024-04-01"):  # those loaded: the next day has nothing new
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
+        with dg.build_schedule_context(instance=instance,
+                                       scheduled_execution_time=dt.datetime(2024, 7, 12, 6)) as context:
+            data = schedule.evaluate_tick(context)
+            assert not data.run_requests
+            assert data.skip_message == ("no new police.uk month (latest published: 2024-04); months whose load "
+                                         "failed are asked for again on the 20th")
+        # the 20th: the failed month too (a refused archive is over a gigabyte: not downloaded again every day)
         with dg.build_schedule_context(instance=instance,
                                        scheduled_execution_time=dt.datetime(2024, 7, 20, 6)) as context:
             requests = schedule.evaluate_tick(context).run_requests
-            assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-                    for r in requests] == expected
+            assert ranges(requests) == [("2023-05-01", "2023-05-01")]
             assert all(r.run_key.endswith("at-2024-07-20") for r in requests)
 
             # police.uk cannot be reached: a skip, tried again at the next tick, never a crash

@@ -209,31 +209,35 @@ def failures_to_data_team(context: dg.RunFailureSensorContext):
 
 # ---------------------------------------------------------------------------------------------- live mode
 def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job):
-    """In live mode: police.uk monthly (only the months police.uk has published and we have not loaded: it
+    """In live mode: police.uk checked daily (only the months police.uk has published and we have not loaded: it
     publishes about two months in arrears, on no fixed day) and, after any public load, a warehouse build so
     the new data reaches the marts and the packs. Defined in snapshot mode too (so the UI shows them) but
     stopped: the bundled data never changes."""
-    from orchestration.defs.police_uk import schedule_run_requests
+    from orchestration.defs.police_uk import RETRY_FAILED_DAY, schedule_run_requests
 
     live = get_settings().mode == "live"
 
     @dg.schedule(
         name="police_uk_monthly_schedule",
         job=police_uk_job,
-        cron_schedule="0 6 20 * *",
+        cron_schedule="0 6 * * *",
         execution_timezone="Europe/London",
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
-        description="Live mode, the 20th of each month: asks data.police.uk which months are published "
-                    "(crimes-street-dates, else the archive index) and loads every published month not yet "
-                    "materialized or whose last load failed, as one run per range of months. A month not "
-                    "published yet is not asked for; it is picked up at a later tick.",
+        description="Live mode, every day at 06:00: asks data.police.uk which months are published "
+                    "(crimes-street-dates, else the archive index: one small request) and loads every published "
+                    "month not yet materialized, as one run per range of months, so a month is in within a day of "
+                    "police.uk publishing it (on no fixed day). Months whose last load failed are asked for again "
+                    f"on the {RETRY_FAILED_DAY}th (and by a manual tick), not daily: a refused archive is over a "
+                    "gigabyte.",
     )
     def schedule(context: dg.ScheduleEvaluationContext):
         if get_settings().mode != "live":
             return dg.SkipReason("snapshot mode: the bundled police.uk files never change")
         partitions_def = police_uk_job.partitions_def
-        tick = f"{context.scheduled_execution_time:%Y-%m-%d}" if context.scheduled_execution_time else "manual"
-        return schedule_run_requests(context.instance, partitions_def, tick)
+        when = context.scheduled_execution_time
+        tick = f"{when:%Y-%m-%d}" if when else "manual"
+        return schedule_run_requests(context.instance, partitions_def, tick,
+                                     retry_failed=when is None or when.day == RETRY_FAILED_DAY)
 
     @dg.run_status_sensor(
         name="rebuild_after_public_loads",

@@ -519,16 +519,21 @@ police_uk_street_crimes = build_police_uk_asset(police_uk_monthly_partitions)
 
 
 # ---------------------------------------------------------------------------------------------- live schedule
+RETRY_FAILED_DAY = 20  # the day of the month a live tick also asks again for months whose last load failed
+
+
 def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition,
-                      publication: Publication) -> list[tuple[str, str]]:
+                      publication: Publication, retry_failed: bool = True) -> list[tuple[str, str]]:
     """The partition ranges (first, last key) a live schedule tick should run: every published month
-    (up to ``publication.latest``) not yet materialized, or whose last attempt failed; months in progress
-    are left to their run. Consecutive months make one range (one run, single-run backfill)."""
+    (up to ``publication.latest``) not yet materialized, and with ``retry_failed`` those whose last attempt
+    failed; months in progress are left to their run. Consecutive months make one range (one run, single-run
+    backfill)."""
     keys = [k for k in partitions_def.get_partition_keys() if publication.is_published(k[:7])]
     if not keys:
         return []
     status = instance.get_status_by_partition(ASSET_KEY, keys, partitions_def) or {}
-    wanted = [status.get(k) in (None, dg.AssetPartitionStatus.FAILED) for k in keys]
+    again = (None, dg.AssetPartitionStatus.FAILED) if retry_failed else (None,)
+    wanted = [status.get(k) in again for k in keys]
     ranges: list[tuple[str, str]] = []
     for index, key in enumerate(keys):
         if not wanted[index]:
@@ -541,7 +546,8 @@ def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.Partition
 
 
 def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition, tick: str,
-                          publication: Publication | None = None) -> list[dg.RunRequest] | dg.SkipReason:
+                          publication: Publication | None = None,
+                          retry_failed: bool = True) -> list[dg.RunRequest] | dg.SkipReason:
     """What the live police.uk schedule asks for at a tick: ask police.uk what is published, then one run
     per range of ``months_to_request``. Never raises: a failed check is a skip, tried again next tick."""
     if publication is None:
@@ -550,9 +556,13 @@ def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.Parti
         except (FetchError, SourceFormatError) as exc:
             return dg.SkipReason(f"could not check which police.uk months are published: {_one_line(exc)}; "
                                  "trying again at the next tick")
-    ranges = months_to_request(instance, partitions_def, publication)
+    ranges = months_to_request(instance, partitions_def, publication, retry_failed)
     if not ranges:
-        return dg.SkipReason(f"every published police.uk month is loaded (latest published: {publication.latest})")
+        if retry_failed:
+            return dg.SkipReason(f"every published police.uk month is loaded (latest published: "
+                                 f"{publication.latest})")
+        return dg.SkipReason(f"no new police.uk month (latest published: {publication.latest}); months whose "
+                             f"load failed are asked for again on the {RETRY_FAILED_DAY}th")
     return [
         dg.RunRequest(
             run_key=f"police_uk-{first[:7]}-{last[:7]}-at-{tick}",
