@@ -111,6 +111,22 @@ def test_the_pdf_reports_each_factor_separately_in_the_guides_order(docs, mart, 
 
 
 @pytest.mark.parametrize("lang", ["en", "cy"])
+def test_no_page_ends_on_a_heading_whose_content_is_on_the_next(docs, lang):
+    """Read in a PDF reader (pypdf puts the page's running header and footer last): the last line of a page's
+    content is never a factor's heading row in the summary table, a section heading or a table caption. (Page 1
+    used to end on the summary's first factor row, "Age", its indicators on page 2.)"""
+    L = AtlasLang(lang)
+    headings = {L.factor(f) for f in LABELS["factor"]} | {
+        L.gettext("Summary: benchmark, latest and change"), L.gettext("Every indicator of the profile, by cohesion factor")}
+    reader = PdfReader(str(docs["dir"] / f"{lang}/profile/{NEWPORT}.pdf"))
+    assert len(reader.pages) >= 8
+    for number, page in enumerate(reader.pages, 1):
+        lines = [line.strip() for line in (page.extract_text() or "").splitlines() if line.strip()]
+        assert re.search(rf"{L.gettext('Page')} {number} / {len(reader.pages)}", lines[-1])  # the footer is last
+        assert lines[-3] not in headings, f"page {number} ends on {lines[-3]!r}, its content on the next page"
+
+
+@pytest.mark.parametrize("lang", ["en", "cy"])
 def test_benchmark_latest_and_change_are_the_marts(docs, mart, lang):
     """Each indicator's benchmark, latest figure and change since the benchmark, as the mart has them."""
     L = AtlasLang(lang)
