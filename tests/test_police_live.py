@@ -405,6 +405,28 @@ def test_a_load_step_without_its_staged_files_downloads_the_month_once_for_every
     assert not list(landing(live, "2024-06").parent.parent.rglob(".archive-*"))
 
 
+def test_a_retried_load_step_without_its_files_takes_a_backfill_from_one_archive_too(police, live, instance,
+                                                                                  monkeypatch):
+    """The load step re-run without the download step's files (a run retried after its process died, the staging
+    folder gone) fetches them from the archive the download step would have used: once for the run."""
+    from orchestration.defs import police_uk as defs_police
+
+    police.publish("2024-06")
+    for month in ("2024-04", "2024-05", "2024-06"):
+        police.serve(month)
+    monkeypatch.setattr(defs_police, "stage_months",
+                        lambda context, months, warehouse: defs_police.Staged(api.published_months()))
+
+    result = run(instance, live, "2024-04", "2024-06")
+
+    assert result.success and materialized_in(result) == {"2024-04", "2024-05", "2024-06"}
+    assert police.count("GET", "/data/archive/2024-06.zip") == 1
+    assert police.count("GET", "/data/archive/2024-04.zip") == police.count("GET", "/data/archive/2024-05.zip") == 0
+    assert month_rows(live) == {m: rows_in(csv_bytes(m)) for m in ("2024-04", "2024-05", "2024-06")}
+    assert last_log(live, "2024-04")[2] == police.url("/data/archive/2024-06.zip") + "#2024-04/2024-04-gwent-street.csv"
+    assert not list(landing(live, "2024-06").parent.parent.rglob(".archive-*"))
+
+
 # (c3) -----------------------------------------------------------------------------------------------------
 QUICK = """
 import dagster as dg

@@ -197,28 +197,27 @@ def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
         return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}")
 
 
+def _fetch_force(month: str, force: str, dest: Path, archive_month: str, shared: MonthArchiveCache,
+                 own: MonthArchiveCache, publication_note: str) -> ArchiveFile | NotFetched:
+    """The force's file for ``month`` out of the ``shared`` archive (``archive_month``'s, which a backfill's months
+    share); if that archive cannot give it (it failed to download, or lacks the file), out of the month's ``own``
+    archive, so one bad archive does not fail months that have a good one of their own."""
+    item = _fetch(month, force, dest, shared, publication_note, archive_month)
+    if isinstance(item, NotFetched) and archive_month != month:
+        fallback = _fetch(month, force, dest, own, publication_note)
+        if isinstance(fallback, NotFetched):
+            fallback = NotFetched(fallback.url, fallback.message, f"{fallback.reason}; tried first in "
+                                  f"{archive_month}.zip: {_one_line(item.reason)}")
+        item = fallback
+    return item
+
+
 def _fetch_month(month: str, archive_month: str, forces: list[str], folder: Path, shared: MonthArchiveCache,
                  scratch: Path, publication_note: str) -> dict[str, ArchiveFile | NotFetched]:
-    """Every force's file for ``month`` out of the ``shared`` archive (``archive_month``'s, which a backfill's
-    months share); a force-month that archive cannot give (it failed to download, or lacks the file) is tried
-    in the month's own archive, so one bad archive does not fail months that have a good one of their own."""
-    files: dict[str, ArchiveFile | NotFetched] = {}
-    own: MonthArchiveCache | None = None
-    try:
-        for force in forces:
-            item = _fetch(month, force, folder / month / force, shared, publication_note, archive_month)
-            if isinstance(item, NotFetched) and archive_month != month:
-                own = own or MonthArchiveCache(make_client(), scratch=scratch)
-                fallback = _fetch(month, force, folder / month / force, own, publication_note)
-                if isinstance(fallback, NotFetched):
-                    fallback = NotFetched(fallback.url, fallback.message, f"{fallback.reason}; tried first in "
-                                          f"{archive_month}.zip: {_one_line(item.reason)}")
-                item = fallback
-            files[force] = item
-    finally:
-        if own is not None:
-            own.close()
-    return files
+    """Every force's file for ``month`` (``_fetch_force``); the month's own archive, if needed, is downloaded once."""
+    with MonthArchiveCache(make_client(), scratch=scratch) as own:
+        return {force: _fetch_force(month, force, folder / month / force, archive_month, shared, own,
+                                    publication_note) for force in forces}
 
 
 def _staged_line(month: str, files: dict[str, ArchiveFile | NotFetched]) -> str:
@@ -257,18 +256,22 @@ def stage_months(context, months: list[str], warehouse: WarehouseResource) -> St
 
 
 def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: ArchiveFile | NotFetched | None,
-               publication_note: str, cache: MonthArchiveCache) -> LoadResult:
+               publication_note: str, cache: MonthArchiveCache, shared: MonthArchiveCache | None = None,
+               archive_month: str | None = None) -> LoadResult:
     """Load the force's file the download step extracted (or, when the load step runs without it - a run
-    retried after its process died - download it now through the month's ``cache``, one archive for every
-    force), and only then make it the kept landing copy; a rejected file is quarantined (by the loader) and
-    the kept copy stays as it was."""
+    retried after its process died - download it now: from the run's ``shared`` archive (``archive_month``'s) as
+    the download step would, else through the month's ``cache``; one archive for every force), and only then make
+    it the kept landing copy; a rejected file is quarantined (by the loader) and the kept copy stays as it was."""
     landing = landing_copy(warehouse, force, month)
     landing.parent.mkdir(parents=True, exist_ok=True)
     incoming = None
     try:
         if staged is None or (isinstance(staged, ArchiveFile) and not staged.path.exists()):
             incoming = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-incoming-", dir=landing.parent))
-            staged = _fetch(month, force, incoming, cache, publication_note)
+            if shared is not None and archive_month is not None:
+                staged = _fetch_force(month, force, incoming, archive_month, shared, cache, publication_note)
+            else:
+                staged = _fetch(month, force, incoming, cache, publication_note)
         if isinstance(staged, NotFetched):
             log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
                           location=staged.url, error=RuntimeError(staged.message), mode="live", partition_key=month)
@@ -323,7 +326,10 @@ def _publication(context) -> tuple[Publication | None, str]:
 
 
 def _run_month(context, month: str, forces: list[str], files: dict, warehouse: WarehouseResource,
-               staged: Staged, connection: RunConnection) -> MonthOutcome:
+               staged: Staged, connection: RunConnection, shared: MonthArchiveCache | None = None,
+               archive_month: str | None = None) -> MonthOutcome:
+    """Load one month's forces into an outcome; live, a file the download step did not leave is fetched from the
+    run's ``shared`` archive (``archive_month``'s) or the month's own."""
     outcome = MonthOutcome(month)
     live = warehouse.mode == "live"
     if live:
@@ -343,17 +349,19 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
     # downloads only if a staged file is missing (a retried load step), then once for the month's forces
     with MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) as cache:
         for force, item in month_files.items():
-            _load_force(context, month, force, item, warehouse, staged, connection, cache, outcome)
+            _load_force(context, month, force, item, warehouse, staged, connection, cache, outcome, shared,
+                        archive_month)
     return outcome
 
 
 def _load_force(context, month: str, force: str, item, warehouse: WarehouseResource, staged: Staged,
-                connection: RunConnection, cache: MonthArchiveCache, outcome: MonthOutcome) -> None:
+                connection: RunConnection, cache: MonthArchiveCache, outcome: MonthOutcome,
+                shared: MonthArchiveCache | None = None, archive_month: str | None = None) -> None:
     """One force-month into ``outcome``: its result, or its problem (logged)."""
     try:
         if warehouse.mode == "live":
             # each live load opens the warehouse itself
-            result = _load_live(force, month, warehouse, item, staged.note, cache)
+            result = _load_live(force, month, warehouse, item, staged.note, cache, shared, archive_month)
         else:
             result = _load_bundled(force, month, item, warehouse, connection.get())
     except ForceMonthFailed as exc:
@@ -449,6 +457,12 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         failed: dict[str, list[str]] = {}
         not_published: list[str] = []
         connection = RunConnection(warehouse.warehouse)
+        # live: a file the download step did not leave (a retried load step) comes from the archive it would have
+        # used (archive_plan), downloaded once for the run, not one archive per month
+        plan = {m: a for a, group in archive_plan(
+            [m for m in months if publication is None or publication.is_published(m)]).items() for m in group}
+        shared = MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) if warehouse.mode == "live" \
+            else None
         try:
             for month in months:
                 if publication is not None and not publication.is_published(month):
@@ -460,7 +474,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                                               metadata={"status": status, "latest_published": publication.latest,
                                                         "checked": publication.source})
                     continue
-                outcome = _run_month(context, month, forces, files, warehouse, staged, connection)
+                outcome = _run_month(context, month, forces, files, warehouse, staged, connection, shared,
+                                     plan.get(month))
                 if outcome.problems:
                     failed[month] = outcome.problems
                     if outcome.results:
@@ -471,6 +486,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                 yield _materialization(month, partitions[month], outcome, warehouse.mode)
         finally:
             connection.close()
+            if shared is not None:
+                shared.close()
             if staged.folder is not None:
                 shutil.rmtree(staged.folder, ignore_errors=True)
         if failed:
