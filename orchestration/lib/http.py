@@ -290,9 +290,10 @@ class HttpClient:
             else:
                 keep = self.keep_free
                 length = response.headers.get("Content-Length", "")
-                if keep:  # before a byte is written (for the whole size, when the server says it), then as it writes
+                if keep:  # before a byte is written: room for the whole size when the server says it, else for the
+                    # first DISK_CHECK_BYTES; then, as it writes, for each next DISK_CHECK_BYTES
                     known = int(length) if length.isdigit() else None
-                    check_disk(dest.parent, known or 0, keep, size=known)
+                    check_disk(dest.parent, DISK_CHECK_BYTES if known is None else known, keep, size=known)
 
                 def disk(written: int) -> None:
                     check_disk(dest.parent, DISK_CHECK_BYTES, keep, written=written)
