@@ -12,8 +12,8 @@ abandoned (``too slow``) and retried like a timeout. A body larger than ``max_by
 (not retried). ``download`` writes the body to a file instead of memory (the police.uk monthly archive
 holds every force's last three years: well over a gigabyte), through a ``.part`` file renamed when whole, and
 never fills the disk: it stops (``DiskSpaceError``, not retried) rather than leave less than
-``COHESION_DOWNLOAD_KEEP_FREE_MB`` (1,024) free on the download's disk, which the warehouse shares - before
-writing when the server says the size, and every 64 MiB as it writes.
+``COHESION_DOWNLOAD_KEEP_FREE_MB`` (1,024) free on the download's disk, which the warehouse shares - checked
+before writing (for the whole body when the server says its size) and every 64 MiB as it writes.
 
 Format problems (an HTML page where CSV or JSON was expected, a missing column) are not retried: they
 raise ``SourceFormatError`` from the client that detects them, and the caller keeps the last good data.
