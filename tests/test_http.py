@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import statistics
 from datetime import datetime, timedelta, timezone
 
@@ -231,8 +232,8 @@ def test_rate_settings_come_from_the_environment(monkeypatch):
 def test_a_download_stops_rather_than_fill_the_disk(fake_server, tmp_path, monkeypatch):
     """The warehouse shares the download's disk: a download that would leave less than COHESION_DOWNLOAD_KEEP_FREE_MB
     free is refused before a byte is written when the server gives the size, and stopped as it writes when it does
-    not (chunked); not retried, no file and no .part left, an earlier file kept. Measured on the real disk: the
-    space to keep is set just under what is free now."""
+    not (chunked); not retried, no file and no .part left, an earlier file kept."""
+    import collections
     import shutil
 
     from orchestration.lib import http as http_module
@@ -241,21 +242,35 @@ def test_a_download_stops_rather_than_fill_the_disk(fake_server, tmp_path, monke
     dest = tmp_path / "archive.zip"
     dest.write_bytes(b"the earlier archive")
     body = b"z" * 1_000_000
-    for reply, sized in ((Reply(200, body=body), True), (Reply(200, body=body, chunked=10_000), False)):
+
+    def refused(reply) -> str:
         fake_server.route("GET", PATH, reply)
         before = fake_server.count("GET", PATH)
-        monkeypatch.setattr(http_module, "DISK_CHECK_BYTES", 100_000)  # look every 100 kB, not every 64 MiB
-        # room for ~400 kB more (other processes write too: the margin is what is free minus 400 kB, not less)
-        monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(tmp_path).free - 400_000) / 1e6))
         http, slept = client(max_tries=3)
         with pytest.raises(DiskSpaceError) as caught:
             http.download(fake_server.url(PATH), dest)
         message = str(caught.value)
         assert f"free under {tmp_path}" in message and "COHESION_DOWNLOAD_KEEP_FREE_MB" in message
-        assert ("the download is 1.0 MB," if sized else "the download was stopped after 0.") in message
         assert caught.value.errno == 28 and isinstance(caught.value, OSError)
         assert fake_server.count("GET", PATH) == before + 1 and slept == []  # not retried
         assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip"] and dest.read_bytes() == b"the earlier archive"
+        return message
+
+    # the real disk, asked to keep 50 GB more than it has free (other processes' writes cannot change the answer)
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(tmp_path).free + 50e9) / 1e6))
+    assert "the download is 1.0 MB," in refused(Reply(200, body=body))
+    assert "the download is of unknown size," in refused(Reply(200, body=body, chunked=10_000))
+
+    # a chunked body on a disk of 1 MB whose free space is what the download has not yet written (the real disk's
+    # free space moves with every other process): with 0.6 MB to keep, it is stopped at about 0.3-0.4 MB
+    usage = collections.namedtuple("usage", "total used free")
+    part = tmp_path / "archive.zip.part"
+    monkeypatch.setattr(http_module.shutil, "disk_usage",
+                        lambda folder: usage(1_000_000, 0, 1_000_000 - (part.stat().st_size if part.exists() else 0)))
+    monkeypatch.setattr(http_module, "DISK_CHECK_BYTES", 100_000)  # look every 100 kB, not every 64 MiB
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", "0.6")
+    message = refused(Reply(200, body=body, chunked=10_000))
+    assert re.search(r"the download was stopped after 0\.[234] MB, 0\.[5-7] MB are free", message), message
 
     # 0 keeps nothing back; a bad value is a clear error when the client is made
     monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", "0")

@@ -346,8 +346,8 @@ def test_a_trickling_archive_fails_its_month_in_bounded_time_and_a_killed_runs_a
 
 def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_traceback(police, live, instance,
                                                                                       monkeypatch):
-    """No room for the archive: first the space kept free for the warehouse (COHESION_DOWNLOAD_KEEP_FREE_MB, set just
-    under what is free now on the real disk), then no space left while it downloads (the OS's error, raised where the
+    """No room for the archive: first the space kept free for the warehouse (COHESION_DOWNLOAD_KEEP_FREE_MB, set 50 GB
+    over what is free now on the real disk), then no space left while it downloads (the OS's error, raised where the
     file is written). Each time every force of the month fails naming the folder and the reason, with the archive
     asked for once, and the month keeps its rows; before, a second force met the failed download as a crash."""
     import errno
@@ -361,7 +361,7 @@ def test_a_download_the_disk_cannot_hold_fails_its_month_with_a_message_not_a_tr
     before = month_rows(live)
     monkeypatch.setenv("POLICE_UK_FORCES", "gwent,dyfed-powys")
 
-    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(live.warehouse).free - 1000) / 1e6))
+    monkeypatch.setenv("COHESION_DOWNLOAD_KEEP_FREE_MB", str((shutil.disk_usage(live.warehouse).free + 50e9) / 1e6))
     result = run(instance, live, "2024-06", "2024-06")
     assert not result.success and month_rows(live) == before
     assert police.count("GET", "/data/archive/2024-06.zip") == 2  # the first run, then once for both forces
