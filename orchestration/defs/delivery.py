@@ -227,8 +227,8 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                     "(crimes-street-dates, else the archive index: one small request) and loads every published "
                     "month not yet materialized, as one run per range of months, so a month is in within a day of "
                     "police.uk publishing it (on no fixed day). Months whose last load failed are asked for again "
-                    f"on the {RETRY_FAILED_DAY}th (and by a manual tick), not daily: a refused archive is over a "
-                    "gigabyte.",
+                    f"on the {RETRY_FAILED_DAY}th, not daily (a refused archive is over a gigabyte); to retry one "
+                    "sooner, launch police_uk_monthly_ingest for its partition from the UI.",
     )
     def schedule(context: dg.ScheduleEvaluationContext):
         if get_settings().mode != "live":
