@@ -80,16 +80,11 @@ def test_the_months_a_first_load_is_compared_with_are_those_the_whole_table_give
     counts it compares with must be those the whole table gives (the query it replaced)."""
     import random
 
-    from orchestration.lib.loaders import (
-        POLICE_CRIMES_DDL,
-        _loaded_months,
-        _month_index,
-        _month_label,
-        _nearest,
-    )
+    from orchestration.lib.loaders import POLICE_CRIMES_DDL, _loaded_months, _nearest
+    from orchestration.lib.police_uk import month_index, month_label
 
     rng = random.Random(20240630)
-    months = [_month_label(_month_index("2019-01") + i) for i in range(60)]
+    months = [month_label(month_index("2019-01") + i) for i in range(60)]
     held = {"every-month": months, "half": rng.sample(months, 30), "few": rng.sample(months, 8),
             "two-runs": months[:5] + months[40:42], "one": [months[20]], "none": []}
     con = duckdb.connect(str(tmp_path / "w.duckdb"))

@@ -107,6 +107,16 @@ class PoliceUkParseError(ValueError):
         super().__init__("\n".join(lines))
 
 
+def month_index(month: str) -> int:
+    """``YYYY-MM`` as a count of months (consecutive months differ by 1); ``month_label`` turns it back."""
+    year, mon = map(int, month.split("-"))
+    return year * 12 + mon
+
+
+def month_label(index: int) -> str:
+    return f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
+
+
 def month_from_filename(path: Path) -> tuple[str, str]:
     """('2024-06', 'gwent') from '2024-06-gwent-street.csv'."""
     match = FILE_NAME.match(Path(path).name)

@@ -484,10 +484,6 @@ def archive_member(month: str, force_id: str) -> str:
 ARCHIVE_SPAN = 36  # months in one archive: YYYY-MM.zip holds YYYY-MM and the 35 before it
 
 
-def _month_number(month: str) -> int:
-    return int(month[:4]) * 12 + int(month[5:7]) - 1
-
-
 def archive_plan(months: Iterable[str], span: int = ARCHIVE_SPAN) -> dict[str, list[str]]:
     """Which archive to take each month from: ``{archive month: [months, oldest first]}``, newest archive first.
 
@@ -499,7 +495,7 @@ def archive_plan(months: Iterable[str], span: int = ARCHIVE_SPAN) -> dict[str, l
     current = None
     for month in sorted(set(months), reverse=True):
         _check_month(month)
-        if current is None or _month_number(current) - _month_number(month) >= span:
+        if current is None or police_uk.month_index(current) - police_uk.month_index(month) >= span:
             current = month
             plan[current] = []
         plan[current].insert(0, month)
