@@ -228,6 +228,85 @@ def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypa
         instance.dispose()
 
 
+def test_the_instance_storage_reuses_one_engine_per_file_not_one_per_event(tmp_path, monkeypatch):
+    """Dagster's SQLite storages built a new SQLAlchemy engine for every event (a dialect to initialise, every
+    insert compiled again): about a third of an event's cost (benchmarks/instance_events.py). With the code
+    location loaded, a real run and 60 more events of it are stored through one engine per database file, every
+    event is there, and a second instance on the same files reads them."""
+    import shutil
+
+    import dagster as dg
+
+    import orchestration.definitions  # noqa: F401 - loading the code location installs lib/sqlite_storage.py
+    from orchestration.lib import sqlite_storage
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copyfile(REPO_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
+
+    @dg.op
+    def nothing():
+        return 1
+
+    @dg.job
+    def tiny():
+        nothing()
+
+    before = sqlite_storage.engines_created
+    instance = dg.DagsterInstance.get()
+    try:
+        result = tiny.execute_in_process(instance=instance)
+        assert result.success
+        for i in range(60):
+            instance.report_engine_event(f"event {i}", instance.get_run_by_id(result.run_id))
+        for i in range(20):
+            instance.report_runless_asset_event(dg.AssetMaterialization(f"asset_{i % 4}"))
+        stored = len(instance.all_logs(result.run_id))
+    finally:
+        instance.dispose()
+    made = sqlite_storage.engines_created - before
+    # runs.db, the run's event file, the cross-run index, the schedules file: never one per event (~100 here)
+    assert 1 <= made <= 5, made
+    assert stored >= 60 + 5
+    again = dg.DagsterInstance.get()
+    try:
+        assert len(again.all_logs(result.run_id)) == stored
+        assert again.get_latest_materialization_event(dg.AssetKey("asset_3")) is not None
+    finally:
+        again.dispose()
+
+
+def test_the_reused_engines_are_one_per_url_and_settings_and_only_without_a_pool():
+    from collections import OrderedDict
+
+    from sqlalchemy.pool import NullPool, QueuePool
+
+    from orchestration.lib import sqlite_storage
+
+    made = []
+
+    def fake_create_engine(url, **kwargs):
+        made.append((url, kwargs))
+        return object()
+
+    create = sqlite_storage._reusing(fake_create_engine, OrderedDict())
+    a = create("sqlite:////tmp/x/a.db", poolclass=NullPool, connect_args={"timeout": 30})
+    assert create("sqlite:////tmp/x/a.db", poolclass=NullPool, connect_args={"timeout": 30}) is a
+    assert create("sqlite:////tmp/x/a.db", poolclass=NullPool, connect_args={"timeout": 5}) is not a
+    assert create("sqlite:////tmp/x/b.db", poolclass=NullPool) is not a
+    # an engine that would keep connections, or another database, is made every time as asked
+    assert create("sqlite:////tmp/x/a.db", poolclass=QueuePool) is not create("sqlite:////tmp/x/a.db", poolclass=QueuePool)
+    assert create("postgresql://h/db", poolclass=NullPool) is not create("postgresql://h/db", poolclass=NullPool)
+    assert len(made) == 3 + 2 + 2
+    # at most MAX_ENGINES are kept: the least recently used is dropped, then made again when asked for
+    for i in range(sqlite_storage.MAX_ENGINES + 1):
+        create(f"sqlite:////tmp/many/{i}.db", poolclass=NullPool)
+    count = len(made)
+    create(f"sqlite:////tmp/many/{sqlite_storage.MAX_ENGINES}.db", poolclass=NullPool)
+    assert len(made) == count
+    create("sqlite:////tmp/many/0.db", poolclass=NullPool)
+    assert len(made) == count + 1
+
+
 def test_old_dbt_run_folders_are_pruned_and_one_vanishing_meanwhile_is_no_error(tmp_path, monkeypatch):
     """defs/dbt.py keeps the newest KEEP_TARGET_DIRS run folders; a folder another process removes while the
     list is made (a sensor's run, a test worker pruning its own) is skipped, not a crash."""
