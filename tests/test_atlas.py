@@ -508,6 +508,63 @@ def test_every_factor_is_reported_separately_with_source_date_and_metadata_limit
                 assert f"<strong>{L.gettext(word)}:</strong>" in card
 
 
+def _visible_text(doc: str) -> str:
+    """A page's text with its markup, styles, scripts and charts taken out, on one line."""
+    import html as html_module
+
+    doc = re.sub(r"<(style|script|svg)\b.*?</\1>", " ", doc, flags=re.S)
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", doc)).split())
+
+
+def test_an_area_whose_crime_months_cover_less_than_a_year_is_told_why_it_has_no_crime_figure(atlas, con):
+    """Cardiff's police.uk months (South Wales: 2022-01..11 bundled) cover less than the year the profile's 12-month
+    crime figures need: its area page and profile name each such indicator with the periods its figures do cover
+    (from the warehouse, independently), in English and Welsh, instead of listing it as not available; Newport
+    (Gwent, two years) has no such line."""
+    from orchestration.lib.atlas.model import short_of_a_year
+
+    short = rows(con, """
+        select indicator_id, arg_min(period_label, period_start) as first, arg_max(period_label, period_end) as last
+        from marts.fct_indicator_value v join ref.indicator_catalogue c using (indicator_id)
+        where geography_level = 'la' and area_code = ? and coalesce(c.licence, '') not ilike '%partner%'
+          and indicator_id not in (select indicator_id from marts.mart_cohesion_profile where la_code = ?)
+        group by indicator_id having max(period_end) < min(period_start) + interval 1 year - interval 1 day
+        order by indicator_id""", [CARDIFF, CARDIFF])
+    ids = {r["indicator_id"] for r in short}
+    assert {"all_crime_rate", "violence_against_person_rate", "public_order_rate"} <= ids
+    for lang in ("en", "cy"):
+        L = AtlasLang(lang)
+        labels = {i: L.text(c["label"]) for i, c in
+                  ((r["indicator_id"], rows(con, "select label from ref.indicator_catalogue where indicator_id = ?",
+                                            [r["indicator_id"]])[0]) for r in short)}
+        for rel in (f"{lang}/area/{CARDIFF}.html", f"{lang}/profile/{CARDIFF}.html"):
+            text = _visible_text(html(atlas, rel))
+            lead = L.gettext("No 12-month figure for %(area)s yet: its figures cover less than a year:") % {
+                "area": L.name({"name": "Cardiff", "name_cy": "Caerdydd"})}
+            assert lead in text, rel
+            said = text[text.index(lead):]
+            for r in short:
+                span = L.gettext("%(first)s to %(last)s") % {"first": L.period(r["first"]), "last": L.period(r["last"])}
+                assert f"{labels[r['indicator_id']]} ({span})" in said, (rel, r)
+            assert L.gettext("No 12-month figure yet: the figures for this area cover less than a year (below).") in text
+            not_available = L.gettext("Not available for %(area)s in the bundled data:") % {
+                "area": L.name({"name": "Cardiff", "name_cy": "Caerdydd"})}
+            for sentence in text.split(not_available)[1:]:
+                listed = sentence.split(".")[0]
+                assert not any(labels[i] in listed for i in ids), (rel, listed)
+        newport = _visible_text(html(atlas, f"{lang}/profile/{NEWPORT}.html"))
+        assert L.gettext("No 12-month figure yet: the figures for this area cover less than a year (below).") not in newport
+    # the rule itself: a year of months is enough, a month less is not
+    import datetime as dt
+
+    def q(y, m, n):
+        return {"period_start": dt.date(y, m, 1), "period_end": dt.date(y + (m + 3 * n - 1) // 12, (m + 3 * n - 1) % 12 + 1, 1) - dt.timedelta(days=1),
+                "period_label": f"{y}-{m:02d}+{n}q"}
+    assert short_of_a_year([q(2022, 1, 1), q(2022, 10, 1)]) is None
+    assert short_of_a_year([q(2022, 1, 1), q(2022, 7, 1)]) == {"first": "2022-01+1q", "last": "2022-07+1q", "periods": 2}
+    assert short_of_a_year([]) is None
+
+
 def test_public_statistics_only(atlas):
     for path in ATLAS_SRC.rglob("*.py"):
         source = path.read_text(encoding="utf-8")

@@ -458,16 +458,41 @@ def benchmark_flags(points: list[dict], benchmark_label: str, latest_label: str)
     return [(bool(is_b(p)), bool(is_l(p))) for p in points]
 
 
-def profile_by_factor(rows: list[dict], indicators: dict[str, dict]) -> list[tuple[str, list[dict], list[dict]]]:
+def short_of_a_year(points: list[dict]) -> dict | None:
+    """An area's figures of an indicator (trend points, oldest first) that cover less than a year: {first, last}
+    period labels, or None. The profile's figures of sub-annual counts (police.uk crime) are 12-month windows
+    (mart_cohesion_profile), so an area whose months cover less than a year has figures but no profile row:
+    its profile says so, rather than that nothing is available."""
+    if not points:
+        return None
+    start = min(p["period_start"] for p in points)
+    end = max(p["period_end"] for p in points)
+    try:
+        year_on = start.replace(year=start.year + 1)
+    except ValueError:  # 29 February
+        year_on = start.replace(year=start.year + 1, day=28)
+    if end >= year_on - dt.timedelta(days=1):
+        return None
+    return {"first": points[0]["period_label"], "last": points[-1]["period_label"], "periods": len(points)}
+
+
+def profile_by_factor(rows: list[dict], indicators: dict[str, dict], trends: dict[tuple[str, str], list[dict]] | None = None,
+                      la_code: str | None = None) -> list[tuple[str, list[dict], list[dict]]]:
     """(factor, profile rows, catalogue indicators of the factor with no row for this area) in the guide's
-    factor order: every factor reported separately, including those without figures."""
+    factor order: every factor reported separately, including those without figures. With the atlas's
+    ``trends`` and the area's ``la_code``, an indicator with no row whose area figures cover less than a year
+    carries ``short`` (short_of_a_year): those are explained, not listed as not available."""
     out = []
     for f in FACTORS:
         have = [r for r in rows if r["cohesion_factor"] == f]
         order = {i: n for n, i in enumerate(indicators)}
         have.sort(key=lambda r: order.get(r["indicator_id"], 999))
         ids = {r["indicator_id"] for r in have}
-        missing = [c for c in indicators.values() if c["cohesion_factor"] == f and c["indicator_id"] not in ids]
+        missing = []
+        for c in indicators.values():
+            if c["cohesion_factor"] == f and c["indicator_id"] not in ids:
+                short = short_of_a_year(trends.get((la_code, c["indicator_id"]), [])) if trends and la_code else None
+                missing.append({**c, "short": short})
         out.append((f, have, missing))
     return out
 

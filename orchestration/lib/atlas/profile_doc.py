@@ -52,7 +52,7 @@ def render_profile(data: model.AtlasData, la_code: str, lang: str, for_pdf: bool
         community[-1][1].append(r)
     ctx = {
         "L": R.L, "_": R.L.gettext, "gettext": R.L.gettext, "la": la, "built_on": data.built_on,
-        "indicators": data.indicators, "factors": model.profile_by_factor(rows, data.indicators),
+        "indicators": data.indicators, "factors": model.profile_by_factor(rows, data.indicators, data.trends, la_code),
         # narrower charts in the document, so their words stay legible at the printed size (about 9 cm wide)
         "trends": {r["indicator_id"]: R.trend(la, r, width=440, height=220) for r in rows}, "lsoa_names": data.lsoa_names,
         "community": community, "topic_labels": {t: R.topic_label(t) for t, _r in community},

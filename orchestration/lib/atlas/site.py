@@ -372,7 +372,7 @@ class SiteBuilder:
         _ = L.gettext
         path = f"{L.code}/area/{la['code']}.html"
         rows = d.profiles.get(la["code"], [])
-        factors = model.profile_by_factor(rows, d.indicators)
+        factors = model.profile_by_factor(rows, d.indicators, d.trends, la["code"])
         trends = {r["indicator_id"]: R.trend(la, r) for r in rows}
         indicator_pages = {ind: f"../indicator/{ind}/{la['code']}.html" for (ind, code) in d.la_tables if code == la["code"]}
         exceptions = [e for e in d.exceptions if e["la_code"] == la["code"]]
