@@ -196,14 +196,11 @@ def test_every_public_release_has_a_schedule_at_its_frequency_stopped_in_snapsho
         assert request.tags["dagster/asset_partition_range_end"] == keys[-1]
 
 
-def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypatch):
-    """Dagster's SQLite storage (one transaction per event) waited ~25 ms an event for the disk in SQLite's FULL
-    mode; loading the code location switches the instance's connections to NORMAL (lib/sqlite_storage.py).
-    Checked on a real instance's event log, after a real run stored its events there."""
+def _instance_and_a_one_step_job(tmp_path, monkeypatch):
+    """A real Dagster instance under tmp_path with the project's dagster.yaml, and a one-step job to run on it."""
     import shutil
 
     import dagster as dg
-    from sqlalchemy import text
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     shutil.copyfile(REPO_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
@@ -216,7 +213,16 @@ def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypa
     def tiny():
         nothing()
 
-    instance = dg.DagsterInstance.get()
+    return dg.DagsterInstance.get(), tiny
+
+
+def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypatch):
+    """Dagster's SQLite storage (one transaction per event) waited ~25 ms an event for the disk in SQLite's FULL
+    mode; loading the code location switches the instance's connections to NORMAL (lib/sqlite_storage.py).
+    Checked on a real instance's event log, after a real run stored its events there."""
+    from sqlalchemy import text
+
+    instance, tiny = _instance_and_a_one_step_job(tmp_path, monkeypatch)
     try:
         result = tiny.execute_in_process(instance=instance)
         assert result.success
@@ -233,26 +239,13 @@ def test_the_instance_storage_reuses_one_engine_per_file_not_one_per_event(tmp_p
     insert compiled again): about a third of an event's cost (benchmarks/instance_events.py). With the code
     location loaded, a real run and 60 more events of it are stored through one engine per database file, every
     event is there, and a second instance on the same files reads them."""
-    import shutil
-
     import dagster as dg
 
     import orchestration.definitions  # noqa: F401 - loading the code location installs lib/sqlite_storage.py
     from orchestration.lib import sqlite_storage
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    shutil.copyfile(REPO_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
-
-    @dg.op
-    def nothing():
-        return 1
-
-    @dg.job
-    def tiny():
-        nothing()
-
     before = sqlite_storage.engines_created
-    instance = dg.DagsterInstance.get()
+    instance, tiny = _instance_and_a_one_step_job(tmp_path, monkeypatch)
     try:
         result = tiny.execute_in_process(instance=instance)
         assert result.success
