@@ -236,7 +236,7 @@ def test_the_instance_storage_commits_with_synchronous_normal(tmp_path, monkeypa
 
 def test_the_instance_storage_reuses_one_engine_per_file_not_one_per_event(tmp_path, monkeypatch):
     """Dagster's SQLite storages built a new SQLAlchemy engine for every event (a dialect to initialise, every
-    insert compiled again): about a third of an event's cost (benchmarks/instance_events.py). With the code
+    insert compiled again): a quarter to two fifths of an event's cost (benchmarks/instance_events.py). With the code
     location loaded, a real run and 60 more events of it are stored through one engine per database file, every
     event is there, and a second instance on the same files reads them."""
     import dagster as dg

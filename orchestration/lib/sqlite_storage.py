@@ -3,8 +3,10 @@ cheaper to write: ``PRAGMA synchronous=NORMAL`` instead of SQLite's default FULL
 database file instead of one per event.
 
 Dagster stores every event in its own transaction over a new connection, and in FULL mode each commit waits for
-the disk several times: measured here 25 ms an event, and a full build writes ~2,000 events (each dbt model and
-test is a materialization or an asset check, each planned first), about 50 s of waiting. NORMAL: ~3 ms. What it
+the disk several times: measured on an earlier machine 25 ms an event, and a full build writes ~2,000 events (each
+dbt model and test is a materialization or an asset check, each planned first), about 50 s of waiting. NORMAL:
+~3 ms. (How much it saves depends on the disk: on a later machine FULL and NORMAL measured the same,
+benchmarks/instance_events.py.) What it
 costs: SQLite's documentation says a power failure at the wrong moment could, with a small chance, corrupt a
 database in the default rollback-journal mode (a killed process cannot: its writes are with the OS). Only the
 Dagster instance is affected (run history the UI shows), never the warehouse, the landing folder or the
@@ -12,8 +14,8 @@ restricted store; a team that needs more uses Dagster's Postgres storage (README
 
 Dagster's SQLite storages also build a new SQLAlchemy engine for every event they write (``create_engine(url,
 poolclass=NullPool)`` then ``dispose()``): each new engine initialises its dialect on its first connection and
-starts with an empty statement cache, so every insert is compiled again. That was about a third of the cost of an
-event here (benchmarks/instance_events.py). ``install`` makes those storages reuse one engine per database file
+starts with an empty statement cache, so every insert is compiled again. That was a quarter of the cost of a run's
+event and two fifths of an asset materialization's (benchmarks/instance_events.py). ``install`` makes those storages reuse one engine per database file
 and connection settings. The engines keep no connection open (NullPool: each use still opens and closes its own
 SQLite connection, so locking between processes is unchanged); only the dialect and the compiled statements are
 kept, for at most ``MAX_ENGINES`` files (an engine for a run's file is dropped once runs are many).
