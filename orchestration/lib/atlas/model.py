@@ -473,15 +473,15 @@ def short_of_a_year(points: list[dict]) -> dict | None:
         year_on = start.replace(year=start.year + 1, day=28)
     if end >= year_on - dt.timedelta(days=1):
         return None
-    return {"first": points[0]["period_label"], "last": points[-1]["period_label"], "periods": len(points)}
+    return {"first": points[0]["period_label"], "last": points[-1]["period_label"]}
 
 
-def profile_by_factor(rows: list[dict], indicators: dict[str, dict], trends: dict[tuple[str, str], list[dict]] | None = None,
-                      la_code: str | None = None) -> list[tuple[str, list[dict], list[dict]]]:
+def profile_by_factor(rows: list[dict], indicators: dict[str, dict], trends: dict[tuple[str, str], list[dict]],
+                      la_code: str) -> list[tuple[str, list[dict], list[dict]]]:
     """(factor, profile rows, catalogue indicators of the factor with no row for this area) in the guide's
-    factor order: every factor reported separately, including those without figures. With the atlas's
-    ``trends`` and the area's ``la_code``, an indicator with no row whose area figures cover less than a year
-    carries ``short`` (short_of_a_year): those are explained, not listed as not available."""
+    factor order: every factor reported separately, including those without figures. Each indicator with no row
+    carries ``short``: short_of_a_year of the area's points in the atlas's ``trends`` (explained, not listed as
+    not available), or None."""
     out = []
     for f in FACTORS:
         have = [r for r in rows if r["cohesion_factor"] == f]
@@ -491,8 +491,7 @@ def profile_by_factor(rows: list[dict], indicators: dict[str, dict], trends: dic
         missing = []
         for c in indicators.values():
             if c["cohesion_factor"] == f and c["indicator_id"] not in ids:
-                short = short_of_a_year(trends.get((la_code, c["indicator_id"]), [])) if trends and la_code else None
-                missing.append({**c, "short": short})
+                missing.append({**c, "short": short_of_a_year(trends.get((la_code, c["indicator_id"]), []))})
         out.append((f, have, missing))
     return out
 
