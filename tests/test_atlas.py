@@ -546,7 +546,7 @@ def test_an_area_whose_crime_months_cover_less_than_a_year_is_told_why_it_has_no
                 span = L.gettext("%(first)s to %(last)s") % {"first": L.period(r["first"]), "last": L.period(r["last"])}
                 assert f"{labels[r['indicator_id']]} ({span})" in said, (rel, r)
             assert L.gettext("No 12-month figure yet: the figures for this area cover less than a year (below).") in text
-            not_available = L.gettext("Not available for %(area)s in the bundled data:") % {
+            not_available = L.gettext("Not available for %(area)s:") % {
                 "area": L.name({"name": "Cardiff", "name_cy": "Caerdydd"})}
             for sentence in text.split(not_available)[1:]:
                 listed = sentence.split(".")[0]
@@ -565,6 +565,75 @@ def test_an_area_whose_crime_months_cover_less_than_a_year_is_told_why_it_has_no
     assert short_of_a_year([q1, q4]) is None
     assert short_of_a_year([q1, q3]) == {"first": "2022 Q1", "last": "2022 Q3"}
     assert short_of_a_year([]) is None
+    # as in the mart, only the latest point's series counts: a year across a series break is not a year
+    q2 = quarter(dt.date(2022, 4, 1), dt.date(2022, 6, 30), "2022 Q2")
+    old_series = [{**q, "series_key": "a"} for q in (q1, q2)]
+    new_series = [{**q, "series_key": "b"} for q in (q3, q4)]
+    assert short_of_a_year(old_series + new_series) == {"first": "2022 Q3", "last": "2022 Q4"}
+    assert short_of_a_year([{**q, "series_key": "b"} for q in (q1, q2, q3, q4)]) is None
+
+
+def test_the_crime_pages_say_when_each_forces_police_uk_files_end(atlas, con):
+    """The forces' police.uk files end in different months (in the bundle South Wales, North Wales and
+    Dyfed-Powys in November 2022, Gwent in June 2024): every police.uk indicator page says, in both languages,
+    which force's files end when, taken here from the raw table; no other indicator page says it."""
+    import datetime as dt
+
+    from orchestration.lib.atlas.model import police_file_ends
+
+    ends = rows(con, """
+        select f.police_force_name as name, f.police_force_name_cy as name_cy, max(r.month) as last_month
+        from raw.police_uk_street_crimes r join ref.police_force f on f.police_uk_force_id = r.force_id
+        group by all""")
+    assert len({r["last_month"] for r in ends}) > 1  # the bundle's forces end in different months
+    police = {r["indicator_id"] for r in rows(con, """
+        select indicator_id from ref.indicator_catalogue
+        where cohesion_factor in ('crime', 'local_extra') and source like 'data.police.uk%'""")}
+    pages = set(atlas["summary"]["pages"]["indicator"])
+    for lang in ("en", "cy"):
+        L = AtlasLang(lang)
+        by_month: dict[str, list[str]] = {}
+        for r in sorted(ends, key=lambda r: r["name"]):
+            by_month.setdefault(r["last_month"], []).append(L.name(r))
+        listed = "; ".join(", ".join(names) + ": " + L.month(f"{month}-01") for month, names in sorted(by_month.items()))
+        sentence = L.gettext("The forces' police.uk files do not all end in the same month (%(ends)s): a period after "
+                             "a force's last month has no figure for its local authorities.") % {"ends": listed}
+        lead = sentence.split("(")[0]
+        checked = 0
+        # every indicator's Wales page ({lang}/indicator/{id}.html) and one indicator's local authority pages
+        chosen = [p for p in pages if p.startswith(f"{lang}/") and (p.count("/") == 2 or "/all_crime_rate/" in p)]
+        for rel in sorted(chosen):
+            ind = rel.split("/")[2].removesuffix(".html")
+            text = _visible_text(html(atlas, rel))
+            if ind in police:
+                assert sentence in text, rel
+                checked += 1
+            else:
+                assert lead not in text, rel
+        assert checked, lang
+    # one month for every force (or one force): nothing to say
+    nov = {"last_month": dt.date(2022, 11, 1)}
+    assert police_file_ends([{**nov, "name": "Gwent"}, {**nov, "name": "Dyfed-Powys"}]) == []
+    assert police_file_ends([{**nov, "name": "Gwent"}]) == []
+
+
+def test_the_home_page_says_why_an_indicator_has_no_figure_in_the_mode_it_was_built_in(warehouse_path, tmp_path):
+    """Bundled data: a live download adds the indicators with no figure. Live: their sources have not loaded.
+    Both, in both languages, against the same warehouse; the other mode's sentence is absent."""
+    from orchestration.lib.atlas.site import build_atlas
+
+    said = {"bundled": "In the indicator catalogue but with no figure in the bundled data (a live download adds them):",
+            "live": "In the indicator catalogue but with no figure in the warehouse (their sources have not loaded: "
+                    "the data team's Dagster UI says why):"}
+    for mode in ("bundled", "live"):
+        out = tmp_path / mode
+        build_atlas(warehouse_path, out, pdf=False, live=mode == "live")
+        for lang in ("en", "cy"):
+            L = AtlasLang(lang)
+            text = _visible_text((out / lang / "index.html").read_text(encoding="utf-8"))
+            other = "live" if mode == "bundled" else "bundled"
+            assert L.gettext(said[mode]) in text, (mode, lang)
+            assert L.gettext(said[other]) not in text, (mode, lang)
 
 
 def test_public_statistics_only(atlas):

@@ -53,7 +53,8 @@ def cohesion_atlas(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         os.nice(19 - os.nice(0))
         context.log.info("rendering at background priority (nice 19): the monitoring packs and partner file runs "
                          "beside it come first")
-    summary = build_atlas(settings.warehouse_path, settings.atlas_dir, pdf=settings.atlas_pdf)
+    summary = build_atlas(settings.warehouse_path, settings.atlas_dir, pdf=settings.atlas_pdf,
+                          live=settings.mode == "live")
     pages = summary["pages"]
     context.log.info(f"{summary['page_count']} pages, {len(summary['downloads'])} downloads, "
                      f"{summary['bytes'] / 1e6:.0f} MB in {summary['seconds']} s -> {summary['path']}")

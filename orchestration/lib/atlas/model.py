@@ -76,6 +76,9 @@ class AtlasData:
     tables: dict[str, dict] = field(default_factory=dict)  # indicator_id -> Wales-wide ranked table
     la_tables: dict[tuple[str, str], dict] = field(default_factory=dict)  # (indicator_id, la_code) -> table
     lsoa_names: dict[str, dict] = field(default_factory=dict)  # lsoa code -> names, ward, LA
+    # police forces with police.uk months in the warehouse: {code, name, name_cy, first_month, last_month}
+    police_months: list[dict] = field(default_factory=list)
+    live: bool = False  # built from live downloads (COHESION_MODE=live), not the bundled snapshots
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
@@ -263,7 +266,7 @@ def _ranked(df: pl.DataFrame) -> pl.DataFrame:
 
 def _small_area_tables(con, indicators: dict[str, dict], names: dict[tuple[str, str], dict], las: list[dict]):
     """Wales-wide tables at each indicator's map level (its latest period), and per local authority (each
-    authority's own latest period: police.uk files after 2022-11 are bundled for Gwent only)."""
+    authority's own latest period: the forces' police.uk files need not end in the same month)."""
     ids = [i for i, c in indicators.items() if c["map_level"] in SMALL_AREA_LEVELS]
     if not ids:
         return {}, {}
@@ -428,12 +431,18 @@ def load(warehouse: Path) -> AtlasData:
         exceptions = _exceptions(con, public, names)
         tables, la_tables = _small_area_tables(con, indicators, names, las)
         tables.update(_la_level_tables(con, indicators, names))
+        police_months = _rows(con, """
+            select f.police_force_code as code, f.police_force_name as name, f.police_force_name_cy as name_cy,
+                   min(c.month) as first_month, max(c.month) as last_month
+            from marts.fct_crime_monthly_coverage c join ref.police_force f on f.police_uk_force_id = c.force_id
+            group by all order by f.police_force_name
+        """)
     finally:
         con.close()
     data = AtlasData(
         built_on=dt.date.today(), las=las, la_by_code={la["code"]: la for la in las}, indicators=indicators,
         profiles=profiles, la_maps=_la_maps(profiles, las), community=community, trends=trends,
-        exceptions=exceptions, tables=tables, la_tables=la_tables, lsoa_names=lsoas,
+        exceptions=exceptions, tables=tables, la_tables=la_tables, lsoa_names=lsoas, police_months=police_months,
     )
     return data
 
@@ -462,9 +471,12 @@ def short_of_a_year(points: list[dict]) -> dict | None:
     """An area's figures of an indicator (trend points, oldest first) that cover less than a year: {first, last}
     period labels, or None. The profile's figures of sub-annual counts (police.uk crime) are 12-month windows
     (mart_cohesion_profile), so an area whose months cover less than a year has figures but no profile row:
-    its profile says so, rather than that nothing is available."""
+    its profile says so, rather than that nothing is available. As in the mart, only the series of the latest
+    point counts (a window never spans a series break)."""
     if not points:
         return None
+    series = max(points, key=lambda p: p["period_end"]).get("series_key")
+    points = [p for p in points if p.get("series_key") == series]
     start = min(p["period_start"] for p in points)
     end = max(p["period_end"] for p in points)
     try:
@@ -474,6 +486,16 @@ def short_of_a_year(points: list[dict]) -> dict | None:
     if end >= year_on - dt.timedelta(days=1):
         return None
     return {"first": points[0]["period_label"], "last": points[-1]["period_label"]}
+
+
+def police_file_ends(forces: list[dict]) -> list[tuple[dt.date, list[dict]]]:
+    """(last month, forces whose police.uk files end then), oldest first, when the forces' files do not all end
+    in the same month (a later period then has no figure for the local authorities of the forces that ended
+    earlier); [] when they do, or when there is at most one force."""
+    ends: dict[dt.date, list[dict]] = {}
+    for f in forces:
+        ends.setdefault(f["last_month"], []).append(f)
+    return sorted(ends.items()) if len(ends) > 1 else []
 
 
 def profile_by_factor(rows: list[dict], indicators: dict[str, dict], trends: dict[tuple[str, str], list[dict]],

@@ -344,7 +344,7 @@ class SiteBuilder:
             ctx = R.context(path, crumbs, ind=c, la_map=lm, la_table=table, map_svg=map_svg, is_index=is_index,
                             map_choices=groups, indicator_groups=all_groups, default_indicator=default,
                             area_links=area_links, exceptions=d.exceptions, exception_groups=exception_groups,
-                            not_bundled=not_bundled,
+                            not_bundled=not_bundled, live=d.live,
                             exceptions_download=self._downloads_for(path, files["exceptions"]))
             self._write(path, _ENV.get_template("home.html.j2").render(ctx), "home")
 
@@ -437,9 +437,12 @@ class SiteBuilder:
         if la is None:
             la_links = [(x, f"{ind}/{x['code']}.html") for x in d.las if (ind, x["code"]) in d.la_tables]
         coverage_note = ""
-        if c["cohesion_factor"] in ("crime", "local_extra") and c["source"].startswith("data.police.uk"):
-            coverage_note = _("After November 2022 only Gwent Police's files are bundled, so later periods cover Gwent's "
-                              "five local authorities only.")
+        ends = model.police_file_ends(d.police_months)
+        if c["cohesion_factor"] in ("crime", "local_extra") and c["source"].startswith("data.police.uk") and ends:
+            coverage_note = _("The forces' police.uk files do not all end in the same month (%(ends)s): a period after "
+                              "a force's last month has no figure for its local authorities.",
+                              ends="; ".join(", ".join(L.name(f) for f in forces) + ": " + L.month(end)
+                                             for end, forces in ends))
         caption = _("%(indicator)s by %(level)s, %(place)s, %(period)s (rank 1 = highest value)",
                     indicator=L.text(c["label"]), level=L.level(level), place=place, period=L.period(t["period_label"]))
         crumbs = [(_("Wales"), prefix + "index.html")]
@@ -493,15 +496,17 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True) -> dict:
+def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True, live: bool = False) -> dict:
     """Build the whole atlas from ``warehouse`` (opened read-only) into ``out_dir`` and return a summary:
     ``pages`` {page type: [relative paths]} for home, area, indicator, profile_html, profile_pdf (and about,
     language, method: the exception method page), ``downloads`` [relative paths], ``seconds``, ``bytes``,
     ``untranslated`` (data notes shown in English on Welsh pages) and ``missing_welsh`` (fixed strings with no
-    Welsh: should be empty)."""
+    Welsh: should be empty). ``live``: the warehouse was built from live downloads, not the bundled snapshots
+    (what the home page says of indicators with no figure)."""
     started = time.monotonic()
     warehouse, out_dir = Path(warehouse), Path(out_dir)
     data = model.load(warehouse)
+    data.live = live
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
