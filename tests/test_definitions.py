@@ -330,3 +330,19 @@ def test_old_dbt_run_folders_are_pruned_and_one_vanishing_meanwhile_is_no_error(
     monkeypatch.undo()
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(f.name for f in folders[-1 - dbt_defs.KEEP_TARGET_DIRS:])
+
+
+def test_loading_the_code_location_imports_no_library_it_only_needs_when_drawing_or_checking():
+    """Every run's process, the code server and each `dagster` command load the code location first: a library
+    needed only when a map is drawn or a point resolved (numpy, shapely: ~0.5 s), a PDF rendered (WeasyPrint) or a
+    suite validated (Great Expectations, pandas) is imported there, not at load. In a fresh interpreter."""
+    import subprocess
+    import sys
+
+    heavy = ["numpy", "shapely", "weasyprint", "great_expectations", "pandas", "pyarrow"]
+    code = ("import sys\n"
+            "import orchestration.definitions\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(REPO_ROOT))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"imported when the code location loads: {done.stdout.strip()}"

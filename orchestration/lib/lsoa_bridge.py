@@ -17,11 +17,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shapely import make_valid
-from shapely.geometry import Point, shape
-from shapely.ops import nearest_points
-from shapely.strtree import STRtree
+if TYPE_CHECKING:
+    from shapely.geometry import Point
+# shapely (and the numpy it brings) is imported where a point is resolved, not here: this module is imported by
+# every process that loads the code location, most of which resolve nothing (~0.5 s of their start)
 
 METHOD_IN_POLYGON = "point_in_child_polygon"
 METHOD_NEAREST = "nearest_child_polygon"
@@ -49,6 +50,9 @@ def load_split_children(exact_fit_csv: Path) -> dict[str, list[str]]:
 
 class SplitResolver:
     def __init__(self, exact_fit_csv: Path, lsoa21_geojson: Path):
+        from shapely import make_valid
+        from shapely.geometry import shape
+
         self.children = load_split_children(exact_fit_csv)
         wanted = {c for kids in self.children.values() for c in kids}
         with open(lsoa21_geojson, encoding="utf-8") as fh:
@@ -68,6 +72,9 @@ class SplitResolver:
 
     def resolve(self, points: Iterable[tuple[str, float, float]]) -> list[SplitResolution]:
         """Resolve distinct (lsoa11_code, longitude, latitude) points of split parents."""
+        from shapely.geometry import Point
+        from shapely.strtree import STRtree
+
         out: list[SplitResolution] = []
         for code, lon, lat in sorted(set(points)):
             kids = self.children.get(code)
@@ -88,6 +95,8 @@ class SplitResolver:
 
 def _metres(point: Point, polygon) -> float:
     """Approximate distance in metres from a lon/lat point to a polygon (fine at these scales)."""
+    from shapely.ops import nearest_points
+
     nearest = nearest_points(point, polygon)[1]
     dx = (nearest.x - point.x) * 111_320 * math.cos(math.radians(point.y))
     dy = (nearest.y - point.y) * 110_540

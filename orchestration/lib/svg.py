@@ -31,12 +31,15 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
-import numpy as np
-import shapely
-
 from orchestration.settings import get_settings
+
+if TYPE_CHECKING:
+    import numpy as np
+# numpy and shapely are imported where the maps are drawn, not here: this module is imported (through the packs
+# and delivery) by every process that loads the code location, and those two are ~0.4 s of its start
 
 # level -> (file under <snapshots>/boundaries, property holding the area code)
 LEVELS: dict[str, tuple[str, str]] = {
@@ -147,6 +150,8 @@ def boundaries_dir() -> Path:
 @functools.lru_cache(maxsize=8)
 def _parse_boundaries(path: str, code_property: str, mtime_ns: int) -> dict[str, tuple[np.ndarray, ...]]:
     """code -> rings (read-only (n, 2) lon/lat arrays, exteriors and holes alike)."""
+    import numpy as np
+
     del mtime_ns  # part of the cache key only: a replaced file is parsed again
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
@@ -194,6 +199,9 @@ def _project_and_simplify(rings: list[np.ndarray], box: tuple[float, float, floa
     Returns one int array of tenths of a pixel per ring (closing point dropped, consecutive duplicates
     removed); a ring that collapsed to under three points comes back with what is left of it.
     """
+    import numpy as np
+    import shapely
+
     x0, y0, w, h = box
     coords = np.concatenate(rings)
     lon_min, lat_min = coords.min(axis=0)
@@ -236,7 +244,7 @@ def _ring_path(ring: np.ndarray) -> str:
     first = ring[0]
     parts = [f"M{_num(first[0] / 10)} {_num(first[1] / 10)}"]
     if len(ring) > 1:
-        deltas = np.diff(ring, axis=0)
+        deltas = ring[1:] - ring[:-1]  # np.diff(ring, axis=0)
         tokens = []
         for dx, dy in deltas.tolist():
             tokens.append(_num(dx / 10))

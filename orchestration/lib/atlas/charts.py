@@ -19,8 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from orchestration.lib.svg import (
     _FONT,
@@ -39,6 +38,9 @@ from orchestration.lib.svg import (
     _uid,
     load_boundaries,
 )
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where a map is measured (svg.py says why)
 
 # level -> (boundary file, code property): svg.py's LSOA and ward files, plus MSOAs and local authorities.
 MAP_LEVELS: dict[str, tuple[str, str]] = {
@@ -184,6 +186,8 @@ def _map_height(level: str, codes: tuple[str, ...], width: int) -> int:
     filename, prop = MAP_LEVELS[level]
     shapes = load_boundaries(filename, prop)
     _require(shapes, list(codes), f"{level} codes", filename)
+    import numpy as np
+
     coords = np.concatenate([ring for c in codes for ring in shapes[c]])
     lon_min, lat_min = coords.min(axis=0)
     lon_max, lat_max = coords.max(axis=0)

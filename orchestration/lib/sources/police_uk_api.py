@@ -44,10 +44,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import requests
-from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box
 
 from orchestration.lib import police_uk
 from orchestration.lib.http import (
@@ -61,6 +61,9 @@ from orchestration.lib.http import (
 )
 from orchestration.lib.processes import process_gone
 from orchestration.lib.sources.base import Pull, base_url, sha256_chunks
+
+if TYPE_CHECKING:
+    from shapely.geometry import Polygon
 
 SOURCE = "police_uk"
 API_URL_ENV, API_URL_DEFAULT = "POLICE_UK_API_URL", "https://data.police.uk/api"
@@ -143,6 +146,9 @@ def poly_param(poly: Sequence[tuple[float, float]]) -> str:
 
 
 def _to_polygon(poly: Sequence[tuple[float, float]]) -> Polygon:
+    # here, not at the top: lsoa_bridge.py says why
+    from shapely.geometry import Polygon
+
     points = [(float(lng), float(lat)) for lat, lng in poly]  # shapely: x = longitude, y = latitude
     if len(points) < 3:
         raise ValueError(f"poly needs at least 3 (lat, lng) points, got {len(points)}")
@@ -161,6 +167,8 @@ def _from_polygon(polygon: Polygon) -> list[tuple[float, float]]:
 
 def split_quadrants(poly: Sequence[tuple[float, float]]) -> list[list[tuple[float, float]]]:
     """The polygon clipped to each quadrant of its bounding box (parts of a concave clip kept apart)."""
+    from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box
+
     polygon = _to_polygon(poly)
     minx, miny, maxx, maxy = polygon.bounds
     # Round the cut lines once so neighbouring quadrants share exactly the same edge (no sliver gap).
