@@ -596,8 +596,8 @@ def test_the_crime_pages_say_when_each_forces_police_uk_files_end(atlas, con):
         for r in sorted(ends, key=lambda r: r["name"]):
             by_month.setdefault(r["last_month"], []).append(L.name(r))
         listed = "; ".join(", ".join(names) + ": " + L.month(f"{month}-01") for month, names in sorted(by_month.items()))
-        sentence = L.gettext("The forces' police.uk files do not all end in the same month (%(ends)s): a period after "
-                             "a force's last month has no figure for its local authorities.") % {"ends": listed}
+        sentence = L.gettext("The forces' police.uk files do not all end in the same month (%(ends)s): a period that ends "
+                             "after a force's last month has no figure for its local authorities.") % {"ends": listed}
         lead = sentence.split("(")[0]
         checked = 0
         # every indicator's Wales page ({lang}/indicator/{id}.html) and one indicator's local authority pages

@@ -439,8 +439,8 @@ class SiteBuilder:
         coverage_note = ""
         ends = model.police_file_ends(d.police_months)
         if c["cohesion_factor"] in ("crime", "local_extra") and c["source"].startswith("data.police.uk") and ends:
-            coverage_note = _("The forces' police.uk files do not all end in the same month (%(ends)s): a period after "
-                              "a force's last month has no figure for its local authorities.",
+            coverage_note = _("The forces' police.uk files do not all end in the same month (%(ends)s): a period that ends "
+                              "after a force's last month has no figure for its local authorities.",
                               ends="; ".join(", ".join(L.name(f) for f in forces) + ": " + L.month(end)
                                              for end, forces in ends))
         caption = _("%(indicator)s by %(level)s, %(place)s, %(period)s (rank 1 = highest value)",
