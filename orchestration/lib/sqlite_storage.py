@@ -15,10 +15,11 @@ restricted store; a team that needs more uses Dagster's Postgres storage (README
 Dagster's SQLite storages also build a new SQLAlchemy engine for every event they write (``create_engine(url,
 poolclass=NullPool)`` then ``dispose()``): each new engine initialises its dialect on its first connection and
 starts with an empty statement cache, so every insert is compiled again. That was a quarter of the cost of a run's
-event and two fifths of an asset materialization's (benchmarks/instance_events.py). ``install`` makes those storages reuse one engine per database file
-and connection settings. The engines keep no connection open (NullPool: each use still opens and closes its own
-SQLite connection, so locking between processes is unchanged); only the dialect and the compiled statements are
-kept, for at most ``MAX_ENGINES`` files (an engine for a run's file is dropped once runs are many).
+event and two fifths of an asset materialization's (benchmarks/instance_events.py). ``install`` makes those storages
+reuse one engine per database file and connection settings. The engines keep no connection open (NullPool: each
+use still opens and closes its own SQLite connection, so locking between processes is unchanged); only the dialect
+and the compiled statements are kept, for at most ``MAX_ENGINES`` files (an engine for a run's file is dropped once
+runs are many).
 
 Installed once per process by the code location (orchestration.definitions) and `make run` (orchestration.build)
 before the instance is opened: the run workers, the code server and make run. The Dagster daemon and the UI,

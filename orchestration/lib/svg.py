@@ -39,7 +39,7 @@ from orchestration.settings import get_settings
 if TYPE_CHECKING:
     import numpy as np
 # numpy and shapely are imported where the maps are drawn, not here: this module is imported (through the packs
-# and delivery) by every process that loads the code location, and those two are ~0.4 s of its start
+# and delivery) by every process that loads the code location, and those two are ~0.5 s of its start
 
 # level -> (file under <snapshots>/boundaries, property holding the area code)
 LEVELS: dict[str, tuple[str, str]] = {

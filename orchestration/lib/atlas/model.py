@@ -76,9 +76,8 @@ class AtlasData:
     tables: dict[str, dict] = field(default_factory=dict)  # indicator_id -> Wales-wide ranked table
     la_tables: dict[tuple[str, str], dict] = field(default_factory=dict)  # (indicator_id, la_code) -> table
     lsoa_names: dict[str, dict] = field(default_factory=dict)  # lsoa code -> names, ward, LA
-    # police forces with police.uk months in the warehouse: {code, name, name_cy, first_month, last_month}
+    # police forces with police.uk months in the warehouse: {code, name, name_cy, last_month}
     police_months: list[dict] = field(default_factory=list)
-    live: bool = False  # built from live downloads (COHESION_MODE=live), not the bundled snapshots
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
@@ -433,7 +432,7 @@ def load(warehouse: Path) -> AtlasData:
         tables.update(_la_level_tables(con, indicators, names))
         police_months = _rows(con, """
             select f.police_force_code as code, f.police_force_name as name, f.police_force_name_cy as name_cy,
-                   min(c.month) as first_month, max(c.month) as last_month
+                   max(c.month) as last_month
             from marts.fct_crime_monthly_coverage c join ref.police_force f on f.police_uk_force_id = c.force_id
             group by all order by f.police_force_name
         """)

@@ -21,6 +21,7 @@ No Dagster imports.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -230,14 +231,20 @@ class Renderer:
 
 
 class SiteBuilder:
-    def __init__(self, data: model.AtlasData, root: Path, pdf: bool = True):
+    def __init__(self, data: model.AtlasData, root: Path, pdf: bool = True, live: bool = False):
         self.data = data
         self.root = root
         self.pdf = pdf
+        self.live = live  # the warehouse was built from live downloads (what the home page says of missing figures)
         self.pages: dict[str, list[str]] = {t: [] for t in (*PAGE_TYPES, "about", "language", "method")}
         self.downloads: list[str] = []
         self.untranslated: set[str] = set()
         self.missing: set[str] = set()
+
+    @functools.cached_property
+    def police_file_ends(self) -> list:
+        """model.police_file_ends of the warehouse's forces, worked out once for every crime page."""
+        return model.police_file_ends(self.data.police_months)
 
     def _write(self, rel: str, data: bytes | str, kind: str | None = None) -> None:
         path = self.root / rel
@@ -344,7 +351,7 @@ class SiteBuilder:
             ctx = R.context(path, crumbs, ind=c, la_map=lm, la_table=table, map_svg=map_svg, is_index=is_index,
                             map_choices=groups, indicator_groups=all_groups, default_indicator=default,
                             area_links=area_links, exceptions=d.exceptions, exception_groups=exception_groups,
-                            not_bundled=not_bundled, live=d.live,
+                            not_bundled=not_bundled, live=self.live,
                             exceptions_download=self._downloads_for(path, files["exceptions"]))
             self._write(path, _ENV.get_template("home.html.j2").render(ctx), "home")
 
@@ -437,7 +444,7 @@ class SiteBuilder:
         if la is None:
             la_links = [(x, f"{ind}/{x['code']}.html") for x in d.las if (ind, x["code"]) in d.la_tables]
         coverage_note = ""
-        ends = model.police_file_ends(d.police_months)
+        ends = self.police_file_ends
         if c["cohesion_factor"] in ("crime", "local_extra") and c["source"].startswith("data.police.uk") and ends:
             coverage_note = _("The forces' police.uk files do not all end in the same month (%(ends)s): a period that ends "
                               "after a force's last month has no figure for its local authorities.",
@@ -461,13 +468,14 @@ class SiteBuilder:
         self.missing |= cy.missing
 
 
-def build_site(data: model.AtlasData, root: Path, pdf: bool = True, previous: Path | None = None) -> dict:
+def build_site(data: model.AtlasData, root: Path, pdf: bool = True, previous: Path | None = None,
+               live: bool = False) -> dict:
     """Write every page, download and profile document of the atlas under ``root`` (an empty folder); profile PDFs
     whose HTML is unchanged are copied from the ``previous`` site. The profile PDFs (most of the time) render in
     worker processes while this process writes the pages and downloads."""
     from orchestration.lib.atlas.profile_doc import write_profiles
 
-    builder = SiteBuilder(data, root, pdf=pdf)
+    builder = SiteBuilder(data, root, pdf=pdf, live=live)
 
     def pages_and_downloads() -> None:
         files = builder.write_downloads()
@@ -506,12 +514,11 @@ def build_atlas(warehouse: Path, out_dir: Path, pdf: bool = True, live: bool = F
     started = time.monotonic()
     warehouse, out_dir = Path(warehouse), Path(out_dir)
     data = model.load(warehouse)
-    data.live = live
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
     try:
-        summary = build_site(data, tmp, pdf=pdf, previous=out_dir if out_dir.is_dir() else None)
+        summary = build_site(data, tmp, pdf=pdf, previous=out_dir if out_dir.is_dir() else None, live=live)
         # what the site holds, for scripts and tests that read a built atlas (pages by type, downloads)
         summary.update({"built_on": data.built_on.isoformat(), "seconds": round(time.monotonic() - started, 1),
                         "page_count": sum(len(v) for v in summary["pages"].values()),
