@@ -11,8 +11,6 @@ own, with its own data dir, Dagster instance and Chromium; what they share is ar
   seconds instead of another ~140 s build);
 * the tests are handed out in an order that lets the other worker run the tests that need no build while the
   first one builds (``pytest_collection_modifyitems``);
-* a test marked ``runs_alone`` runs while no other test does (it reads state that another worker's run would
-  replace: dbt's shared partial-parse file);
 * the temporary dirs are removed once, by the process that made them, when every worker is done.
 
 Without ``-n`` (``uv run pytest tests/test_x.py``) none of this applies: one session, as before.
@@ -61,7 +59,8 @@ if WORKER:
     # dagster-dbt gives each dbt run a folder under $DBT_TARGET_PATH (default dbt_project/target) and
     # orchestration/defs/dbt.py keeps only the newest five there: with two workers in one folder, one worker's
     # clean-up could delete the folder of a dbt run the other has in progress. One folder per worker; the
-    # partial-parse file dagster-dbt starts each run from stays the shared dbt_project/target one, through a link.
+    # partial-parse file dagster-dbt starts a data dir's first dbt run from stays the shared dbt_project/target one,
+    # through a link (later runs start from the data dir's own: defs/dbt.py partial_parse_cache).
     _dbt_target = SESSION_DIR / "dbt_target"
     _dbt_target.mkdir(exist_ok=True)
     _partial_parse = _dbt_target / "partial_parse.msgpack"
@@ -71,13 +70,6 @@ if WORKER:
 
 # the headless-Chromium fixture every browser test uses (tests/browser.py)
 from tests.browser import browser  # noqa: E402,F401
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "runs_alone: under pytest-xdist, no other test runs while this one does (it reads state shared "
-                   "by every process, such as dbt_project/target/partial_parse.msgpack, that another worker's run "
-                   "would replace)")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -224,34 +216,6 @@ def _flock(path: Path, mode: int):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-TURNSTILE, GATE = SESSION_BASE / "turnstile.lock", SESSION_BASE / "gate.lock"
-
-
-@contextlib.contextmanager
-def _turn(alone: bool):
-    """Under xdist: a test holds the gate shared, a ``runs_alone`` test exclusively. The turnstile keeps the
-    other workers from starting new tests while a lone test waits for the gate (so it is not starved)."""
-    if not WORKER:
-        yield
-        return
-    if alone:
-        with _flock(TURNSTILE, fcntl.LOCK_EX), _flock(GATE, fcntl.LOCK_EX):
-            yield
-    else:
-        with _flock(TURNSTILE, fcntl.LOCK_SH):
-            pass
-        with _flock(GATE, fcntl.LOCK_SH):
-            yield
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """The gate around a test's whole run: setup (with any module or session fixture it starts, such as the
-    session build), call and teardown."""
-    with _turn(alone=item.get_closest_marker("runs_alone") is not None):
-        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -68,8 +68,7 @@ def test_a_waiting_writer_says_who_it_waits_for(tmp_path):
     assert said and f"(PID {proc.pid})" in said[0] and str(path) in said[0]
 
 
-@pytest.mark.runs_alone  # its last check reads dbt_project/target/partial_parse.msgpack, which any dbt run replaces
-def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeypatch, capfd):
+def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeypatch, capfd, tmp_path):
     """A BI reader opens the warehouse just as dbt starts: dbt fails to open it, the asset waits for the reader
     and starts dbt again, and the build succeeds (a real dbt build of one seed, in the test session's warehouse)."""
     import dagster as dg
@@ -107,10 +106,20 @@ def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeyp
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("select count(*) from ref.police_force").fetchone()[0] == 4
     con.close()
-    # the run left dbt's parse state for this warehouse's profile in dbt_project/target (defs/dbt.py
-    # _keep_partial_parse): the next dbt run against the same file parses only what changed, not the whole project
-    again = dg.materialize([dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()},
-                           selection=dg.AssetSelection.assets(dg.AssetKey(["ref", "police_force"])))
+    # the run left dbt's parse state in its data dir (defs/dbt.py partial_parse_cache). A dbt run against another
+    # data dir's warehouse (another profile: dbt parses the whole project for it) does not replace that state: the
+    # next run against the first warehouse parses only what changed, not the whole project (~9 s of CPU)
+    seed = dg.AssetSelection.assets(dg.AssetKey(["ref", "police_force"]))
+    assert dbt_defs.partial_parse_cache(get_settings().data_dir).is_file()
+    with monkeypatch.context() as other:
+        other.setenv("COHESION_DATA_DIR", str(tmp_path / "other"))
+        other.setenv("COHESION_WAREHOUSE_PATH", str(tmp_path / "other" / "warehouse.duckdb"))
+        elsewhere = dg.materialize([dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()},
+                                   selection=seed)
+        assert elsewhere.success
+        assert dbt_defs.partial_parse_cache(tmp_path / "other").is_file()
+    capfd.readouterr()
+    again = dg.materialize([dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()}, selection=seed)
     assert again.success
     output = capfd.readouterr()
     assert "Unable to do partial parsing" not in output.out + output.err

@@ -9,6 +9,7 @@ import os
 import posixpath
 import shutil
 import sys
+import uuid
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -163,16 +164,19 @@ def _write_build_months(path: Path, months: list[str]) -> None:
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]):
     """dbt opens the warehouse itself: wait (saying for whom) until no reader holds the file, and if a reader
     still slipped in as dbt started — dbt then fails before building anything — wait and start dbt again."""
-    path = get_settings().warehouse_path
+    settings = get_settings()
+    path = settings.warehouse_path
+    cache = partial_parse_cache(settings.data_dir)
     for attempt in range(1, DBT_LOCK_ATTEMPTS + 1):
         wait_until_writable(path, log=context.log.warning)
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
+        target = _run_target_path(context, cache)
+        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
         emitted = 0
         for event in invocation.stream():
             emitted += 1
             yield event
         error = invocation.get_error()
-        _keep_partial_parse(Path(invocation.target_path))
+        _keep_partial_parse(Path(invocation.target_path), cache)
         _prune_target_dirs(Path(invocation.target_path).parent)
         if error is None:
             return invocation
@@ -213,19 +217,44 @@ def dbt_resource() -> DbtCliResource:
                                   dbt_executable=str(local) if local.exists() else "dbt")
 
 
-def _keep_partial_parse(run_target: Path) -> None:
-    """dagster-dbt starts every dbt run from dbt_project/target/partial_parse.msgpack (written by `make manifest`).
-    dbt parses the whole project again (~5 s) when the profile differs from that file's, e.g. another
-    warehouse path (COHESION_DATA_DIR): put the state this run parsed back, so the next run with the same profile
-    starts from it. Replaced by one rename, so a dbt starting meanwhile reads the old file or the new one."""
-    produced = run_target / "partial_parse.msgpack"
-    shared = dbt_project.project_dir / "target" / "partial_parse.msgpack"
+def partial_parse_cache(data_dir: Path) -> Path:
+    """dbt's parse state for this data dir's warehouse: where the next dbt run against it starts from."""
+    return data_dir / "dbt_state" / "partial_parse.msgpack"
+
+
+def _run_target_path(context: dg.AssetExecutionContext, cache: Path) -> Path:
+    """The folder of this dbt invocation (dagster-dbt's naming, under $DBT_TARGET_PATH or dbt_project/target),
+    holding the data dir's parse state when there is one.
+
+    dagster-dbt starts a run without one from dbt_project/target/partial_parse.msgpack, which `make manifest`
+    parses for the Makefile's warehouse path. dbt parses the whole project again (~9 s of CPU) when the profile
+    differs from the one a state was parsed with — another warehouse path (COHESION_DATA_DIR): a second data dir
+    (a benchmark, a test, a council's second copy) would otherwise reparse in full on every run, and make every
+    run of the first data dir reparse after it too."""
+    base = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    if not base.is_absolute():
+        base = dbt_project.project_dir / base
+    target = base / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
     try:
-        if not produced.is_file() or (shared.is_file() and produced.read_bytes() == shared.read_bytes()):
+        if cache.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cache, target / "partial_parse.msgpack")
+    except OSError:
+        pass  # only a cache: dagster-dbt then copies make manifest's state
+    return target
+
+
+def _keep_partial_parse(run_target: Path, cache: Path) -> None:
+    """Keep the parse state this dbt run left for the data dir's next run (partial_parse_cache). Replaced by one
+    rename, so a dbt starting meanwhile reads the old file or the new one."""
+    produced = run_target / "partial_parse.msgpack"
+    try:
+        if not produced.is_file() or (cache.is_file() and produced.read_bytes() == cache.read_bytes()):
             return
-        tmp = shared.with_name(f".partial_parse.{os.getpid()}.tmp")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".partial_parse.{os.getpid()}.tmp")
         shutil.copyfile(produced, tmp)
-        os.replace(tmp, shared)
+        os.replace(tmp, cache)
     except OSError:
         pass  # only a cache: the next dbt run parses in full
 
