@@ -164,6 +164,8 @@ def export_for_subprocesses(settings: Settings | None = None) -> Settings:
 POLICE_MONTHS_ENV = "COHESION_DBT_POLICE_MONTHS"
 # the same months on a run the daemon launches (sensor rebuild_after_public_loads after a police.uk-only load)
 POLICE_MONTHS_TAG = "cohesion/police_months"
+# The Dagster process that starts a dbt (make run's, or a daemon run's): dbt ends when it dies (lib/dbt_plugin.py)
+DBT_PARENT_ENV = "COHESION_DBT_PARENT_PID"
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 

@@ -144,3 +144,100 @@ def test_a_daemon_run_is_judged_by_the_pid_its_launcher_reported(tmp_path):
             worker.kill()
             worker.wait()
         instance.dispose()
+
+
+DBT_STEP = """
+import dagster as dg
+from orchestration.defs.dbt import cohesion_dbt_assets, dbt_resource
+
+print("starting", flush=True)
+dg.materialize([cohesion_dbt_assets], resources={"dbt": dbt_resource()})
+"""
+
+
+def _process_state(pid: int) -> str:
+    """'R', 'S', … from /proc; 'Z' (dead, not yet reaped) or '' (gone) once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def test_a_build_killed_during_dbt_takes_its_dbt_with_it(built, tmp_path):
+    """make run (or a daemon's run) killed with kill -9 while its dbt step runs: its dbt process ends with it
+    (lib/dbt_plugin.py), instead of running on for a minute holding the warehouse's write lock, so that the next
+    build waited for it, and writing after the run was marked failed. Real: a copy of the session's warehouse, a
+    process running the real dbt asset (dbt build --full-refresh of the whole project, ~45 s), killed once dbt
+    holds the file; dbt is gone within seconds without having finished, and the warehouse opens, every mart whole."""
+    import duckdb
+
+    from orchestration.lib.warehouse import _HOLDER, connect
+
+    data = tmp_path / "data"
+    data.mkdir()
+    warehouse = data / "warehouse.duckdb"
+    shutil.copy(built["settings"].warehouse_path, warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    tables = [f"{s}.{t}" for s, t in con.execute("select schema_name, table_name from duckdb_tables() "
+                                                  "where schema_name = 'marts' order by all").fetchall()]
+    before = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
+    con.close()
+    env = {**os.environ, "COHESION_DATA_DIR": str(data), "COHESION_WAREHOUSE_PATH": str(warehouse),
+           "DAGSTER_HOME": str(_instance_home(tmp_path)), "DBT_TARGET_PATH": str(tmp_path / "dbt_target")}
+    env.pop("COHESION_DBT_PARENT_PID", None)
+    step = subprocess.Popen([sys.executable, "-c", DBT_STEP], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    dbt_pid = 0
+    try:
+        assert step.stdout.readline().strip() == "starting"
+        deadline = time.monotonic() + 180
+        while not dbt_pid and time.monotonic() < deadline and step.poll() is None:
+            try:
+                duckdb.connect(str(warehouse), read_only=True).close()
+            except duckdb.IOException as exc:
+                holder = _HOLDER.search(str(exc))
+                if holder and int(holder["pid"]) != step.pid:
+                    dbt_pid = int(holder["pid"])  # dbt has its connection: its plugin has run
+            time.sleep(0.2)
+        assert dbt_pid, f"dbt never opened the warehouse: {step.stdout.read() if step.poll() is not None else ''}"
+        assert Path(f"/proc/{dbt_pid}/cmdline").read_bytes().split(b"\0")[1].endswith(b"dbt")
+        assert _process_state(dbt_pid) not in ("", "Z")
+        step.send_signal(signal.SIGKILL)
+        step.wait(timeout=30)
+        killed = time.monotonic()
+        while _process_state(dbt_pid) not in ("", "Z") and time.monotonic() - killed < 15:
+            time.sleep(0.1)
+        assert _process_state(dbt_pid) in ("", "Z"), "dbt ran on after the process that started it was killed"
+    finally:
+        if step.poll() is None:
+            step.kill()
+            step.wait(timeout=30)
+        if dbt_pid and _process_state(dbt_pid) not in ("", "Z"):
+            os.kill(dbt_pid, signal.SIGKILL)
+    # it was stopped, not finished: a finished dbt writes run_results.json
+    assert not list((tmp_path / "dbt_target").glob("*/run_results.json"))
+    con = connect(warehouse, wait_seconds=10)  # writable at once: no one holds it
+    try:
+        assert {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables} == before
+    finally:
+        con.close()
+
+
+def test_only_a_dbt_started_by_the_named_process_is_tied_to_it():
+    """lib/dbt_plugin.die_with_parent in a real child process: no COHESION_DBT_PARENT_PID (dbt run by hand) or
+    another live process named → left alone; its parent named → watched; a dead process named (the build was
+    killed while dbt started) → ends at once, by SIGTERM."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    probe = "from orchestration.lib.dbt_plugin import die_with_parent; print(die_with_parent(), flush=True)"
+    cases = {"": "False", str(os.getpid()): "True", str(os.getppid()): "False", str(done.pid): None}
+    for named, expected in cases.items():
+        env = {k: v for k, v in os.environ.items() if k != "COHESION_DBT_PARENT_PID"}
+        if named:
+            env["COHESION_DBT_PARENT_PID"] = named
+        out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True,
+                             timeout=60)
+        if expected is None:
+            assert out.returncode == -signal.SIGTERM and out.stdout == "", (named, out)
+        else:
+            assert out.returncode == 0 and out.stdout.strip() == expected, (named, out)

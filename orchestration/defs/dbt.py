@@ -22,6 +22,7 @@ from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
 from orchestration.lib.build_plan import model_code_fingerprints, models_built_with_other_code, record_model_code
 from orchestration.lib.warehouse import connect, lock_holder, wait_until_writable
 from orchestration.settings import (
+    DBT_PARENT_ENV,
     DBT_PROJECT_DIR,
     POLICE_MONTHS_TAG,
     export_for_subprocesses,
@@ -167,6 +168,8 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
     settings = get_settings()
     path = settings.warehouse_path
     cache = partial_parse_cache(settings.data_dir)
+    # dbt ends if this process is killed, instead of holding the warehouse for the next build (lib/dbt_plugin.py)
+    os.environ[DBT_PARENT_ENV] = str(os.getpid())
     for attempt in range(1, DBT_LOCK_ATTEMPTS + 1):
         wait_until_writable(path, log=context.log.warning)
         target = _run_target_path(context, cache)
