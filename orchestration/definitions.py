@@ -80,9 +80,8 @@ warehouse_build_job = dg.define_asset_job(
     ),
 )
 
-police_uk_schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build = (
-    live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
-)
+(police_uk_schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build,
+ build_police_months_not_built) = live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
 atlas_after_warehouse_build = atlas_after(warehouse_build_job, CHAIN_SENSOR_SECONDS)
 
 defs = dg.Definitions(
@@ -104,7 +103,8 @@ defs = dg.Definitions(
           monitoring_packs_job, atlas_job],
     sensors=[partner_landing_sensor, packs_after_partner_files, failures_to_data_team, rebuild_after_public_loads,
              rebuild_after_partial_public_loads, packs_after_warehouse_build, data_docs_after_runs,
-             data_docs_after_failed_runs, release_dead_runs_sensor, atlas_after_warehouse_build],
+             data_docs_after_failed_runs, release_dead_runs_sensor, atlas_after_warehouse_build,
+             build_police_months_not_built],
     schedules=[purge_schedule, quarterly_pack_schedule, police_uk_schedule,
                *release_schedules(release_jobs, partitioned_assets)],
     resources={

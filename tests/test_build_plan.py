@@ -453,3 +453,101 @@ def test_a_daemon_rebuild_after_police_months_rebuilds_those_months_alone(built,
     assert any("last built with other code (e.g. fct_crime_quarterly): a full rebuild" in m for m in logs)
     assert not any(m.startswith(scoped) for m in logs), "every month rebuilt: every row checked"
     assert recorded() == current
+
+
+def test_a_police_month_loaded_but_never_built_reaches_the_marts_with_the_next_build(built, warehouse):
+    """A month whose build never finished (the daemon's run and its one retry both killed, a failed build, a load
+    run killed after writing it) used to stay out of the crime marts for good: the next month's build rebuilt
+    only its own month. Each dbt build that builds every crime model records the police.uk loads it was built
+    from (raw.build_police_loads); a month whose loads differ is rebuilt with the next build's months, and in live
+    mode the sensor build_police_months_not_built asks for a build of it once no load or build is under way.
+    Real: the session warehouse, a new load of 2022-03 for one force (one row fewer, a new load id) written
+    without a build; the sensor's request; a daemon-tagged build of 2024-06 alone; the marts then count 2022-03
+    from the new load; the old load put back is picked up the same way."""
+    warehouse.release()  # this process writes the session warehouse now
+    import dagster as dg
+    import duckdb
+
+    from orchestration.definitions import defs
+    from orchestration.defs.dbt import cohesion_dbt_assets
+    from orchestration.defs.police_uk import ASSET_KEY
+    from orchestration.lib.build_plan import POLICE_LOADS_TABLE, police_loads, police_months_not_built
+    from orchestration.settings import POLICE_MONTHS_TAG
+
+    path = built["settings"].warehouse_path
+    with duckdb.connect(str(path), read_only=True) as con:
+        # the session's full build recorded every load it was built from
+        assert police_months_not_built(con) == []
+        assert sorted(con.execute(f"select month, force_id, load_id from {POLICE_LOADS_TABLE}").fetchall()) \
+            == police_loads(con)
+        row = one(con, "select source_file, source_row, lsoa_code from raw.police_uk_street_crimes where month = "
+                       "'2022-03' and force_id = 'gwent' and crime_type = 'Anti-social behaviour' and lsoa_code "
+                       "like 'W01%' order by source_row limit 1")
+        removed = con.execute("select * from raw.police_uk_street_crimes where source_file = ? and source_row = ?",
+                              row[:2]).fetchall()
+        old_load = one(con, "select distinct load_id from raw.police_uk_street_crimes where month = '2022-03' "
+                            "and force_id = 'gwent'")[0]
+
+    def wales_asb() -> int:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return one(con, "select crime_count from marts.fct_crime_monthly where geography_level = 'wales' and "
+                            "month = date '2022-03-01' and crime_type = 'Anti-social behaviour'")[0]
+
+    def direct_asb() -> int:  # from the raw rows, not the models
+        with duckdb.connect(str(path), read_only=True) as con:
+            return one(con, "select count(*) from raw.police_uk_street_crimes where month = '2022-03' and "
+                            "crime_type = 'Anti-social behaviour' and lsoa_code like 'W01%'")[0]
+
+    before = wales_asb()
+    assert before == direct_asb()
+    with duckdb.connect(str(path)) as con:  # a new load of gwent 2022-03, one row fewer; no build after it
+        con.execute("delete from raw.police_uk_street_crimes where source_file = ? and source_row = ?", row[:2])
+        con.execute("update raw.police_uk_street_crimes set load_id = 'a-new-load' where month = '2022-03' "
+                    "and force_id = 'gwent'")
+        assert police_months_not_built(con) == ["2022-03"]
+
+    # live mode's catch-up sensor: a build of what is downstream of police.uk, for that month, once per state
+    sensor = defs.resolve_sensor_def("build_police_months_not_built")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # live mode only
+    with dg.instance_for_test() as instance:
+        request = sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(request, dg.RunRequest), request
+        assert request.tags[POLICE_MONTHS_TAG] == "2022-03"
+        graph = defs.resolve_asset_graph()
+        downstream = dg.AssetSelection.assets(ASSET_KEY).downstream().resolve(graph)
+        assert set(request.asset_selection) <= downstream and ASSET_KEY not in request.asset_selection
+        assert dg.AssetKey(["marts", "fct_crime_monthly"]) in request.asset_selection
+        assert sensor(dg.build_sensor_context(instance=instance)).run_key == request.run_key  # asked for once
+        # not while a load or build is queued or running (its own build includes the month)
+        instance.add_run(dg.DagsterRun(job_name="warehouse_build", run_id="0" * 32,
+                                       status=dg.DagsterRunStatus.STARTED))
+        waiting = sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(waiting, dg.SkipReason) and "is under way" in waiting.skip_message
+
+    keys = sorted((dg.AssetSelection.assets(ASSET_KEY).downstream().resolve(defs.resolve_asset_graph()) - {ASSET_KEY})
+                  & set(cohesion_dbt_assets.keys), key=lambda k: k.to_user_string())
+
+    def build_june() -> list[str]:  # the daemon's build after police.uk loaded 2024-06 alone
+        result = defs.resolve_job_def("warehouse_build").execute_in_process(
+            instance=built["instance"], asset_selection=keys, tags={POLICE_MONTHS_TAG: "2024-06"},
+            raise_on_error=False)
+        assert result.success
+        return [e.user_message for e in built["instance"].all_logs(result.run_id) if e.user_message]
+
+    try:
+        logs = build_june()
+        assert any("incremental dbt build: police.uk months 2022-03, 2024-06" in m for m in logs), logs
+        assert any("police.uk months 2022-03 were loaded but never built" in m for m in logs)
+        assert wales_asb() == before - 1 == direct_asb()
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert police_months_not_built(con) == []
+    finally:  # the old load back, as it was: picked up by the next build the same way
+        with duckdb.connect(str(path)) as con:
+            con.execute("update raw.police_uk_street_crimes set load_id = ? where month = '2022-03' "
+                        "and force_id = 'gwent'", [old_load])
+            con.executemany("insert into raw.police_uk_street_crimes values (" + ", ".join("?" * len(removed[0]))
+                            + ")", removed)
+    build_june()
+    assert wales_asb() == before
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert police_months_not_built(con) == []

@@ -5,6 +5,7 @@ location does not parse the project; under ``dagster dev`` it is refreshed on lo
 """
 
 
+import json
 import os
 import posixpath
 import shutil
@@ -19,7 +20,16 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL
-from orchestration.lib.build_plan import model_code_fingerprints, models_built_with_other_code, record_model_code
+from orchestration.lib.build_plan import (
+    POLICE_RAW_TABLE,
+    model_code_fingerprints,
+    models_built_with_other_code,
+    models_downstream_of,
+    police_loads,
+    police_months_not_built,
+    record_model_code,
+    record_police_loads,
+)
 from orchestration.lib.warehouse import connect, lock_holder, wait_until_writable
 from orchestration.settings import (
     DBT_PARENT_ENV,
@@ -88,7 +98,8 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     from orchestration.lib.quality.runner import import_in_background
 
     import_in_background()  # the run's Great Expectations checks come next: their import overlaps dbt
-    months = incremental_police_months() or _months_from_run_tag(context)
+    planned = incremental_police_months() or _months_from_run_tag(context)
+    loads, months = _with_months_not_built(context, planned)
     args = ["build", "--indirect-selection", "buildable"] + ([] if months else ["--full-refresh"])
     if months:
         _MONTHS_BUILT[context.run_id] = months
@@ -101,7 +112,7 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     invocation = yield from _dbt_build(context, dbt, args)
     if months:  # emptied once built: a later hand-run dbt build without --full-refresh recomputes every month
         _write_build_months(get_settings().warehouse_path, [])
-    _record_model_code(get_settings().warehouse_path, invocation)
+    _record_model_code(get_settings().warehouse_path, invocation, loads, months or None)
 
 
 # The police.uk months the dbt step of a run rebuilt alone, by run id, for the run's Great Expectations suites that
@@ -113,7 +124,27 @@ _MONTHS_BUILT: dict[str, list[str]] = {}
 
 def police_months_built(run_id: str) -> list[str]:
     """The police.uk months whose crime models this run's dbt step rebuilt alone ([]: every month, or unknown)."""
-    return incremental_police_months() or _MONTHS_BUILT.get(run_id, [])
+    return _MONTHS_BUILT.get(run_id) or incremental_police_months()
+
+
+def _with_months_not_built(context: dg.AssetExecutionContext, planned: list[str]):
+    """(the police.uk loads in the raw table as dbt starts, the months to rebuild alone): ``planned`` and every
+    month whose loads the crime models were not last built from (lib/build_plan.POLICE_LOADS_TABLE: an earlier
+    build of it killed twice, failed, or never started), so a month loaded once always reaches the marts.
+    [] (a full build) stays []."""
+    con = connect(get_settings().warehouse_path, read_only=True)
+    try:
+        loads = police_loads(con)
+        behind = police_months_not_built(con, loads) or []
+    finally:
+        con.close()
+    if not planned:
+        return loads, []
+    extra = sorted(set(behind) - set(planned))
+    if extra:
+        context.log.warning(f"police.uk months {', '.join(extra)} were loaded but never built into the crime models "
+                            "(an earlier build stopped before its end): rebuilt with this build's months")
+    return loads, sorted(set(planned) | set(behind))
 
 
 def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
@@ -136,15 +167,20 @@ def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
     return months
 
 
-def _record_model_code(path: Path, invocation) -> None:
-    """After a dbt build: the models it built, with the code they were built with."""
+def _record_model_code(path: Path, invocation, loads: list[tuple[str, str, str]], months: list[str] | None) -> None:
+    """After a dbt build: the models it built, with the code they were built with; and when it built every crime
+    model, the police.uk loads (as dbt started) they were built from, for ``months`` (None: every month)."""
     results = (invocation.get_artifact("run_results.json") or {}).get("results", [])
     built = [r["unique_id"] for r in results if r.get("unique_id", "").startswith("model.") and r.get("status") == "success"]
     if not built:
         return
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    crime_models = models_downstream_of(manifest, POLICE_RAW_TABLE)
     con = connect(path)
     try:
         record_model_code(con, model_code_fingerprints(dbt_project.manifest_path), built)
+        if crime_models and crime_models <= set(built):
+            record_police_loads(con, loads, months)
     finally:
         con.close()
 

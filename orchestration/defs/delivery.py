@@ -3,10 +3,13 @@ the quarterly schedule and the sensor that recomputes the packs of the quarters 
 
 
 import datetime as dt
+import hashlib
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from orchestration.defs.partner_extracts import partner_extracts_job
 from orchestration.defs.reports import pack_quarters
@@ -20,8 +23,10 @@ from orchestration.lib.delivery import (
     notify_failure,
     read_distribution_list,
 )
+from orchestration.lib.build_plan import police_loads, police_months_not_built
 from orchestration.lib.pack.archive import archived_quarters
 from orchestration.lib.pack.model import Quarter, quarters_affected
+from orchestration.lib.warehouse import connect
 from orchestration.settings import POLICE_MONTHS_TAG, get_settings
 
 PACKS_KEY = dg.AssetKey(["reports", "monitoring_packs"])
@@ -265,19 +270,22 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
     def rebuild_after_partial_public_loads(context: dg.RunFailureSensorContext):
         return _rebuild_downstream(context)
 
-    def _rebuild_downstream(context):
+    def _downstream_in_build(loaded: set) -> list:
+        """Only what is downstream of the loaded datasets: their dbt models, checks and reports."""
         from orchestration.definitions import defs  # the assembled graph (imports this module)
 
+        in_build = defs.resolve_job_def(warehouse_build_job.name).asset_layer.selected_asset_keys
+        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(defs.resolve_asset_graph())
+        return sorted((downstream - loaded) & set(in_build), key=lambda k: k.to_user_string())
+
+    def _rebuild_downstream(context):
         if launched_by_make_run(context.dagster_run):
             return dg.SkipReason("make run rebuilds what is downstream of its loads itself")
         events = materializations(context.instance, context.dagster_run.run_id)
         loaded = {event.asset_key for event in events}
         if not loaded:
             return dg.SkipReason("the run loaded nothing new")
-        # only what is downstream of the loaded datasets: their dbt models, checks and reports
-        in_build = defs.resolve_job_def(warehouse_build_job.name).asset_layer.selected_asset_keys
-        downstream = dg.AssetSelection.assets(*loaded).downstream().resolve(defs.resolve_asset_graph())
-        keys = sorted((downstream - loaded) & set(in_build), key=lambda k: k.to_user_string())
+        keys = _downstream_in_build(loaded)
         if not keys:
             return dg.SkipReason("nothing in the warehouse build depends on what was loaded")
         tags = {"cohesion/after": context.dagster_run.job_name}
@@ -309,7 +317,81 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         return [dg.RunRequest(run_key=f"packs-after-{context.dagster_run.run_id}-{q}", partition_key=q)
                 for q in quarters]
 
-    return schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build
+    @dg.sensor(
+        name="build_police_months_not_built",
+        job=warehouse_build_job,
+        minimum_interval_seconds=CATCH_UP_SENSOR_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="Live mode: police.uk months that were loaded but never reached the crime models - their "
+                    "build was killed twice (the daemon retries a killed run once) or failed, or a load run was "
+                    "killed after writing them - get a warehouse build of what is downstream of police.uk, once no "
+                    "load or build is under way. Once for each state of the loads: a build that failed on the "
+                    "data is not started again every minute (the next load's build includes the months anyway).",
+    )
+    def build_police_months_not_built(context: dg.SensorEvaluationContext):
+        from orchestration.defs.police_uk import ASSET_KEY as POLICE_KEY
+
+        busy = _chain_busy(context.instance, {police_uk_job.name, warehouse_build_job.name})
+        if busy:
+            return dg.SkipReason(busy)
+        con = _read_warehouse()
+        if con is None:
+            return dg.SkipReason("the warehouse is being written or not built yet: looked at again next time")
+        try:
+            loads = police_loads(con)
+            behind = police_months_not_built(con, loads)
+        finally:
+            con.close()
+        if behind is None:
+            return dg.SkipReason("no build has recorded the police.uk loads it used yet (the next build will)")
+        if not behind:
+            return dg.SkipReason("every police.uk month loaded is in the crime models")
+        state = hashlib.sha256(repr([row for row in loads if row[0] in behind]).encode()).hexdigest()[:16]
+        context.log.warning(f"police.uk months {', '.join(behind)} are loaded but not in the crime models: "
+                            "a warehouse build for them")
+        return dg.RunRequest(run_key=f"police-months-not-built-{state}", asset_selection=_downstream_in_build({POLICE_KEY}),
+                             tags={"cohesion/after": "build_police_months_not_built",
+                                   POLICE_MONTHS_TAG: ",".join(behind)})
+
+    return (schedule, rebuild_after_public_loads, rebuild_after_partial_public_loads, packs_after_warehouse_build,
+            build_police_months_not_built)
+
+
+# How often the live sensor for police.uk months loaded but never built looks (a few queries of the instance and
+# one short read-only open of the warehouse), and how long after a load or build ended it leaves the chain's own
+# sensors and Dagster's retry of a killed run to act first.
+CATCH_UP_SENSOR_SECONDS = 60
+CHAIN_SETTLE_SECONDS = 60
+_UNDER_WAY = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _chain_busy(instance, jobs: set[str]) -> str:
+    """Why the catch-up must wait ('' if it need not): a run of ``jobs`` queued or running, ended in the last
+    CHAIN_SETTLE_SECONDS (its success sensor has not acted yet), or failed and about to be retried."""
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_UNDER_WAY)):
+        if record.dagster_run.job_name in jobs:
+            return f"{record.dagster_run.job_name} run {record.dagster_run.run_id[:8]} is under way"
+    for record in instance.get_run_records(limit=20):
+        run = record.dagster_run
+        if run.job_name not in jobs:
+            continue
+        if run.is_complete_and_waiting_to_retry:
+            return f"{run.job_name} run {run.run_id[:8]} failed and is about to be retried"
+        if record.end_time and time.time() - record.end_time < CHAIN_SETTLE_SECONDS:
+            return f"{run.job_name} run {run.run_id[:8]} ended under {CHAIN_SETTLE_SECONDS} s ago"
+    return ""
+
+
+def _read_warehouse():
+    """A read-only connection to the warehouse, or None when it is being written (no wait) or not built yet."""
+    path = get_settings().warehouse_path
+    if not path.exists():
+        return None
+    try:
+        return connect(path, read_only=True, wait_seconds=0)
+    except duckdb.Error:
+        return None
 
 
 def _latest_ended_quarter() -> str:

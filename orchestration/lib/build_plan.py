@@ -118,6 +118,76 @@ def record_model_code(con, current: dict[str, str], built: list[str]) -> None:
                     [[uid, current.get(uid)] for uid in built])
 
 
+# The police.uk loads the crime models were last built from, kept in the warehouse: (month, force, load id) for
+# every load in raw.police_uk_street_crimes when a dbt build that built every crime model began. A month whose
+# loads in the raw table differ (a new load, a month never built) has rows the marts do not show yet: its build
+# was killed twice (the daemon retries once), failed, or never started (a load run killed after writing some
+# months, whose retry then found them unchanged). Every incremental build rebuilds those months too, and in live
+# mode a sensor starts a build for them (defs/delivery.py).
+POLICE_LOADS_TABLE = "raw.build_police_loads"
+POLICE_RAW_TABLE = "raw.police_uk_street_crimes"
+
+
+def _table_exists(con, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    return bool(con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                            [schema, table]).fetchone()[0])
+
+
+def police_loads(con) -> list[tuple[str, str, str]]:
+    """(month, force_id, load_id) of every police.uk load the raw table holds, in order."""
+    if not _table_exists(con, POLICE_RAW_TABLE):
+        return []
+    return con.execute(f"select distinct month, force_id, load_id from {POLICE_RAW_TABLE} order by all").fetchall()
+
+
+def police_months_not_built(con, loads: list[tuple[str, str, str]] | None = None) -> list[str] | None:
+    """The months of the raw table whose loads (``loads``: police_loads(con), already read) are not the ones the
+    crime models were last built from; None when no build has been recorded yet (a warehouse built before the
+    record existed: not known)."""
+    if not _table_exists(con, POLICE_LOADS_TABLE):
+        return None
+    loads = police_loads(con) if loads is None else loads
+    built = set(con.execute(f"select month, force_id, load_id from {POLICE_LOADS_TABLE}").fetchall())
+    return sorted({month for month, force, load in loads if (month, force, load) not in built})
+
+
+def record_police_loads(con, loads: list[tuple[str, str, str]], months: list[str] | None) -> None:
+    """A dbt build that began when the raw table held ``loads`` built every crime model: for ``months`` (an
+    incremental build) or every month (None: a full build). One transaction."""
+    con.execute("begin")
+    try:
+        con.execute(f"create table if not exists {POLICE_LOADS_TABLE} (month varchar, force_id varchar, "
+                    "load_id varchar, built_at timestamp)")
+        if months is None:
+            con.execute(f"delete from {POLICE_LOADS_TABLE}")
+        else:
+            con.execute(f"delete from {POLICE_LOADS_TABLE} where month in (select unnest(?::varchar[]))", [months])
+        rows = [[m, f, load] for m, f, load in loads if months is None or m in months]
+        if rows:
+            con.executemany(f"insert into {POLICE_LOADS_TABLE} values (?, ?, ?, now()::timestamp)", rows)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def models_downstream_of(manifest: dict, source_name: str) -> set[str]:
+    """The unique_ids of every model downstream of the dbt source table ``source_name`` (e.g.
+    'raw.police_uk_street_crimes')."""
+    children = manifest.get("child_map", {})
+    starts = [uid for uid, s in manifest.get("sources", {}).items()
+              if f"{s.get('source_name')}.{s.get('name')}" == source_name]
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return {uid for uid in seen if uid.startswith("model.")}
+
+
 def landing_waiting(landing_dir: Path) -> list[str]:
     """Partner files waiting in the landing folder, as the ingestion sees them (landing.scan: markers, partial
     copies, hidden folders and the files claimed after reading are not files to read)."""
