@@ -21,6 +21,13 @@ What a council running unattended sees when police.uk publishes a month, with no
    With --fault-first the stand-in first serves the month's archive with every force's CSV cut at a row boundary
    (half its rows: a valid zip, issue 14's fault 5): the load must be refused, nothing rebuilt, the data team told
    (a message in the outbox); the next tick, with the whole archive served, goes through as above.
+   With --kill-builds N the daemon's warehouse builds are killed with SIGKILL (the run's process, as the OOM
+   killer or an operator would) N times, each at a random point (--seed) between its start and a minute in:
+   nobody helps; the daemon must finish the chain itself (Dagster retries a killed run once; a month whose
+   build was killed twice is built by the ``build_police_months_not_built`` sensor). With --readers K, K
+   processes read the published copy (``data/published/cohesion_marts.duckdb``) and the live warehouse
+   (read-only) every half second throughout: no read of the published copy may fail, and no run may fail
+   because of a reader.
 4. Times (seconds after the launch): the load, the warehouse build (dbt done, report written, end), each pack run.
 5. Checks: the month's raw rows per force equal the served files' rows; the warehouse build ran dbt for the
    month alone (its log says so); a new pack version for 2024-Q2 and its messages in the outbox. With
@@ -154,6 +161,115 @@ def fault_phase(instance, partitions_def, live, server, files, synth, data, work
     return problems
 
 
+READER = '''
+import sys, time, duckdb
+published, live, out = sys.argv[1], sys.argv[2], sys.argv[3]
+counts = {"published_ok": 0, "published_failed": 0, "live_ok": 0, "live_busy": 0, "live_failed": 0}
+errors = []
+def save():
+    with open(out + ".tmp", "w") as f:
+        f.write(repr((counts, errors[-5:])))
+    import os; os.replace(out + ".tmp", out)
+while True:
+    try:
+        con = duckdb.connect(published, read_only=True)
+        try:
+            con.execute("select count(*), sum(crime_count) from marts.fct_crime_monthly").fetchone()
+        finally:
+            con.close()
+        counts["published_ok"] += 1
+    except Exception as exc:
+        if "No such file" in str(exc) or "does not exist" in str(exc):
+            pass  # not published yet
+        else:
+            counts["published_failed"] += 1
+            errors.append(f"published: {exc}")
+    try:
+        con = duckdb.connect(live, read_only=True)
+        try:
+            con.execute("select count(*) from marts.fct_crime_monthly").fetchone()
+        finally:
+            con.close()
+        counts["live_ok"] += 1
+    except duckdb.IOException as exc:
+        key = "live_busy" if "lock" in str(exc).lower() else "live_failed"
+        counts[key] += 1
+        if key == "live_failed":
+            errors.append(f"live: {exc}")
+    save()
+    time.sleep(0.5)
+'''
+
+
+def start_readers(count: int, data: Path, work: Path) -> list[tuple[subprocess.Popen, Path]]:
+    """``count`` BI-like readers, each in its own process (DuckDB's lock is per process)."""
+    readers = []
+    for i in range(count):
+        out = work / f"reader-{i}.txt"
+        readers.append((subprocess.Popen([sys.executable, "-c", READER, str(data / "published" / "cohesion_marts.duckdb"),
+                                          str(data / "warehouse.duckdb"), str(out)], cwd=REPO), out))
+    return readers
+
+
+def reader_counts(readers) -> tuple[dict[str, int], list[str]]:
+    import ast
+
+    total: dict[str, int] = {}
+    errors: list[str] = []
+    for _, out in readers:
+        if out.exists():
+            counts, said = ast.literal_eval(out.read_text())
+            for k, v in counts.items():
+                total[k] = total.get(k, 0) + v
+            errors += said
+    return total, errors
+
+
+class Killer:
+    """Kills the daemon's warehouse builds (their run process, SIGKILL) ``times`` times, each at a random point
+    between 1 s and ``within`` s after the run started, if it is still running then."""
+
+    def __init__(self, instance, since: float, times: int, seed: int, within: float = 60):
+        import random
+
+        self.instance, self.since, self.left, self.within = instance, since, times, within
+        self.rng = random.Random(seed)
+        self.planned: dict[str, float] = {}
+        self.kills: list[str] = []
+        self.killed: set[str] = set()
+
+    def tick(self) -> None:
+        import dagster as dg
+
+        from orchestration.defs.runs import run_process
+
+        if not self.left:
+            return
+        for record in self.instance.get_run_records(filters=dg.RunsFilter(
+                job_name="warehouse_build", statuses=[dg.DagsterRunStatus.STARTED])):
+            run = record.dagster_run
+            if record.create_timestamp.timestamp() < self.since or not self.left:
+                continue
+            pid, started = run_process(self.instance, run)
+            if not pid:
+                continue
+            when = self.planned.setdefault(run.run_id, started + self.rng.uniform(1, self.within))
+            if time.time() < when:
+                continue
+            steps = [e for e in self.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)]
+            step = steps[-1].step_key if steps else "(before its first step)"
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                continue
+            self.left -= 1
+            self.planned[run.run_id] = float("inf")
+            self.killed.add(run.run_id)
+            self.kills.append(f"{run.run_id[:8]} at {time.time() - started:.1f} s, during {step}")
+            print(f"   KILLED warehouse_build {run.run_id[:8]} (pid {pid}) {time.time() - started:.1f} s after it "
+                  f"started, during {step}", flush=True)
+
+
 def build(env: dict[str, str], log: Path) -> float:
     started = time.perf_counter()
     with log.open("w") as out:
@@ -169,19 +285,27 @@ def rows_in(path: Path) -> int:
     return path.read_bytes().rstrip(b"\r\n").count(b"\n")
 
 
-def wait_for_runs(instance, since: float, timeout: float, log=print) -> list:
+def wait_for_runs(instance, since: float, timeout: float, log=print, killer: Killer | None = None) -> list:
     """The runs created after ``since`` once the chain is over: a police.uk run, the warehouse build the daemon
-    started after it and the pack and atlas runs after that, every one finished, and no new run for 20 s."""
+    started after it and the pack and atlas runs after that, every one finished, and no new run for 20 s. With a
+    ``killer``, the failed runs it killed are expected (the daemon must get past them): the chain is over when a
+    build succeeded, and packs and atlas after it, with every run finished."""
     import dagster as dg
 
     deadline = time.time() + timeout
     quiet_since, seen = None, 0
     while time.time() < deadline:
+        if killer is not None:
+            killer.tick()
         runs = [r for r in instance.get_runs() if instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp()
                 >= since]
-        jobs = {r.job_name for r in runs}
         finished = all(r.is_finished for r in runs)
         failed = [r for r in runs if r.status == dg.DagsterRunStatus.FAILURE]
+        if killer is not None:  # the runs it killed failed as expected; the chain is the runs that succeeded
+            jobs = {r.job_name for r in runs if r.status == dg.DagsterRunStatus.SUCCESS}
+            failed = [r for r in failed if r.run_id not in killer.killed]
+        else:
+            jobs = {r.job_name for r in runs}
         if failed:
             return runs
         if len(runs) != seen:
@@ -263,12 +387,18 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--fault-first", action="store_true",
                         help="first serve the month with every CSV cut in half: refused, nothing rebuilt, data team told")
+    parser.add_argument("--kill-builds", type=int, default=0,
+                        help="kill the daemon's warehouse builds (SIGKILL) this many times, each at a random point")
+    parser.add_argument("--seed", type=int, default=14, help="seed of the random kill points")
+    parser.add_argument("--readers", type=int, default=0,
+                        help="processes reading the published copy and the live warehouse throughout")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="live-police-month-", dir=args.workdir))
     logs = work / "logs"
     logs.mkdir()
     problems: list[str] = []
     daemon = server = None
+    readers: list = []
     try:
         synth = work / "snapshots"
         info = synthetic_history.build(synth, args.years, drop_last=True)
@@ -308,9 +438,28 @@ def main() -> int:
         if args.fault_first:
             print(f"3a. the stand-in serves {MONTH}.zip with every CSV cut at a row boundary (half the rows)", flush=True)
             problems += fault_phase(instance, police_uk_monthly_partitions, live, server, files, synth, data, work)
+        if args.readers:
+            readers = start_readers(args.readers, data, work)
+            print(f"   {args.readers} readers of the published copy and the live warehouse started", flush=True)
         print(f"3. the stand-in serves the whole {MONTH}.zip", flush=True)
         launched = launch_tick(instance, police_uk_monthly_partitions, live)
-        runs = wait_for_runs(instance, launched, args.timeout)
+        killer = Killer(instance, launched, args.kill_builds, args.seed) if args.kill_builds else None
+        runs = wait_for_runs(instance, launched, args.timeout, killer=killer)
+        if killer is not None:
+            print(f"   {len(killer.kills)} kills: {'; '.join(killer.kills)}")
+            if killer.left:
+                problems.append(f"only {len(killer.kills)} of {args.kill_builds} kills happened")
+        if readers:
+            for process, _ in readers:
+                process.terminate()
+                process.wait(timeout=30)
+            counts, said = reader_counts(readers)
+            readers = []
+            print(f"   readers: {counts}" + (f"; last errors: {said}" if said else ""))
+            if counts.get("published_failed") or counts.get("live_failed"):
+                problems.append(f"reads failed: {counts}")
+            if not counts.get("published_ok"):
+                problems.append("no read of the published copy succeeded")
 
         print("\n4. runs (seconds after the launch)")
         order = sorted(runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
@@ -321,7 +470,7 @@ def main() -> int:
             started = (record.start_time or launched) - launched
             ended = (record.end_time or launched) - launched
             extra = ""
-            if run.job_name == "warehouse_build":
+            if run.job_name == "warehouse_build" and run.status == dg.DagsterRunStatus.SUCCESS:
                 build_run = run
                 marks = {name: step_end(instance, run.run_id, key) for name, key in (
                     ("dbt", "cohesion_dbt_assets"), ("report", "reports__crime_exception_report"))}
@@ -330,7 +479,9 @@ def main() -> int:
             part = f"[{run.tags['dagster/partition']}]" if "dagster/partition" in run.tags else ""
             print(f"  {run.job_name + part:40} requested {created:6.1f}  started {started:6.1f}  ended {ended:6.1f}  "
                   f"{run.status.value}{extra}")
-            if run.status != dg.DagsterRunStatus.SUCCESS:
+            if killer is not None and run.run_id in killer.killed:
+                print(f"  {'':40} (killed by this benchmark)")
+            elif run.status != dg.DagsterRunStatus.SUCCESS:
                 problems.append(f"{run.job_name}{part} {run.status.value}")
 
         import duckdb
@@ -350,6 +501,9 @@ def main() -> int:
             problems.append("the daemon started no warehouse_build")
         else:
             said = [e.message for e in instance.all_logs(build_run.run_id) if "incremental dbt build" in (e.message or "")]
+            if not said and build_run.parent_run_id:  # a retry from the failed step: its parent ran dbt
+                said = [e.message for e in instance.all_logs(build_run.parent_run_id)
+                        if "incremental dbt build" in (e.message or "")]
             print(f"   warehouse_build's dbt step: {said[0] if said else 'no incremental build in its log'}")
             if not said or MONTH not in said[0]:
                 problems.append("the daemon's warehouse_build did not rebuild the month alone")
@@ -375,6 +529,8 @@ def main() -> int:
             else:
                 print("   every row of every table equals the full build's")
     finally:
+        for process, _ in readers:
+            process.terminate()
         if daemon is not None:
             daemon.terminate()
             daemon.wait(timeout=60)
