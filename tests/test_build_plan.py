@@ -551,3 +551,33 @@ def test_a_police_month_loaded_but_never_built_reaches_the_marts_with_the_next_b
     assert wales_asb() == before
     with duckdb.connect(str(path), read_only=True) as con:
         assert police_months_not_built(con) == []
+
+
+def test_the_police_loads_record_starts_with_a_full_build(tmp_path):
+    """raw.build_police_loads on a real DuckDB file: unknown (None) until a full build records every load; an
+    incremental build on a warehouse without a record leaves it unknown (else every month it did not build would
+    look unbuilt); after that each build replaces the months it built, and a new load of a month shows."""
+    import duckdb
+
+    from orchestration.lib.build_plan import police_loads, police_months_not_built, record_police_loads
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert police_loads(con) == [] and police_months_not_built(con) is None
+    con.execute("create schema raw")
+    con.execute("create table raw.police_uk_street_crimes (month varchar, force_id varchar, load_id varchar)")
+    con.execute("insert into raw.police_uk_street_crimes values ('2024-01', 'gwent', 'a'), ('2024-01', 'gwent', 'a'), "
+                "('2024-01', 'dyfed-powys', 'b'), ('2024-02', 'gwent', 'c')")
+    loads = police_loads(con)
+    assert loads == [("2024-01", "dyfed-powys", "b"), ("2024-01", "gwent", "a"), ("2024-02", "gwent", "c")]
+    record_police_loads(con, loads, ["2024-02"])
+    assert police_months_not_built(con) is None  # no full build recorded yet: not known
+    record_police_loads(con, loads, None)
+    assert police_months_not_built(con) == []
+    con.execute("update raw.police_uk_street_crimes set load_id = 'd' where month = '2024-01' and force_id = 'gwent'")
+    con.execute("insert into raw.police_uk_street_crimes values ('2024-03', 'gwent', 'e')")
+    assert police_months_not_built(con) == ["2024-01", "2024-03"]
+    record_police_loads(con, police_loads(con), ["2024-03"])
+    assert police_months_not_built(con) == ["2024-01"]
+    record_police_loads(con, police_loads(con), ["2024-01"])
+    assert police_months_not_built(con) == []
+    con.close()

@@ -472,3 +472,31 @@ def test_the_atlas_renders_in_its_own_run_after_a_warehouse_build_that_changed_i
     assert isinstance(skipped, dg.SkipReason) and "none of the marts the atlas reads" in skipped.skip_message
     skipped, _run = after("fct_indicator_value", {RUN_TAG: "make-run"})
     assert isinstance(skipped, dg.SkipReason) and "make run renders the atlas itself" in skipped.skip_message
+
+
+def test_the_catch_up_for_unbuilt_police_months_waits_for_the_chain():
+    """build_police_months_not_built leaves the chain's own runs to act first: it waits while a police.uk load or a
+    warehouse build is queued or running, for a minute after one ended (its success sensor starts the next link),
+    and while a failed one waits for Dagster's retry; runs of other jobs do not hold it back. A real instance."""
+    import time
+
+    import dagster as dg
+
+    from orchestration.defs.delivery import CHAIN_SETTLE_SECONDS, _chain_busy
+
+    jobs = {"police_uk_monthly_ingest", "warehouse_build"}
+    with dg.instance_for_test() as instance:
+        assert _chain_busy(instance, jobs) == ""
+        instance.add_run(dg.DagsterRun(job_name="partner_extracts_ingest", run_id="1" * 32,
+                                       status=dg.DagsterRunStatus.STARTED))
+        assert _chain_busy(instance, jobs) == ""
+        build = instance.add_run(dg.DagsterRun(job_name="warehouse_build", run_id="2" * 32,
+                                               status=dg.DagsterRunStatus.STARTED))
+        assert "warehouse_build run 22222222 is under way" == _chain_busy(instance, jobs)
+        instance.report_run_failed(build, message="killed")
+        record = instance.get_run_record_by_id(build.run_id)
+        assert record.end_time and time.time() - record.end_time < CHAIN_SETTLE_SECONDS
+        assert f"ended under {CHAIN_SETTLE_SECONDS} s ago" in _chain_busy(instance, jobs)
+        instance.add_run(dg.DagsterRun(job_name="police_uk_monthly_ingest", run_id="3" * 32,
+                                       status=dg.DagsterRunStatus.FAILURE, tags={"dagster/will_retry": "true"}))
+        assert "police_uk_monthly_ingest run 33333333 failed and is about to be retried" == _chain_busy(instance, jobs)

@@ -135,7 +135,7 @@ def _with_months_not_built(context: dg.AssetExecutionContext, planned: list[str]
     con = connect(get_settings().warehouse_path, read_only=True)
     try:
         loads = police_loads(con)
-        behind = police_months_not_built(con, loads) or []
+        behind = (police_months_not_built(con, loads) or []) if planned else []
     finally:
         con.close()
     if not planned:

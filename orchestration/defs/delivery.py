@@ -15,6 +15,7 @@ from orchestration.defs.partner_extracts import partner_extracts_job
 from orchestration.defs.reports import pack_quarters
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
 from orchestration.defs.runs import launched_by_make_run, materializations
+from orchestration.lib.build_plan import police_loads, police_months_not_built
 from orchestration.lib.delivery import (
     SmtpSettings,
     default_distribution_list,
@@ -23,7 +24,6 @@ from orchestration.lib.delivery import (
     notify_failure,
     read_distribution_list,
 )
-from orchestration.lib.build_plan import police_loads, police_months_not_built
 from orchestration.lib.pack.archive import archived_quarters
 from orchestration.lib.pack.model import Quarter, quarters_affected
 from orchestration.lib.warehouse import connect

@@ -154,7 +154,11 @@ def police_months_not_built(con, loads: list[tuple[str, str, str]] | None = None
 
 def record_police_loads(con, loads: list[tuple[str, str, str]], months: list[str] | None) -> None:
     """A dbt build that began when the raw table held ``loads`` built every crime model: for ``months`` (an
-    incremental build) or every month (None: a full build). One transaction."""
+    incremental build) or every month (None: a full build). One transaction. The first record comes from a full
+    build: an incremental one on a warehouse with no record (built before it existed) leaves it unknown rather
+    than make every other month look unbuilt."""
+    if months is not None and not _table_exists(con, POLICE_LOADS_TABLE):
+        return
     con.execute("begin")
     try:
         con.execute(f"create table if not exists {POLICE_LOADS_TABLE} (month varchar, force_id varchar, "
