@@ -161,44 +161,37 @@ def fault_phase(instance, partitions_def, live, server, files, synth, data, work
     return problems
 
 
-READER = '''
-import sys, time, duckdb
+READER = """
+import os, sys, time, duckdb
 published, live, out = sys.argv[1], sys.argv[2], sys.argv[3]
 counts = {"published_ok": 0, "published_failed": 0, "live_ok": 0, "live_busy": 0, "live_failed": 0}
 errors = []
-def save():
+
+def read(path):
+    con = duckdb.connect(path, read_only=True)
+    try:
+        con.execute("select count(*), sum(crime_count) from marts.fct_crime_monthly").fetchone()
+    finally:
+        con.close()
+
+while True:
+    for name, path in (("published", published), ("live", live)):
+        try:
+            read(path)
+            counts[name + "_ok"] += 1
+        except Exception as exc:
+            said = str(exc)
+            if name == "published" and ("No such file" in said or "does not exist" in said):
+                continue  # not published yet
+            outcome = "busy" if name == "live" and "lock" in said.lower() else "failed"  # a build writes it
+            counts[f"{name}_{outcome}"] += 1
+            if outcome == "failed":
+                errors.append(f"{name}: {said}")
     with open(out + ".tmp", "w") as f:
         f.write(repr((counts, errors[-5:])))
-    import os; os.replace(out + ".tmp", out)
-while True:
-    try:
-        con = duckdb.connect(published, read_only=True)
-        try:
-            con.execute("select count(*), sum(crime_count) from marts.fct_crime_monthly").fetchone()
-        finally:
-            con.close()
-        counts["published_ok"] += 1
-    except Exception as exc:
-        if "No such file" in str(exc) or "does not exist" in str(exc):
-            pass  # not published yet
-        else:
-            counts["published_failed"] += 1
-            errors.append(f"published: {exc}")
-    try:
-        con = duckdb.connect(live, read_only=True)
-        try:
-            con.execute("select count(*) from marts.fct_crime_monthly").fetchone()
-        finally:
-            con.close()
-        counts["live_ok"] += 1
-    except duckdb.IOException as exc:
-        key = "live_busy" if "lock" in str(exc).lower() else "live_failed"
-        counts[key] += 1
-        if key == "live_failed":
-            errors.append(f"live: {exc}")
-    save()
+    os.replace(out + ".tmp", out)
     time.sleep(0.5)
-'''
+"""
 
 
 def start_readers(count: int, data: Path, work: Path) -> list[tuple[subprocess.Popen, Path]]:
