@@ -112,7 +112,7 @@ def cohesion_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     invocation = yield from _dbt_build(context, dbt, args)
     if months:  # emptied once built: a later hand-run dbt build without --full-refresh recomputes every month
         _write_build_months(get_settings().warehouse_path, [])
-    _record_model_code(get_settings().warehouse_path, invocation, loads, months or None)
+    _record_build(get_settings().warehouse_path, invocation, loads, months or None)
 
 
 # The police.uk months the dbt step of a run rebuilt alone, by run id, for the run's Great Expectations suites that
@@ -167,7 +167,7 @@ def _months_from_run_tag(context: dg.AssetExecutionContext) -> list[str]:
     return months
 
 
-def _record_model_code(path: Path, invocation, loads: list[tuple[str, str, str]], months: list[str] | None) -> None:
+def _record_build(path: Path, invocation, loads: list[tuple[str, str, str]], months: list[str] | None) -> None:
     """After a dbt build: the models it built, with the code they were built with; and when it built every crime
     model, the police.uk loads (as dbt started) they were built from, for ``months`` (None: every month)."""
     results = (invocation.get_artifact("run_results.json") or {}).get("results", [])
