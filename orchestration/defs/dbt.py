@@ -132,7 +132,10 @@ def _with_months_not_built(context: dg.AssetExecutionContext, planned: list[str]
     month whose loads the crime models were not last built from (lib/build_plan.POLICE_LOADS_TABLE: an earlier
     build of it killed twice, failed, or never started), so a month loaded once always reaches the marts.
     [] (a full build) stays []."""
-    con = connect(get_settings().warehouse_path, read_only=True)
+    path = get_settings().warehouse_path
+    if not path.exists():  # dbt creates it: nothing loaded yet
+        return [], planned
+    con = connect(path, read_only=True)
     try:
         loads = police_loads(con)
         behind = (police_months_not_built(con, loads) or []) if planned else []
