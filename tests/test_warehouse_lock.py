@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import duckdb
@@ -85,20 +86,25 @@ def test_dbt_started_while_a_reader_holds_the_warehouse_waits_and_builds(monkeyp
     duckdb.connect(str(path)).close()
     real_wait = dbt_defs.wait_until_writable
     calls: list[int] = []
+    # opened "as dbt starts": the first dbt invocation cannot open the file. The reader stays until the retry: a
+    # fixed 20 s was a race with dbt's start-up (a whole-project parse on a busy machine took longer)
+    proc = hold_reader(path, 600.0)
 
     def racy_wait(p, log=None, wait_seconds=None):
         calls.append(1)
-        if len(calls) > 1:  # the retry really waits for the reader
+        if len(calls) > 1:  # the retry really waits for the reader, which closes the file 2 s later
+            threading.Timer(2.0, proc.terminate).start()
             real_wait(p, log=log)
 
     monkeypatch.setattr(dbt_defs, "wait_until_writable", racy_wait)
-    proc = hold_reader(path, 20.0)  # opened "as dbt starts": the first dbt invocation cannot open the file
     try:
         result = dg.materialize(
             [dbt_defs.cohesion_dbt_assets], resources={"dbt": dbt_defs.dbt_resource()},
             selection=dg.AssetSelection.assets(dg.AssetKey(["ref", "police_force"])), raise_on_error=False,
         )
     finally:
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=30)
     assert result.success
     assert len(calls) == 2
