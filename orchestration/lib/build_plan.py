@@ -101,12 +101,16 @@ def model_code_fingerprints(manifest_path: Path) -> dict[str, str]:
             for uid, fingerprint in dbt_node_fingerprints(manifest_path, manifest).items() if uid.startswith("model.")}
 
 
+def _table_exists(con, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    return bool(con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                            [schema, table]).fetchone()[0])
+
+
 def models_built_with_other_code(con, current: dict[str, str]) -> list[str]:
     """The models whose recorded code (MODEL_CODE_TABLE) is not ``current`` (all of them before the first record)."""
-    schema, table = MODEL_CODE_TABLE.split(".")
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-                         [schema, table]).fetchone()[0]
-    known = dict(con.execute(f"select unique_id, fingerprint from {MODEL_CODE_TABLE}").fetchall()) if exists else {}
+    known = (dict(con.execute(f"select unique_id, fingerprint from {MODEL_CODE_TABLE}").fetchall())
+             if _table_exists(con, MODEL_CODE_TABLE) else {})
     return sorted(uid for uid, fingerprint in current.items() if known.get(uid) != fingerprint)
 
 
@@ -126,12 +130,6 @@ def record_model_code(con, current: dict[str, str], built: list[str]) -> None:
 # mode a sensor starts a build for them (defs/delivery.py).
 POLICE_LOADS_TABLE = "raw.build_police_loads"
 POLICE_RAW_TABLE = "raw.police_uk_street_crimes"
-
-
-def _table_exists(con, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-                            [schema, table]).fetchone()[0])
 
 
 def police_loads(con) -> list[tuple[str, str, str]]:
@@ -159,8 +157,9 @@ def record_police_loads(con, loads: list[tuple[str, str, str]], months: list[str
     than make every other month look unbuilt."""
     if months is not None and not _table_exists(con, POLICE_LOADS_TABLE):
         return
-    con.execute("begin")
-    try:
+    from orchestration.lib.warehouse import transaction_on
+
+    with transaction_on(con):
         con.execute(f"create table if not exists {POLICE_LOADS_TABLE} (month varchar, force_id varchar, "
                     "load_id varchar, built_at timestamp)")
         if months is None:
@@ -170,10 +169,6 @@ def record_police_loads(con, loads: list[tuple[str, str, str]], months: list[str
         rows = [[m, f, load] for m, f, load in loads if months is None or m in months]
         if rows:
             con.executemany(f"insert into {POLICE_LOADS_TABLE} values (?, ?, ?, now()::timestamp)", rows)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def models_downstream_of(manifest: dict, source_name: str) -> set[str]:
