@@ -331,6 +331,64 @@ def _file(out: Path, entry: dict, kind: str) -> Path:
     return current_set(out) / entry["files"][kind]["path"]
 
 
+def _csv_rows(path: Path) -> bytes:
+    """A CSV file's rows, without its byte-order mark and header line."""
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), path
+    return raw[3:].split(b"\n", 1)[1]
+
+
+def test_a_table_over_excels_row_limit_has_its_csv_in_parts(tmp_path, monkeypatch):
+    # Excel opens 1,048,576 rows, the header one of them, and drops the rest
+    assert publish.CSV_MAX_ROWS == 1_048_576 - 1
+    wh = make_warehouse(tmp_path / "w.duckdb", rows=50)
+    whole = _entries(publish_marts(wh, tmp_path / "whole", build_id="run-1", dbt_manifest=tiny_manifest()))
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 20)  # fct_public's 50 rows: 20 + 20 + 10
+    out = tmp_path / "published"
+    manifest = publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest())
+    entries = _entries(manifest)
+    entry = entries["marts.fct_public"]
+    assert sorted(entry["files"]) == ["csv.1", "csv.2", "csv.3", "parquet"]
+    assert [entry["files"][f"csv.{k}"]["path"] for k in (1, 2, 3)] == [
+        f"csv/marts.fct_public.{k}-of-3.csv" for k in (1, 2, 3)]
+    assert [entry["files"][f"csv.{k}"]["rows"] for k in (1, 2, 3)] == [20, 20, 10]
+    assert not (current_set(out) / "csv" / "marts.fct_public.csv").exists()
+    header = (current_set(out) / "csv" / "marts.fct_public.1-of-3.csv").read_bytes()[3:].split(b"\n", 1)[0]
+    parts = [_file(out, entry, f"csv.{k}") for k in (1, 2, 3)]
+    for part, rows in zip(parts, (20, 20, 10), strict=True):
+        assert part.read_bytes()[3:].split(b"\n", 1)[0] == header  # every part opens with the header
+        # a real CSV reader finds the part's rows, typed as the table's columns
+        reader = duckdb.connect()
+        assert reader.execute(f"select count(*) from read_csv('{part}', header = true)").fetchone()[0] == rows
+        reader.close()
+    # the parts, one after another, are byte for byte the rows of the one file a smaller table gets
+    assert b"".join(_csv_rows(p) for p in parts) == _csv_rows(tmp_path / "whole" / whole["marts.fct_public"][
+        "files"]["csv"]["path"])
+    # a table within the limit keeps its one file; every file is in the manifest with its size and sha256
+    assert sorted(entries["marts.dim_area"]["files"]) == ["csv", "parquet"]
+    assert manifest["csv"]["max_rows_per_file"] == 20
+    assert verify_set(current_set(out), manifest, hashes=True) == []
+    # an unchanged split table keeps all its parts in the next set (hard links), and so does the restricted tier
+    # (copies)
+    first_set = current_set(out)
+    again = _entries(publish_marts(wh, out, build_id="run-2", dbt_manifest=tiny_manifest()))
+    assert again["marts.fct_public"]["reused"] == {"set": "run-1", "tier": "public"}
+    for k in (1, 2, 3):
+        assert _file(out, again["marts.fct_public"], f"csv.{k}").stat().st_ino == (
+            first_set / entry["files"][f"csv.{k}"]["path"]).stat().st_ino
+    restricted_out = tmp_path / "restricted" / "published"
+    restricted = publish_marts(wh, restricted_out, build_id="run-2", tier="restricted",
+                               dbt_manifest=tiny_manifest(), reuse_from=[out])
+    assert _entries(restricted)["marts.fct_public"]["files"] == _entries(read_manifest(out))["marts.fct_public"]["files"]
+    assert verify_set(current_set(restricted_out), restricted, hashes=True) == []
+    # the layout is part of the fingerprint: files written with another part size are never taken
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", publish.CSV_MAX_ROWS + 5)
+    other = _entries(publish_marts(wh, out, build_id="run-3", dbt_manifest=tiny_manifest()))
+    assert other["marts.fct_public"].get("reused") is None
+    assert sorted(other["marts.fct_public"]["files"]) == ["csv.1", "csv.2", "parquet"]
+
+
+
 def test_a_table_that_did_not_change_keeps_the_files_of_the_set_before(wh, tmp_path):
     out = tmp_path / "published"
     first = _entries(publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest()))

@@ -34,7 +34,7 @@ opens the published file for writing by mistake), folders 0750: never world-read
       builds/<set>/              one complete published set (<set> = the build id; <id>.2 when republished)
           cohesion_marts.duckdb  schemas marts, ref (as in the warehouse) and _publish.build (build id, tier)
           parquet/<schema>.<table>.parquet
-          csv/<schema>.<table>.csv
+          csv/<schema>.<table>.csv   (a table over CSV_MAX_ROWS rows: <schema>.<table>.<k>-of-<n>.csv)
           manifest.json
       .publish.lock              publishers take it in turn (flock); readers never touch it
 
@@ -58,7 +58,10 @@ Excel: UTF-8 *with* a byte-order mark (without it Excel decodes a double-clicked
 page, so "Ynys Môn" shows as "Ynys MÃ´n", and ŵ/ŷ are not in that code page at all), a header row, comma,
 ISO dates (2024-06-30) and timestamps (2024-06-30 12:00:00), empty cell for null; and, like every CSV the
 project writes (lib/safe_text.py), a text cell starting with = + - @ tab or CR gets a leading ' so a
-spreadsheet never runs it as a formula (Parquet and DuckDB keep the values exactly).
+spreadsheet never runs it as a formula (Parquet and DuckDB keep the values exactly). Excel opens at most
+1,048,576 rows (the header one of them) and drops the rest: a table with more rows (fct_crime_monthly passes that
+after about 28 months of all four Welsh forces) has its CSV in parts of ``CSV_MAX_ROWS`` rows, each with the
+header, in the table's order (``csv_parts``; ``csv.1`` … in its manifest entry, with each part's rows).
 
 **Re-publishing.** Publishing the same build again (same build id, tier and tables, and the warehouse file not
 modified since: same size and mtime) returns the current manifest with ``unchanged: True`` and writes nothing
@@ -109,6 +112,10 @@ KEEP_SETS = 2
 INFO_SCHEMA = "_publish"
 MANIFEST_FORMAT = 1
 BOM = b"\xef\xbb\xbf"
+# Excel opens at most 1,048,576 rows of a CSV, its header one of them, and drops the rest (with a warning that is
+# easy to click past). A table with more rows has its CSV written in parts of at most this many data rows each,
+# <schema>.<table>.<k>-of-<n>.csv, in the table's order; Parquet and DuckDB hold every table whole.
+CSV_MAX_ROWS = 1_048_575
 
 MODES = {
     "public": {"dir": 0o750, "file": 0o440},
@@ -437,8 +444,8 @@ def _fingerprint(con, ref: str, columns: list[dict], rows: int) -> str:
     (total,) = con.execute(f"select coalesce(sum(hash(t)::hugeint), 0)::varchar from {ref} as t").fetchone()
     # how the files are written is part of what they are: a change to the export options or the CSV formula
     # guard makes every fingerprint new
-    shape = hashlib.sha256(json.dumps([columns, _PARQUET_OPTIONS, _CSV_OPTIONS, _csv_select(columns), BOM.hex()],
-                                      sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    shape = hashlib.sha256(json.dumps([columns, _PARQUET_OPTIONS, _CSV_OPTIONS, _csv_select(columns), BOM.hex(),
+                                       CSV_MAX_ROWS], sort_keys=True).encode("utf-8")).hexdigest()[:16]
     return f"duckdb {duckdb.__version__}|{shape}|{rows}|{total}"
 
 
@@ -556,27 +563,32 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
             rows = pub.execute(f"select count(*) from {ref}").fetchall()[0][0]
             fingerprint = _fingerprint(pub, ref, columns, rows)
             parquet = parquet_dir / f"{schema}.{name}.parquet"
-            csv = csv_dir / f"{schema}.{name}.csv"
             entry = {"schema": schema, "name": name, "rows": int(rows), "columns": columns,
                      "fingerprint": fingerprint}
             known_set = candidates.get((table, fingerprint))
             if known_set is not None:
-                # the same rows as a set already published: its files, not a second export
+                # the same rows as a set already published: its files, not a second export (the same fingerprint:
+                # the same rows and part size, so the same file names)
                 set_dir, source, same_tier, source_tier = known_set
-                for kind, path in (("parquet", parquet), ("csv", csv)):
-                    _reuse_file(set_dir / source["files"][kind]["path"], path, same_tier)
-                entry["files"] = {
-                    "parquet": {"path": f"parquet/{parquet.name}", "sha256": source["files"]["parquet"]["sha256"]},
-                    "csv": {"path": f"csv/{csv.name}", "sha256": source["files"]["csv"]["sha256"]}}
+                entry["files"] = {}
+                for kind, info in source["files"].items():
+                    _reuse_file(set_dir / info["path"], staging / info["path"], same_tier)
+                    entry["files"][kind] = {k: v for k, v in info.items() if k != "bytes"}
                 entry["reused"] = {"set": set_dir.name, "tier": source_tier}
                 entries.append(entry)
                 continue
             pub.execute(f"copy (select * from {ref}) to {_literal(parquet)} ({_PARQUET_OPTIONS})")
-            body = csv.with_name(csv.name + ".body")
-            pub.execute(f"copy (select {_csv_select(columns)} from {ref}) to {_literal(body)} ({_CSV_OPTIONS})")
-            csv_sha = _prepend_bom(body, csv)
-            entry["files"] = {"parquet": {"path": f"parquet/{parquet.name}"},
-                              "csv": {"path": f"csv/{csv.name}", "sha256": csv_sha}}
+            entry["files"] = {"parquet": {"path": f"parquet/{parquet.name}"}}
+            for kind, csv, limit, offset in csv_parts(schema, name, int(rows)):
+                body = csv_dir / f"{csv}.body"
+                window = f" limit {limit} offset {offset}" if limit is not None else ""
+                # a table's scan keeps its insertion order (DuckDB's preserve_insertion_order), so the parts,
+                # one after another, are the rows of the whole table in the order one file would hold them
+                pub.execute(f"copy (select {_csv_select(columns)} from {ref}{window}) to {_literal(body)} "
+                            f"({_CSV_OPTIONS})")
+                entry["files"][kind] = {"path": f"csv/{csv}", "sha256": _prepend_bom(body, csv_dir / csv)}
+                if limit is not None:
+                    entry["files"][kind]["rows"] = min(limit, int(rows) - offset)
             entries.append(entry)
     finally:
         pub.close()
@@ -606,7 +618,10 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
         "duckdb": duckdb_entry,
         "csv": {"encoding": "utf-8 with BOM", "delimiter": ",", "header": True, "null": "",
                 "dates": "ISO 8601 (yyyy-mm-dd; timestamps yyyy-mm-dd hh:mm:ss)",
-                "formula_guard": "a text cell starting with = + - @ tab or CR is prefixed with '"},
+                "formula_guard": "a text cell starting with = + - @ tab or CR is prefixed with '",
+                "max_rows_per_file": CSV_MAX_ROWS,
+                "parts": f"a table of more than {CSV_MAX_ROWS:,} rows (Excel's limit with the header) is in files "
+                         "csv.1, csv.2, ... of its entry, each with the header row and its rows, in order"},
         "tables": entries,
         "not_published": ([{"table": t, "reason": "not in the warehouse"} for t in missing]
                           + [{"table": t, "reason": "not a dbt model or seed"} for t in unknown]),
@@ -633,6 +648,16 @@ def _csv_select(columns: list[dict]) -> str:
         else:
             parts.append(q)
     return ", ".join(parts) if parts else "*"
+
+
+def csv_parts(schema: str, name: str, rows: int) -> list[tuple[str, str, int | None, int]]:
+    """(manifest key, file name, rows limit or None, offset) of each CSV file of a table of ``rows`` rows: one
+    ``csv`` file, or over CSV_MAX_ROWS rows ``csv.1`` … ``csv.<n>``, ``<schema>.<table>.<k>-of-<n>.csv``."""
+    count = max(1, -(-rows // CSV_MAX_ROWS))
+    if count == 1:
+        return [("csv", f"{schema}.{name}.csv", None, 0)]
+    return [(f"csv.{k}", f"{schema}.{name}.{k}-of-{count}.csv", CSV_MAX_ROWS, (k - 1) * CSV_MAX_ROWS)
+            for k in range(1, count + 1)]
 
 
 def _prepend_bom(body: Path, csv: Path) -> str:
@@ -700,7 +725,9 @@ README = """Cohesion monitor: published marts for BI tools (written by orchestra
 cohesion_marts.duckdb   the marts in one DuckDB file (DuckDB 1.4 or later; open it READ ONLY), schemas marts and
                         ref as in the warehouse; _publish.build says which build it holds
 parquet/<schema>.<table>.parquet, csv/<schema>.<table>.csv
-                        one file per table (CSV: UTF-8 with BOM for Excel, ISO dates)
+                        one file per table (CSV: UTF-8 with BOM for Excel, ISO dates). Excel opens at most
+                        1,048,576 rows: a table with more has its CSV in parts of 1,048,575 rows and a header,
+                        csv/<schema>.<table>.1-of-3.csv, 2-of-3, ... (the whole table in Parquet and DuckDB)
 manifest.json           build id, time, and per table: rows, columns, sha256 of every file
 current -> builds/<set> the current set; to read several files of one build, resolve 'current' once
                         and read under builds/<set>/ (the newest two sets are kept)
