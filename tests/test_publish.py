@@ -775,6 +775,7 @@ def test_the_bi_exports_asset_publishes_both_tiers(tmp_path, monkeypatch):
 
     resource = WarehouseResource(warehouse_path=str(wh), snapshots_dir=str(tmp_path), reports_dir=str(tmp_path),
                                  quarantine_dir=str(tmp_path))
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 4)  # fct_indicator_value's 10 rows: a CSV in three parts
     result = dg.materialize([bi_exports], resources={"warehouse": resource})
     assert result.success
     metadata = result.asset_materializations_for_node("published__bi_exports")[0].metadata
@@ -783,6 +784,11 @@ def test_the_bi_exports_asset_publishes_both_tiers(tmp_path, monkeypatch):
     assert metadata["public_tables"].value == 4 and metadata["restricted_tables"].value == 5
     # the restricted tier took the public tier's files for the four public tables; nothing was published before
     assert metadata["public_tables_reused"].value == 0 and metadata["restricted_tables_reused"].value == 4
+    # the run says which tables' CSVs are in parts, and the parts are there
+    assert metadata["public_csv_in_parts"].value == "marts.fct_indicator_value (3 parts)"
+    assert metadata["restricted_csv_in_parts"].value == "marts.fct_indicator_value (3 parts)"
+    assert sorted(p.name for p in (tmp_path / "published" / "csv").glob("marts.fct_indicator_value*")) == [
+        f"marts.fct_indicator_value.{k}-of-3.csv" for k in (1, 2, 3)]
     assert read_manifest(tmp_path / "published")["build_id"] == run_id
     assert tables_in(tmp_path / "published" / DUCKDB_NAME) == {
         "marts.fct_indicator_value", "marts.dim_geography", "marts.shared_incident_summary", "ref.local_authority",

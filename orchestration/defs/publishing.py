@@ -12,7 +12,7 @@ import dagster as dg
 from orchestration.defs.dbt import dbt_project
 from orchestration.defs.resources import OWNERS, WAREHOUSE_POOL, WarehouseResource
 from orchestration.lib.private_files import private_dir
-from orchestration.lib.publish import publish_marts, table_tiers
+from orchestration.lib.publish import CSV_MAX_ROWS, publish_marts, table_tiers
 from orchestration.settings import get_settings
 
 # every table either tier copies: dbt asset keys are <schema>/<name> (defs/dbt.py), seeds included (ref/<name>)
@@ -57,9 +57,14 @@ def bi_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         reused = sum(1 for t in manifest["tables"] if t.get("reused"))
         rows = sum(t["rows"] for t in manifest["tables"])
         size = manifest["duckdb"]["bytes"] + sum(f["bytes"] for t in manifest["tables"] for f in t["files"].values())
+        # a table over Excel's row limit has its CSV in parts (lib/publish.py, csv_parts)
+        parts = {f"{t['schema']}.{t['name']}": sum(1 for kind in t["files"] if kind.startswith("csv."))
+                 for t in manifest["tables"]}
+        in_parts = ", ".join(f"{table} ({count} parts)" for table, count in parts.items() if count)
         context.log.info(f"{tier}: {len(manifest['tables'])} tables ({reused} with the files of a set already "
                          f"published), {rows} rows -> {manifest['set_dir']}"
-                         + (" (unchanged)" if manifest["unchanged"] else ""))
+                         + (" (unchanged)" if manifest["unchanged"] else "")
+                         + (f"; CSV in parts, over Excel's {CSV_MAX_ROWS + 1:,} rows: {in_parts}" if in_parts else ""))
         metadata.update({
             f"{tier}_tables": len(manifest["tables"]),
             f"{tier}_tables_reused": reused,
@@ -70,6 +75,7 @@ def bi_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
             f"{tier}_seconds": manifest["seconds"].get("total", 0.0),
             f"{tier}_warehouse_held_seconds": manifest["seconds"].get("warehouse_held", 0.0),
             f"{tier}_unchanged": manifest["unchanged"],
+            f"{tier}_csv_in_parts": in_parts or "none",
         })
         if manifest["not_published"]:
             metadata[f"{tier}_not_published"] = ", ".join(n["table"] for n in manifest["not_published"])
