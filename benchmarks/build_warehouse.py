@@ -58,7 +58,8 @@ def breakdown(dagster_home: Path) -> list[str]:
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     lines = []
     with dg.DagsterInstance.get() as instance:
-        records = sorted(instance.get_run_records(), key=lambda r: r.start_time or 0)
+        # runs that never started (none in a build that ended) have no times to show
+        records = sorted((r for r in instance.get_run_records() if r.start_time), key=lambda r: r.start_time)
         if not records:
             return ["no runs recorded"]
         t0 = records[0].start_time
