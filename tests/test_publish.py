@@ -389,6 +389,48 @@ def test_a_table_over_excels_row_limit_has_its_csv_in_parts(tmp_path, monkeypatc
 
 
 
+def test_rows_added_at_the_end_rewrite_only_the_last_csv_parts(tmp_path, monkeypatch):
+    """A new police.uk month appends its rows after the others (the marts keep their order): the parts before them
+    are taken from the set before, under their new names, and only the parts holding new rows are written."""
+    wh = make_warehouse(tmp_path / "w.duckdb", rows=50)
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 20)
+    out = tmp_path / "published"
+    first = _entries(publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest()))["marts.fct_public"]
+    first_set = current_set(out)
+    con = duckdb.connect(str(wh))
+    con.execute("insert into marts.fct_public select * replace (id + 50 as id) from marts.fct_public where id < 15")
+    con.close()
+    manifest = publish_marts(wh, out, build_id="run-2", dbt_manifest=tiny_manifest())
+    entry = _entries(manifest)["marts.fct_public"]
+    assert entry.get("reused") is None and entry["rows"] == 65
+    assert [entry["files"][f"csv.{k}"]["rows"] for k in (1, 2, 3, 4)] == [20, 20, 20, 5]
+    for k in (1, 2):  # unchanged rows: the file of the set before (a hard link), now named k-of-4
+        assert entry["files"][f"csv.{k}"]["path"] == f"csv/marts.fct_public.{k}-of-4.csv"
+        assert entry["files"][f"csv.{k}"]["reused"] == {"set": "run-1", "tier": "public"}
+        assert _file(out, entry, f"csv.{k}").stat().st_ino == (
+            first_set / first["files"][f"csv.{k}"]["path"]).stat().st_ino
+    for k in (3, 4):  # part 3 gained rows, part 4 is new
+        assert "reused" not in entry["files"][f"csv.{k}"]
+    assert verify_set(current_set(out), manifest, hashes=True) == []
+    # byte for byte what writing every part afresh gives, and the parts together are the one file's rows
+    fresh = _entries(publish_marts(wh, tmp_path / "fresh", build_id="run-2", dbt_manifest=tiny_manifest(),
+                                   reuse=False))["marts.fct_public"]
+    for k in (1, 2, 3, 4):
+        assert entry["files"][f"csv.{k}"]["sha256"] == fresh["files"][f"csv.{k}"]["sha256"]
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 1000)
+    whole = _entries(publish_marts(wh, tmp_path / "whole", build_id="run-2", dbt_manifest=tiny_manifest()))
+    assert b"".join(_csv_rows(_file(out, entry, f"csv.{k}")) for k in (1, 2, 3, 4)) == _csv_rows(
+        _file(tmp_path / "whole", whole["marts.fct_public"], "csv"))
+    # a changed row in the middle rewrites its part only
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 20)
+    con = duckdb.connect(str(wh))
+    con.execute("update marts.fct_public set value = 99.5 where id = 25")  # row 26: part 2
+    con.close()
+    third = _entries(publish_marts(wh, out, build_id="run-3", dbt_manifest=tiny_manifest()))["marts.fct_public"]
+    assert [("reused" in third["files"][f"csv.{k}"]) for k in (1, 2, 3, 4)] == [True, False, True, True]
+    assert ",99.5," in _file(out, third, "csv.2").read_text(encoding="utf-8-sig")
+
+
 def test_a_table_that_did_not_change_keeps_the_files_of_the_set_before(wh, tmp_path):
     out = tmp_path / "published"
     first = _entries(publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest()))
