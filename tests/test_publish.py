@@ -395,13 +395,28 @@ def test_rows_added_at_the_end_rewrite_only_the_last_csv_parts(tmp_path, monkeyp
     wh = make_warehouse(tmp_path / "w.duckdb", rows=50)
     monkeypatch.setattr(publish, "CSV_MAX_ROWS", 20)
     out = tmp_path / "published"
+    restricted_out = tmp_path / "restricted" / "published"
     first = _entries(publish_marts(wh, out, build_id="run-1", dbt_manifest=tiny_manifest()))["marts.fct_public"]
-    first_set = current_set(out)
+    publish_marts(wh, restricted_out, build_id="run-1", tier="restricted", dbt_manifest=tiny_manifest(),
+                  reuse_from=[out])
+    first_set, restricted_first = current_set(out), current_set(restricted_out)
     con = duckdb.connect(str(wh))
     con.execute("insert into marts.fct_public select * replace (id + 50 as id) from marts.fct_public where id < 15")
     con.close()
     manifest = publish_marts(wh, out, build_id="run-2", dbt_manifest=tiny_manifest())
     entry = _entries(manifest)["marts.fct_public"]
+    # the restricted tier takes the table from the public set just written, but the parts its own set before
+    # already holds it links (not copies): only the new rows' parts cross tiers
+    restricted = publish_marts(wh, restricted_out, build_id="run-2", tier="restricted", dbt_manifest=tiny_manifest(),
+                               reuse_from=[out])
+    mine = _entries(restricted)["marts.fct_public"]
+    assert mine["reused"] == {"set": "run-2", "tier": "public"}
+    for k, own in ((1, True), (2, True), (3, False), (4, False)):
+        path = _file(restricted_out, mine, f"csv.{k}")
+        assert (path.stat().st_ino == (restricted_first / f"csv/marts.fct_public.{k}-of-3.csv").stat().st_ino
+                if own else path.stat().st_ino != _file(out, entry, f"csv.{k}").stat().st_ino), k
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert verify_set(current_set(restricted_out), restricted, hashes=True) == []
     assert entry.get("reused") is None and entry["rows"] == 65
     assert [entry["files"][f"csv.{k}"]["rows"] for k in (1, 2, 3, 4)] == [20, 20, 20, 5]
     for k in (1, 2):  # unchanged rows: the file of the set before (a hard link), now named k-of-4

@@ -599,8 +599,15 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
                 set_dir, source, same_tier, source_tier = known_set
                 entry["files"] = {}
                 for kind, info in source["files"].items():
-                    _reuse_file(set_dir / info["path"], staging / info["path"], same_tier)
+                    origin, origin_info, link = set_dir, info, same_tier
+                    own = candidates.get((table, info.get("fingerprint", "")))
+                    if not same_tier and own is not None and own[2]:
+                        # a part of another tier's set that this tier's own set already holds: a hard link to
+                        # that, not a copy (the restricted tier after a new month: the parts before the new rows)
+                        origin, origin_info, link = own[0], own[1], True
+                    _reuse_file(origin / origin_info["path"], staging / info["path"], link)
                     entry["files"][kind] = {k: v for k, v in info.items() if k not in ("bytes", "reused")}
+                    entry["files"][kind]["sha256"] = origin_info["sha256"]
                 entry["reused"] = {"set": set_dir.name, "tier": source_tier}
                 entries.append(entry)
                 continue
