@@ -367,6 +367,7 @@ def test_a_table_over_excels_row_limit_has_its_csv_in_parts(tmp_path, monkeypatc
     # a table within the limit keeps its one file; every file is in the manifest with its size and sha256
     assert sorted(entries["marts.dim_area"]["files"]) == ["csv", "parquet"]
     assert manifest["csv"]["max_rows_per_file"] == 20
+    assert manifest["format"] == 2  # a reader of format 1 expected one csv file per table
     assert verify_set(current_set(out), manifest, hashes=True) == []
     # an unchanged split table keeps all its parts in the next set (hard links), and so does the restricted tier
     # (copies)

@@ -113,7 +113,8 @@ MANIFEST_NAME = "manifest.json"
 STORAGE_VERSION = "v1.4.0"
 KEEP_SETS = 2
 INFO_SCHEMA = "_publish"
-MANIFEST_FORMAT = 1
+# 2: a table over CSV_MAX_ROWS rows has CSV files csv.1 … csv.<n> in its entry instead of one csv (format 1 had no parts)
+MANIFEST_FORMAT = 2
 BOM = b"\xef\xbb\xbf"
 # Excel opens at most 1,048,576 rows of a CSV, its header one of them, and drops the rest (with a warning that is
 # easy to click past). A table with more rows has its CSV written in parts of at most this many data rows each,
