@@ -50,7 +50,7 @@ def bi_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     for tier, out_dir in outputs.items():
         # the restricted tier holds the public tables too: it takes the public set's files just written for
         # them (and either tier keeps its own previous files for a table that did not change) instead of
-        # exporting the same rows again (lib/publish.py, _fingerprint)
+        # exporting the same rows again (lib/publish.py, _fingerprints)
         manifest = publish_marts(warehouse.warehouse, out_dir, build_id=context.run_id, tier=tier,
                                  dbt_manifest=dbt_project.manifest_path, log=context.log.warning,
                                  reuse_from=[outputs["public"]] if tier == "restricted" else None)

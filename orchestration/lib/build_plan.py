@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from orchestration.lib.warehouse import transaction_on
+
 STATE_VERSION = 1
 SPLIT_BOUNDARIES = "boundaries/wales_lsoa21_bgc.geojson"
 
@@ -157,8 +159,6 @@ def record_police_loads(con, loads: list[tuple[str, str, str]], months: list[str
     than make every other month look unbuilt."""
     if months is not None and not _table_exists(con, POLICE_LOADS_TABLE):
         return
-    from orchestration.lib.warehouse import transaction_on
-
     with transaction_on(con):
         con.execute(f"create table if not exists {POLICE_LOADS_TABLE} (month varchar, force_id varchar, "
                     "load_id varchar, built_at timestamp)")

@@ -70,12 +70,12 @@ order: the CSV bytes and their sha256 are the same).
 
 **Unchanged tables are not exported again.** Every table's manifest entry carries a ``fingerprint`` (columns and
 types, row count, an order-independent sum of DuckDB row hashes, the export options, the DuckDB version:
-``_fingerprint``). When a table's fingerprint equals one in the tier's current set, or (for the restricted tier)
+``_fingerprints``). When a table's fingerprint equals one in the tier's current set, or (for the restricted tier)
 in the public set just written, that set's Parquet and CSV are taken as they are (a hard link within the tier, a
 copy across tiers) and the entry says ``reused``: a new police.uk month re-exports the crime tables, not the
 census ones; a build after a partner file re-exports only the tables it changed; the restricted tier no longer
 writes the public tables a second time. The CSV parts of a table over Excel's row limit have fingerprints of
-their own (``_part_fingerprints``): a police.uk month appends its rows after the others, so a changed table over
+their own (``_fingerprints``): a police.uk month appends its rows after the others, so a changed table over
 the limit writes only its last parts again (at 10 years of history, 4 of fct_crime_monthly's 5 parts are taken from
 the set before). The DuckDB file is always written whole. A file whose size no longer matches its manifest is not
 reused.
@@ -382,7 +382,7 @@ def publish_marts(
 
     A table whose content is the same as in this tier's current set, or in the current set of a folder in
     ``reuse_from`` (the restricted tier passes the public one: it holds the same public tables), keeps that set's
-    Parquet and CSV files instead of writing them again (``reused`` in its manifest entry; see ``_fingerprint``).
+    Parquet and CSV files instead of writing them again (``reused`` in its manifest entry; see ``_fingerprints``).
     Never pass a folder of a more restricted tier. ``reuse=False`` writes every file afresh.
     """
     started = time.monotonic()
@@ -437,16 +437,29 @@ def publish_marts(
         os.close(lock_fd)  # releases the flock
 
 
-def _fingerprint(con, ref: str, columns: list[dict], rows: int) -> str:
-    """What a table's files are a function of: its columns (names and types, in order), its row count and an
+def _fingerprints(con, ref: str, columns: list[dict], rows: int) -> tuple[str, list[str]]:
+    """(the table's fingerprint, its CSV parts' fingerprints: [] when one CSV file holds it), from one scan.
+
+    A table's files are a function of its columns (names and types, in order), its row count and an
     order-independent sum of its rows' hashes (DuckDB's ``hash`` of each row, summed as a HUGEINT), tagged with the
     DuckDB version (``hash`` is not promised stable across versions: another version's fingerprint never matches,
     so the table is written afresh). Two tables with equal fingerprints hold the same rows, possibly in another
     order (a 64-bit row hash: accidental equality is out of reach for a changed table; this is not a defence
     against someone forging rows). The columns, the export options and the CSV formula guard are hashed in too.
-    One parallel scan: ~0.5 s for 2.3M rows, against ~3 s to write them again."""
-    (total,) = con.execute(f"select coalesce(sum(hash(t)::hugeint), 0)::varchar from {ref} as t").fetchone()
-    return f"duckdb {duckdb.__version__}|{_fingerprint_shape(columns)}|{rows}|{total}"
+    One parallel scan: ~0.5 s for 2.3M rows, against ~3 s to write them again.
+
+    The sums are taken per CSV part (csv_parts; by row id: the published copy's rows are numbered in its insertion
+    order) and added up for the table. A police.uk month appends its rows after the others, so every part of a table
+    over CSV_MAX_ROWS but the last keeps its fingerprint, and its file is taken from the set before instead of being
+    written again."""
+    sums = dict(con.execute(f"select rowid // {CSV_MAX_ROWS}, coalesce(sum(hash(t)::hugeint), 0) "
+                            f"from {ref} as t group by 1").fetchall())
+    shape = f"duckdb {duckdb.__version__}|{_fingerprint_shape(columns)}"
+    table = f"{shape}|{rows}|{sum(sums.values())}"
+    if rows <= CSV_MAX_ROWS:
+        return table, []
+    return table, [f"{shape}|part {k + 1}|{min(CSV_MAX_ROWS, rows - k * CSV_MAX_ROWS)}|{sums.get(k, 0)}"
+                   for k in range(-(-rows // CSV_MAX_ROWS))]
 
 
 def _fingerprint_shape(columns: list[dict]) -> str:
@@ -454,18 +467,6 @@ def _fingerprint_shape(columns: list[dict]) -> str:
     # the CSV part size makes every fingerprint new
     return hashlib.sha256(json.dumps([columns, _PARQUET_OPTIONS, _CSV_OPTIONS, _csv_select(columns), BOM.hex(),
                                       CSV_MAX_ROWS], sort_keys=True).encode("utf-8")).hexdigest()[:16]
-
-
-def _part_fingerprints(con, ref: str, columns: list[dict], rows: int) -> list[str]:
-    """The fingerprint of each CSV part of a table over CSV_MAX_ROWS rows (csv_parts): like _fingerprint, of the
-    rows the part holds (by row id: the published copy's rows are numbered in its insertion order), in one scan.
-    A police.uk month appends its rows after the others, so every part but the last keeps its fingerprint and its
-    file is taken from the set before instead of being written again."""
-    sums = dict(con.execute(f"select rowid // {CSV_MAX_ROWS}, coalesce(sum(hash(t)::hugeint), 0)::varchar "
-                            f"from {ref} as t group by 1").fetchall())
-    whole = _fingerprint_shape(columns)
-    return [f"duckdb {duckdb.__version__}|{whole}|part {offset // CSV_MAX_ROWS + 1}|{min(CSV_MAX_ROWS, rows - offset)}|"
-            f"{sums.get(offset // CSV_MAX_ROWS, '0')}" for offset in range(0, rows, CSV_MAX_ROWS)]
 
 
 def _reuse_candidates(out_dirs: list[Path], own: Path) -> dict[tuple[str, str], tuple[Path, dict, bool, str]]:
@@ -589,7 +590,7 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
             ref = f"pub.{_quote(schema)}.{_quote(name)}"
             columns = [{"name": c, "type": t} for c, t, *_ in pub.execute(f"describe {ref}").fetchall()]
             rows = pub.execute(f"select count(*) from {ref}").fetchall()[0][0]
-            fingerprint = _fingerprint(pub, ref, columns, rows)
+            fingerprint, part_prints = _fingerprints(pub, ref, columns, int(rows))
             parquet = parquet_dir / f"{schema}.{name}.parquet"
             entry = {"schema": schema, "name": name, "rows": int(rows), "columns": columns,
                      "fingerprint": fingerprint}
@@ -601,11 +602,12 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
                 entry["files"] = {}
                 for kind, info in source["files"].items():
                     origin, origin_info, link = set_dir, info, same_tier
-                    own = candidates.get((table, info.get("fingerprint", "")))
-                    if not same_tier and own is not None and own[2]:
+                    own_dir, own_info, own_tier, _ = candidates.get((table, info.get("fingerprint", "")),
+                                                                    (None, None, False, None))
+                    if not same_tier and own_tier:
                         # a part of another tier's set that this tier's own set already holds: a hard link to
                         # that, not a copy (the restricted tier after a new month: the parts before the new rows)
-                        origin, origin_info, link = own[0], own[1], True
+                        origin, origin_info, link = own_dir, own_info, True
                     _reuse_file(origin / origin_info["path"], staging / info["path"], link)
                     entry["files"][kind] = {k: v for k, v in info.items() if k not in ("bytes", "reused")}
                     entry["files"][kind]["sha256"] = origin_info["sha256"]
@@ -614,9 +616,7 @@ def _write_set(warehouse: Path, staging: Path, *, build_id: str, tier: str, want
                 continue
             pub.execute(f"copy (select * from {ref}) to {_literal(parquet)} ({_PARQUET_OPTIONS})")
             entry["files"] = {"parquet": {"path": f"parquet/{parquet.name}"}}
-            parts = csv_parts(schema, name, int(rows))
-            part_prints = _part_fingerprints(pub, ref, columns, int(rows)) if len(parts) > 1 else []
-            for index, (kind, csv, limit, offset) in enumerate(parts):
+            for index, (kind, csv, limit, offset) in enumerate(csv_parts(schema, name, int(rows))):
                 info = {"path": f"csv/{csv}"}
                 if limit is not None:
                     info.update(rows=min(limit, int(rows) - offset), fingerprint=part_prints[index])
