@@ -26,6 +26,7 @@ from polars.testing import assert_frame_equal
 
 from orchestration.lib import publish
 from orchestration.lib.publish import (
+    BOM,
     DUCKDB_NAME,
     current_set,
     publish_marts,
@@ -242,6 +243,16 @@ def test_public_set_layout_manifest_and_nothing_private(wh, tmp_path):
     everything = " ".join(str(p) for p in out.rglob("*"))
     for private in ("fct_partner_detail", "fct_derived_from_shared", "partner_rows", "dq_results", "raw."):
         assert private not in everything
+    # the folder's README.txt, Welsh then English, says what every entry of the folder is
+    readme = (out / "README.txt").read_bytes()
+    assert readme.startswith(BOM)  # Notepad reads the Welsh letters right
+    welsh, english = readme[len(BOM):].decode("utf-8").split("\n" + "-" * 116 + "\n")
+    assert welsh.startswith("Monitor cydlyniant") and "Peidiwch byth ag ysgrifennu" in welsh
+    assert english.strip().startswith("Cohesion monitor") and "Never write into this folder" in english
+    entries = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name != "README.txt")
+    assert entries == ["builds", "cohesion_marts.duckdb", "csv", "current", "manifest.json", "parquet"]
+    for section in (welsh, english):
+        assert [e for e in entries if e not in section] == []
     # public files read-only, never world-readable
     for path in target.rglob("*"):
         mode = stat.S_IMODE(path.lstat().st_mode)
@@ -387,6 +398,15 @@ def test_a_table_over_excels_row_limit_has_its_csv_in_parts(tmp_path, monkeypatc
     other = _entries(publish_marts(wh, out, build_id="run-3", dbt_manifest=tiny_manifest()))
     assert other["marts.fct_public"].get("reused") is None
     assert sorted(other["marts.fct_public"]["files"]) == ["csv.1", "csv.2", "parquet"]
+    # ten parts or more: k has as many digits as n, so that the names sort in the table's order
+    monkeypatch.setattr(publish, "CSV_MAX_ROWS", 4)  # 50 rows: 12 parts of 4 and one of 2
+    many = _entries(publish_marts(wh, out, build_id="run-4", dbt_manifest=tiny_manifest()))["marts.fct_public"]
+    names = [Path(many["files"][f"csv.{k}"]["path"]).name for k in range(1, 14)]
+    assert names[0] == "marts.fct_public.01-of-13.csv" and names[-1] == "marts.fct_public.13-of-13.csv"
+    listed = sorted(p.name for p in (current_set(out) / "csv").glob("marts.fct_public.*"))
+    assert listed == names
+    assert b"".join(_csv_rows(current_set(out) / "csv" / n) for n in listed) == _csv_rows(
+        tmp_path / "whole" / whole["marts.fct_public"]["files"]["csv"]["path"])
 
 
 

@@ -698,11 +698,13 @@ def _csv_select(columns: list[dict]) -> str:
 
 def csv_parts(schema: str, name: str, rows: int) -> list[tuple[str, str, int | None, int]]:
     """(manifest key, file name, rows limit or None, offset) of each CSV file of a table of ``rows`` rows: one
-    ``csv`` file, or over CSV_MAX_ROWS rows ``csv.1`` … ``csv.<n>``, ``<schema>.<table>.<k>-of-<n>.csv``."""
+    ``csv`` file, or over CSV_MAX_ROWS rows ``csv.1`` … ``csv.<n>``, ``<schema>.<table>.<k>-of-<n>.csv`` (k with
+    as many digits as n, so that the names sort in order)."""
     count = max(1, -(-rows // CSV_MAX_ROWS))
     if count == 1:
         return [("csv", f"{schema}.{name}.csv", None, 0)]
-    return [(f"csv.{k}", f"{schema}.{name}.{k}-of-{count}.csv", CSV_MAX_ROWS, (k - 1) * CSV_MAX_ROWS)
+    width = len(str(count))  # 01-of-12 … 12-of-12: the names sort in the table's order
+    return [(f"csv.{k}", f"{schema}.{name}.{k:0{width}d}-of-{count}.csv", CSV_MAX_ROWS, (k - 1) * CSV_MAX_ROWS)
             for k in range(1, count + 1)]
 
 
@@ -738,7 +740,7 @@ def _swap_in(out_dir: Path, staging: Path, build_id: str, manifest: dict, modes:
         link = out_dir / kind
         if not link.exists() and not link.is_symlink():
             _replace_with_symlink(link, f"current/{kind}")
-    _write_file(out_dir / "README.txt", README.encode("utf-8"), modes["file"])
+    _write_file(out_dir / "README.txt", BOM + README.encode("utf-8"), modes["file"])
     _fsync_dir(out_dir)
     return set_dir
 
@@ -766,14 +768,37 @@ def _prune(out_dir: Path, keep: int) -> list[Path]:
     return removed
 
 
-README = """Cohesion monitor: published marts for BI tools (written by orchestration/lib/publish.py after each build)
+# Welsh first, then English (the Welsh Language Standards: Welsh no less favourably than English). Written with a
+# BOM so that Notepad and other Windows tools read the Welsh letters (â, ŵ, ŷ) right.
+README = """Monitor cydlyniant: y marts a gyhoeddir ar gyfer offer BI                              (English below)
+Ysgrifennir gan orchestration/lib/publish.py ar ôl pob adeiladu.
+
+cohesion_marts.duckdb   y marts mewn un ffeil DuckDB (DuckDB 1.4 neu'n ddiweddarach; agorwch hi i'w DARLLEN YN
+                        UNIG), sgemâu marts a ref fel yn y warws; mae _publish.build yn dweud pa adeiladu sydd ynddi
+parquet/<schema>.<table>.parquet, csv/<schema>.<table>.csv
+                        un ffeil i bob tabl (CSV: UTF-8 gyda BOM ar gyfer Excel, dyddiadau ISO). Mae Excel yn agor
+                        1,048,576 o resi ar y mwyaf: mae CSV tabl sydd â mwy na hynny mewn rhannau o 1,048,575 o
+                        resi a phennyn, csv/<schema>.<table>.1-of-3.csv, 2-of-3, ... (01-of-12 ... o 10 rhan
+                        ymlaen; y tabl cyfan yn Parquet a DuckDB)
+manifest.json           rhif yr adeiladu, yr amser, ac ar gyfer pob tabl: y rhesi, y colofnau a sha256 pob ffeil
+current -> builds/<set> y set gyfredol; i ddarllen sawl ffeil o'r un adeiladu, datryswch 'current' unwaith a
+                        darllenwch o dan builds/<set>/ (cedwir y ddwy set fwyaf diweddar)
+
+Caiff pob ffeil yma ei disodli drwy ailenwi ffeil newydd gyflawn drosti: mae ffeil sydd gennych ar agor yn cadw ei
+hen gynnwys, ac mae ffeil a agorwch bob amser yn gyflawn. Peidiwch byth ag ysgrifennu i'r ffolder hon.
+
+--------------------------------------------------------------------------------------------------------------------
+
+Cohesion monitor: published marts for BI tools
+Written by orchestration/lib/publish.py after each build.
 
 cohesion_marts.duckdb   the marts in one DuckDB file (DuckDB 1.4 or later; open it READ ONLY), schemas marts and
                         ref as in the warehouse; _publish.build says which build it holds
 parquet/<schema>.<table>.parquet, csv/<schema>.<table>.csv
                         one file per table (CSV: UTF-8 with BOM for Excel, ISO dates). Excel opens at most
                         1,048,576 rows: a table with more has its CSV in parts of 1,048,575 rows and a header,
-                        csv/<schema>.<table>.1-of-3.csv, 2-of-3, ... (the whole table in Parquet and DuckDB)
+                        csv/<schema>.<table>.1-of-3.csv, 2-of-3, ... (01-of-12 ... from 10 parts on; the whole
+                        table in Parquet and DuckDB)
 manifest.json           build id, time, and per table: rows, columns, sha256 of every file
 current -> builds/<set> the current set; to read several files of one build, resolve 'current' once
                         and read under builds/<set>/ (the newest two sets are kept)
