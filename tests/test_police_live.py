@@ -17,6 +17,7 @@ import pytest
 
 from orchestration.defs.police_uk import (
     ASSET_KEY,
+    RETRY_TAG,
     build_police_uk_asset,
     monthly_partitions,
     months_to_request,
@@ -242,6 +243,9 @@ def test_a_month_whose_archive_fails_fails_alone_and_keeps_its_rows(police, live
     assert "2024-04 gwent: HTTP 404" in message and "tried first in 2024-06.zip: HTTP 500 Internal Server Error after 5 attempts" in message
     assert f"Kept: the month keeps its {before['2024-06']:,} rows from the last accepted load" in message
     assert f"the landing copy {landing(live, '2024-04')} is unchanged" in message
+    # neither archive could be fetched: the live schedule asks for both months again at its next tick
+    assert instance.get_run_by_id(result.run_id).tags[RETRY_TAG] == "2024-04,2024-06"
+    assert "2024-04, 2024-06 could not be fetched: asked for again at the live schedule's next daily check" in message
     assert police.count("GET", "/data/archive/2024-06.zip") == 1 + 5  # first run, then the client's 5 tries, once
     assert police.count("GET", "/data/archive/2024-03.zip") == police.count("GET", "/data/archive/2024-05.zip") == 1
 
@@ -270,6 +274,9 @@ def test_a_csv_cut_at_a_row_boundary_does_not_replace_the_month(police, live, in
         assert numbers in text and f"has {rows_in(full):,}: 50% fewer" in text and "POLICE_UK_MAX_ROW_DROP" in text
     assert f"the month keeps its {rows_in(full):,} rows" in message and "landing copy" in message
     assert "Traceback" not in message and "\n" not in message
+    # refused, not unreachable: the live schedule does not download the archive again every day
+    assert instance.get_run_by_id(result.run_id).tags[RETRY_TAG] == "-"
+    assert "2024-06 refused: asked for again on the 20th" in message
     (report,) = (tmp_path / "quarantine").rglob("*.errors.txt")
     assert (report.parent / "2024-06-gwent-street.csv").read_bytes() == half
     assert status(instance, "2024-06") == {"2024-06": "FAILED"}
@@ -516,7 +523,8 @@ def test_an_outcome_only_revision_still_loads(police, live, instance):
 
 
 # the live schedule ----------------------------------------------------------------------------------------
-def test_the_daily_schedule_requests_new_published_months_and_failed_ones_on_the_20th(police, live, monkeypatch):
+def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_and_refused_ones_on_the_20th(
+        police, live, monkeypatch):
     from orchestration.definitions import defs
 
     schedule = defs.resolve_schedule_def("police_uk_monthly_schedule")
@@ -525,16 +533,27 @@ def test_the_daily_schedule_requests_new_published_months_and_failed_ones_on_the
         for key in keys:
             if key <= "2024-01-01":
                 instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
-        # 2023-05 was loaded once, then a reload failed: it is asked for again
         police.publish("2024-04")
-        police.serve("2023-05", Reply(404, body="Not Found"))
-        assert not run(instance, live, "2023-05", "2023-05").success
-        assert status(instance, "2023-05", "2023-06") == {"2023-05": "FAILED", "2023-06": "MATERIALIZED"}
+        # 2023-05 was loaded once, then a reload was refused (police.uk served a page, not the archive)
+        police.serve("2023-05", Reply(200, body="<html><body>Down for maintenance</body></html>",
+                                      content_type="text/html"))
+        refused = run(instance, live, "2023-05", "2023-05")
+        assert not refused.success and instance.get_run_by_id(refused.run_id).tags[RETRY_TAG] == "-"
+        assert "2023-05 refused: asked for again on the 20th" in failure(refused)
+        # 2023-08: police.uk could not be reached (HTTP 500 on every try)
+        police.serve("2023-08", Reply(500, body="upstream error", headers={"Retry-After": "0"}))
+        unreachable = run(instance, live, "2023-08", "2023-08")
+        assert not unreachable.success and instance.get_run_by_id(unreachable.run_id).tags[RETRY_TAG] == "2023-08"
+        assert ("2023-08 could not be fetched: asked for again at the live schedule's next daily check"
+                in failure(unreachable))
+        assert status(instance, "2023-05", "2023-06", "2023-08") == {
+            "2023-05": "FAILED", "2023-06": "MATERIALIZED", "2023-08": "FAILED"}
 
         published = api.published_months()
         assert published.latest == "2024-04"
-        expected = [("2023-05-01", "2023-05-01"), ("2024-02-01", "2024-04-01")]  # 2024-05, 06 not published
-        assert months_to_request(instance, police_uk_monthly_partitions, published) == expected
+        everything = [("2023-05-01", "2023-05-01"), ("2023-08-01", "2023-08-01"),
+                      ("2024-02-01", "2024-04-01")]  # 2024-05, 06 not published
+        assert months_to_request(instance, police_uk_monthly_partitions, published) == everything
 
         monkeypatch.setenv("COHESION_MODE", "live")
         assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Europe/London"
@@ -543,27 +562,33 @@ def test_the_daily_schedule_requests_new_published_months_and_failed_ones_on_the
             return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
                     for r in requests]
 
-        # any day: the new months at once (police.uk publishes on no fixed day), not the failed one
-        with dg.build_schedule_context(instance=instance,
-                                       scheduled_execution_time=dt.datetime(2024, 7, 11, 6)) as context:
-            requests = schedule.evaluate_tick(context).run_requests
-            assert ranges(requests) == [("2024-02-01", "2024-04-01")]
-            assert all(r.run_key.endswith("at-2024-07-11") for r in requests)
-        for key in ("2024-02-01", "2024-03-01", "2024-04-01"):  # those loaded: the next day has nothing new
+        def tick(day: int):
+            with dg.build_schedule_context(instance=instance,
+                                           scheduled_execution_time=dt.datetime(2024, 7, day, 6)) as context:
+                return schedule.evaluate_tick(context)
+
+        # any day: the new months at once (police.uk publishes on no fixed day) and the unreachable month again
+        # (a failed request costs nothing), not the refused one (its archive is over a gigabyte)
+        requests = tick(11).run_requests
+        assert ranges(requests) == [("2023-08-01", "2023-08-01"), ("2024-02-01", "2024-04-01")]
+        assert all(r.run_key.endswith("at-2024-07-11") for r in requests)
+        for key in ("2024-02-01", "2024-03-01", "2024-04-01"):  # those loaded
             instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
-        with dg.build_schedule_context(instance=instance,
-                                       scheduled_execution_time=dt.datetime(2024, 7, 12, 6)) as context:
-            data = schedule.evaluate_tick(context)
-            assert not data.run_requests
-            assert data.skip_message == ("no new police.uk month (latest published: 2024-04); months whose load "
-                                         "failed are asked for again on the 20th")
-        # the 20th: the failed month too (a refused archive is over a gigabyte: not downloaded again every day)
+        # 2023-08 again: this time police.uk answers, with a page where the archive should be: refused, so the
+        # next day leaves it (its last failed run decides, not an earlier one)
+        police.serve("2023-08", Reply(200, body="<html><body>Down for maintenance</body></html>",
+                                      content_type="text/html"))
+        assert not run(instance, live, "2023-08", "2023-08").success
+        data = tick(12)
+        assert not data.run_requests
+        assert data.skip_message == ("no new police.uk month (latest published: 2024-04); months whose file was "
+                                     "refused are asked for again on the 20th")
+        # the 20th: the refused months too
+        requests = tick(20).run_requests
+        assert ranges(requests) == [("2023-05-01", "2023-05-01"), ("2023-08-01", "2023-08-01")]
+        assert all(r.run_key.endswith("at-2024-07-20") for r in requests)
         with dg.build_schedule_context(instance=instance,
                                        scheduled_execution_time=dt.datetime(2024, 7, 20, 6)) as context:
-            requests = schedule.evaluate_tick(context).run_requests
-            assert ranges(requests) == [("2023-05-01", "2023-05-01")]
-            assert all(r.run_key.endswith("at-2024-07-20") for r in requests)
-
             # police.uk cannot be reached: a skip, tried again at the next tick, never a crash
             police.route("GET", "/api/crimes-street-dates", Reply(500, headers={"Retry-After": "0"}))
             police.route("GET", "/data/archive/", Reply(404))

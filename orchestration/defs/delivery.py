@@ -231,9 +231,11 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
         description="Live mode, every day at 06:00: asks data.police.uk which months are published "
                     "(crimes-street-dates, else the archive index: one small request) and loads every published "
                     "month not yet materialized, as one run per range of months, so a month is in within a day of "
-                    "police.uk publishing it (on no fixed day). Months whose last load failed are asked for again "
-                    f"on the {RETRY_FAILED_DAY}th, not daily (a refused archive is over a gigabyte); to retry one "
-                    "sooner, launch police_uk_monthly_ingest for its partition from the UI.",
+                    "police.uk publishing it (on no fixed day). A month whose last load could not fetch its file "
+                    "(police.uk down, a timeout, the disk full: the failed run's tag "
+                    "cohesion/police_uk_unreachable_months) is asked for again at the next daily check; a month "
+                    f"whose file was refused, on the {RETRY_FAILED_DAY}th, not daily (a refused archive is over a "
+                    "gigabyte); to retry one sooner, launch police_uk_monthly_ingest for its partition from the UI.",
     )
     def schedule(context: dg.ScheduleEvaluationContext):
         if get_settings().mode != "live":

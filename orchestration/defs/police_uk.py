@@ -108,7 +108,14 @@ def _resolver(snapshots_dir: str) -> SplitResolver:
 
 
 class ForceMonthFailed(Exception):
-    """One force-month that could not be loaded; ``str()`` is the one-paragraph message a user reads."""
+    """One force-month that could not be loaded; ``str()`` is the one-paragraph message a user reads.
+    ``unreachable``: the file could not be fetched (police.uk or the network failing, the disk full), so asking
+    again tomorrow may well work; otherwise police.uk's file was refused (asking again gets the same file until
+    police.uk replaces it)."""
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def _one_line(text: str) -> str:
@@ -158,8 +165,9 @@ def _rejection(exc: PoliceUkParseError) -> str:
     return "; ".join([f"{exc.path.name} rejected, nothing loaded", *([problem] if problem else []), *shown])
 
 
-def _failed(month: str, force: str, location: str, reason: str, kept: str) -> ForceMonthFailed:
-    return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.")
+def _failed(month: str, force: str, location: str, reason: str, kept: str,
+            unreachable: bool = False) -> ForceMonthFailed:
+    return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.", unreachable)
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,8 @@ class NotFetched:
     url: str
     message: str  # str() of the error, for raw.load_log
     reason: str  # the reason with the number of tries, for the run's failure paragraph
+    # not reached (HTTP error, timeout, connection, the disk) rather than refused (not a zip, no file for the force)
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,10 +201,12 @@ def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
     except (FetchError, SourceFormatError) as exc:
         tries = getattr(exc, "attempts", 1)
         return NotFetched(str(exc.url), str(exc),
-                          exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note)
+                          exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note,
+                          unreachable=isinstance(exc, FetchError))
     except OSError as exc:  # the disk, not the source: full, or the folder not writable
         url = f"{archive_url().rstrip('/')}/{archive_month or month}.zip"
-        return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}")
+        return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}",
+                          unreachable=True)
 
 
 def _fetch_force(month: str, force: str, dest: Path, archive_month: str, shared: MonthArchiveCache,
@@ -207,7 +219,8 @@ def _fetch_force(month: str, force: str, dest: Path, archive_month: str, shared:
         fallback = _fetch(month, force, dest, own, publication_note)
         if isinstance(fallback, NotFetched):
             fallback = NotFetched(fallback.url, fallback.message, f"{fallback.reason}; tried first in "
-                                  f"{archive_month}.zip: {_one_line(item.reason)}")
+                                  f"{archive_month}.zip: {_one_line(item.reason)}",
+                                  unreachable=fallback.unreachable or item.unreachable)
         item = fallback
     return item
 
@@ -275,7 +288,8 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: Arc
         if isinstance(staged, NotFetched):
             log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
                           location=staged.url, error=RuntimeError(staged.message), mode="live", partition_key=month)
-            raise _failed(month, force, staged.url, staged.reason, _kept(warehouse, force, month, landing))
+            raise _failed(month, force, staged.url, staged.reason, _kept(warehouse, force, month, landing),
+                          unreachable=staged.unreachable)
         got = staged
         try:
             result = load_police_uk_month(
@@ -309,6 +323,7 @@ class MonthOutcome:
     month: str
     results: dict[str, LoadResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    refused: bool = False  # a problem other than a file that could not be fetched (ForceMonthFailed.unreachable)
 
     @property
     def rows(self) -> int:
@@ -339,6 +354,7 @@ def _run_month(context, month: str, forces: list[str], files: dict, warehouse: W
         # the month is simply not loaded (the marts mark its LSOAs' months incomplete, never zero)
         month_files = {force: path for force in forces if (path := files.get((month, force))) is not None}
         if not month_files:
+            outcome.refused = True
             outcome.problems.append(
                 f"{month}: No bundled street-level file for {month} under {warehouse.snapshots / 'police_uk'}; "
                 f"expected <force>/{month}-<force>-street.csv. Kept: {_kept_all(warehouse, forces, month)}.")
@@ -366,6 +382,7 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
             result = _load_bundled(force, month, item, warehouse, connection.get())
     except ForceMonthFailed as exc:
         outcome.problems.append(str(exc))
+        outcome.refused |= not exc.unreachable
         context.log.error(str(exc))
         return
     except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
@@ -376,6 +393,7 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
         message = str(_failed(month, force, where, f"unexpected {type(exc).__name__}: {exc}",
                               _kept(warehouse, force, month, None)))
         outcome.problems.append(message)
+        outcome.refused = True
         context.log.error(message)
         return
     outcome.results[force] = result
@@ -415,14 +433,31 @@ def _materialization(month: str, partition: str, outcome: MonthOutcome, mode: st
     )
 
 
+def retry_note(failed: list[str], unreachable: list[str]) -> str:
+    """When the live schedule asks for the failed months again (schedule_run_requests)."""
+    refused = [m for m in failed if m not in unreachable]
+    parts = []
+    if unreachable:
+        parts.append(f"{', '.join(unreachable)} could not be fetched: asked for again at the live schedule's next "
+                     "daily check;")
+    if refused:
+        parts.append(f"{', '.join(refused)} refused: asked for again on the {RETRY_FAILED_DAY}th (police.uk "
+                     "replaces a bad file in its next archive), or launch the partition from the UI once it is "
+                     "put right;")
+    return " ".join(parts)
+
+
 def failure_summary(loaded: list[str], failed: dict[str, list[str]], not_published: list[str],
-                    latest: str | None) -> str:
-    """The one paragraph a failed run shows: what failed and why, what loaded, what was not out yet."""
+                    latest: str | None, retry: str = "") -> str:
+    """The one paragraph a failed run shows: what failed and why, what loaded, what was not out yet, and (live)
+    when the failed months are asked for again."""
     parts = [f"police.uk: {len(failed)} month{'s' if len(failed) != 1 else ''} failed ({', '.join(failed)}), "
              "keeping the last good data;"]
     parts.append(f"{', '.join(loaded)} loaded and materialized;" if loaded else "no month loaded;")
     if not_published:
         parts.append(f"{', '.join(not_published)} not published yet (latest published: {latest});")
+    if retry:
+        parts.append(retry)
     parts.append(" ".join(problem for problems in failed.values() for problem in problems))
     return " ".join(parts)
 
@@ -455,6 +490,7 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
             forces = sorted({force for _, force in files})
         loaded: list[str] = []
         failed: dict[str, list[str]] = {}
+        unreachable: list[str] = []  # failed months whose every problem was a file that could not be fetched
         not_published: list[str] = []
         connection = RunConnection(warehouse.warehouse)
         # live: a file the download step did not leave (a retried load step) comes from the archive it would have
@@ -478,6 +514,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                                      plan.get(month))
                 if outcome.problems:
                     failed[month] = outcome.problems
+                    if not outcome.refused:
+                        unreachable.append(month)
                     if outcome.results:
                         context.log.warning(f"{month}: not materialized: "
                                             f"{', '.join(outcome.results)} loaded, but not every force did")
@@ -491,11 +529,17 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
             if staged.folder is not None:
                 shutil.rmtree(staged.folder, ignore_errors=True)
         if failed:
+            retry = ""
+            if warehouse.mode == "live":
+                # the schedule reads this tag on the month's last failed run (months_failed_unreachable)
+                context.instance.add_run_tags(context.run_id, {RETRY_TAG: ",".join(unreachable) or "-"})
+                retry = retry_note(list(failed), unreachable)
             raise dg.Failure(
                 description=failure_summary(loaded, failed, not_published,
-                                            publication.latest if publication else None),
+                                            publication.latest if publication else None, retry),
                 metadata={"failed_months": ", ".join(failed), "loaded_months": ", ".join(loaded),
                           "not_published_months": ", ".join(not_published),
+                          "unreachable_months": ", ".join(unreachable),
                           "problems": dg.MetadataValue.json(failed)},
                 allow_retries=False,
             )
@@ -536,21 +580,65 @@ police_uk_street_crimes = build_police_uk_asset(police_uk_monthly_partitions)
 
 
 # ---------------------------------------------------------------------------------------------- live schedule
-RETRY_FAILED_DAY = 20  # the day of the month a live tick also asks again for months whose last load failed
+RETRY_FAILED_DAY = 20  # the day of the month a live tick also asks again for months whose file was refused
+# on a failed live run: the months of the run whose every problem was a file that could not be fetched ("-": none)
+RETRY_TAG = "cohesion/police_uk_unreachable_months"
+RUNS_LOOKED_AT = 200  # failed runs a tick reads for RETRY_TAG, newest first
+
+
+def _run_months(run: dg.DagsterRun) -> list[str]:
+    """The partition keys a run targeted: its range (single-run backfill) or its one partition."""
+    tags = run.tags
+    first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if first and last:
+        return [first] if first == last else [f"{m}-01" for m in _months_between(first[:7], last[:7])]
+    return [tags["dagster/partition"]] if tags.get("dagster/partition") else []
+
+
+def _months_between(first: str, last: str) -> list[str]:
+    year, month = map(int, first.split("-"))
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def months_failed_unreachable(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
+    """Of ``keys`` (failed partitions), those whose last failed live run could not fetch them (RETRY_TAG): a
+    police.uk outage, a timeout, a full disk. Such a failure usually passes, so the schedule asks again at its
+    next tick instead of waiting for the 20th. A month whose last failed run left no tag (a run killed,
+    or run before this tag existed) waits for the 20th, as a refused file does."""
+    wanted, decided, unreachable = set(keys), set(), set()
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=RUNS_LOOKED_AT)
+    for run in runs:  # newest first
+        covered = [k for k in _run_months(run) if k in wanted and k not in decided]  # only police.uk's are months
+        if not covered:
+            continue
+        named = set(run.tags.get(RETRY_TAG, "").split(","))
+        for key in covered:
+            decided.add(key)
+            if key[:7] in named:
+                unreachable.add(key)
+        if decided == wanted:
+            break
+    return unreachable
 
 
 def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition,
                       publication: Publication, retry_failed: bool = True) -> list[tuple[str, str]]:
     """The partition ranges (first, last key) a live schedule tick should run: every published month
-    (up to ``publication.latest``) not yet materialized, and with ``retry_failed`` those whose last attempt
+    (up to ``publication.latest``) not yet materialized, those whose last load failed because police.uk could
+    not be reached (``months_failed_unreachable``), and with ``retry_failed`` every month whose last attempt
     failed; months in progress are left to their run. Consecutive months make one range (one run, single-run
     backfill)."""
     keys = [k for k in partitions_def.get_partition_keys() if publication.is_published(k[:7])]
     if not keys:
         return []
     status = instance.get_status_by_partition(ASSET_KEY, keys, partitions_def) or {}
-    again = (None, dg.AssetPartitionStatus.FAILED) if retry_failed else (None,)
-    wanted = [status.get(k) in again for k in keys]
+    failed = [k for k in keys if status.get(k) == dg.AssetPartitionStatus.FAILED]
+    again = set(failed) if retry_failed else months_failed_unreachable(instance, failed) if failed else set()
+    wanted = [status.get(k) is None or k in again for k in keys]
     ranges: list[tuple[str, str]] = []
     for index, key in enumerate(keys):
         if not wanted[index]:
@@ -579,7 +667,7 @@ def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.Parti
             return dg.SkipReason(f"every published police.uk month is loaded (latest published: "
                                  f"{publication.latest})")
         return dg.SkipReason(f"no new police.uk month (latest published: {publication.latest}); months whose "
-                             f"load failed are asked for again on the {RETRY_FAILED_DAY}th")
+                             f"file was refused are asked for again on the {RETRY_FAILED_DAY}th")
     return [
         dg.RunRequest(
             run_key=f"police_uk-{first[:7]}-{last[:7]}-at-{tick}",
