@@ -3,7 +3,9 @@
 GX's SQL datasource fails on DuckDB here (stack notes), so the suite's query is read into a pandas
 DataFrame and validated through a pandas datasource of a file-backed GX context under data/gx/, whose
 checkpoint also rebuilds the Data Docs site (one that reads offline: orchestration.lib.quality.data_docs).
-Every expectation's outcome is appended to ``marts.dq_results`` for reports to read. No Dagster imports.
+Every expectation's outcome is appended to ``marts.dq_results`` for reports to read. A suite that names a
+``chunk_by`` column is validated in parts when its rows are many (``chunk_queries``, ``merge_results``: the same
+results, a fraction of the memory). No Dagster imports.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ SEVERITY = {"critical": "error", "warning": "warn", "info": "warn"}
 # Validation results (JSON and their Data Docs pages) kept per suite; older ones are deleted before each
 # run, so data/gx does not grow by every build for ever. marts.dq_results keeps the full history.
 KEEP_RESULTS = 20
+# A suite whose meta names a ``chunk_by`` column is validated in parts of about this many rows (whole groups of
+# that column's values), one after another, when its query returns more: GX's pandas validation holds the frame
+# and copies of its columns, so the police.uk suite's 3.2M rows at 10 years of history took 5.5 GB in one part.
+CHUNK_ROWS_ENV, CHUNK_ROWS_DEFAULT = "COHESION_GX_CHUNK_ROWS", 500_000
+# Expectations whose outcome over the whole frame follows from their outcomes over parts of it: row by row (map)
+# expectations add up; the table's columns are the same in every part. (Uniqueness only within a ``chunk_by``
+# group: allowed when the chunk column is one of its columns; a count of distinct values never.)
+ROW_WISE = frozenset({
+    "expect_column_values_to_be_in_type_list", "expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_be_between", "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex_list", "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set",
+})
+UNIQUE_WITHIN = {"expect_column_values_to_be_unique": "column", "expect_compound_columns_to_be_unique": "column_list"}
 DOCS_SITE = "local_site"  # data_docs.SITE_CONFIG's store_backend and docs_index() below name its folder
 
 
@@ -175,6 +191,96 @@ def query_for(suite_json: dict, as_of: str | None, con=None, months: list[str] |
     return query
 
 
+def chunk_rows() -> int:
+    from orchestration.settings import env_number
+
+    return max(1, int(env_number(CHUNK_ROWS_ENV, CHUNK_ROWS_DEFAULT)))
+
+
+def chunkable(suite_json: dict) -> bool:
+    """Whether a suite can be validated in parts by its ``chunk_by`` column with the same outcome as whole:
+    every expectation row-wise, or a uniqueness whose columns include the chunk column (a group is never split)."""
+    column = suite_json["meta"].get("chunk_by")
+    if not column:
+        return False
+    for expectation in suite_json["expectations"]:
+        kind, kwargs = expectation["type"], expectation.get("kwargs", {})
+        if kind in ROW_WISE and "mostly" not in kwargs:
+            continue
+        key = kwargs.get(UNIQUE_WITHIN.get(kind, ""), [])
+        if column not in ([key] if isinstance(key, str) else key):
+            return False
+    return True
+
+
+def _literal(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"chunk_by values must be text or whole numbers, not {type(value).__name__}")
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+def chunk_queries(suite_json: dict, con, query: str, limit: int | None = None) -> list[str] | None:
+    """The queries of the parts a ``chunkable`` suite's rows are validated in (each about ``limit`` rows, whole
+    groups of the chunk column's values), or None to validate them in one frame (not chunkable, or not more rows
+    than the limit)."""
+    if not chunkable(suite_json):
+        return None
+    limit = limit or chunk_rows()
+    column = '"' + suite_json["meta"]["chunk_by"].replace('"', '""') + '"'
+    counts = con.execute(f"select {column}, count(*) from (\n{query}\n) group by 1 order by 1 nulls last").fetchall()
+    if sum(n for _, n in counts) <= limit:
+        return None
+    groups: list[list] = []
+    size = 0
+    for value, n in counts:
+        if not groups or (size and size + n > limit):
+            groups.append([])
+            size = 0
+        groups[-1].append(value)
+        size += n
+    parts = []
+    for values in groups:
+        conditions = [f"{column} is null"] if any(v is None for v in values) else []
+        known = [_literal(v) for v in values if v is not None]
+        if known:
+            conditions.append(f"{column} in ({', '.join(known)})")
+        parts.append(f"select * from (\n{query}\n) where {' or '.join(conditions)}")
+    return parts
+
+
+def merge_results(results: list[dict], successes: list[bool], keep: int) -> dict:
+    """One expectation's GX result over the whole frame from its ``results`` over the parts (``chunkable``):
+    counts summed, percentages as GX computes them (of the non-missing values where it counts missing ones), the
+    first ``keep`` failing values in part order, an aggregate's observed value from the first part that failed
+    (else the first)."""
+    if len(results) == 1:
+        return results[0]
+    failed = [r for r, ok in zip(results, successes, strict=True) if not ok]
+    merged = dict((failed or results)[0])
+    if all(r.get("element_count") is not None for r in results):
+        elements = sum(r["element_count"] for r in results)
+        merged["element_count"] = elements
+        if all(r.get("unexpected_count") is not None for r in results):
+            unexpected = sum(r["unexpected_count"] for r in results)
+            merged["unexpected_count"] = unexpected
+            total = unexpected / elements * 100 if elements > 0 else None
+            merged["unexpected_percent"] = total
+            if all(r.get("missing_count") is not None for r in results):  # GX: of the non-missing values
+                missing = sum(r["missing_count"] for r in results)
+                nonmissing = elements - missing
+                merged["missing_count"] = missing
+                merged["missing_percent"] = missing / elements * 100 if elements > 0 else None
+                merged["unexpected_percent"] = unexpected / nonmissing * 100 if elements > 0 and nonmissing > 0 \
+                    else None
+            for key, value in (("unexpected_percent_total", total),
+                               ("unexpected_percent_nonmissing", merged["unexpected_percent"])):
+                if key in merged:
+                    merged[key] = value
+    if all(isinstance(r.get("partial_unexpected_list"), list) for r in results):
+        merged["partial_unexpected_list"] = [v for r in results for v in r["partial_unexpected_list"]][:keep]
+    return merged
+
+
 def build_docs(gx_dir: Path) -> Path:
     """Render the Data Docs site once for every stored validation (a run's checks skip it: rendering the
     site after each of 29 suites took ~0.8 s each; once at the end of a run takes about as long as one)."""
@@ -193,7 +299,10 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
     name = suite_json["name"]
     checked_at = (now or utc_now()).replace(microsecond=0)
     try:
-        frame = read_frame(con, query_for(suite_json, as_of, con, months))
+        query = query_for(suite_json, as_of, con, months)
+        # over chunk_rows() rows, a chunkable suite is validated part by part (chunk_queries; the same outcome)
+        queries = chunk_queries(suite_json, con, query) or [query]
+        frame = read_frame(con, queries[0])
     except duckdb.Error as err:
         # the rows to check cannot even be read (a table missing or renamed): a failed critical check
         # that says so, rather than a stack trace
@@ -211,13 +320,14 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
     # Rows from partner files may hold personal data that redaction could not recognise: their failing values
     # are not copied into the results, the Data Docs pages, marts.dq_results or Dagster's metadata.
     withhold = bool(suite_json["meta"].get("withhold_values"))
+    keep = 0 if withhold else 10
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
         name=name,
         validation_definitions=[definition],
         actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")] if update_docs else [],
         # GX computes a pandas "unexpected index query" for every column map expectation, which SUMMARY results
         # leave out unless asked for; not asking for it skips that work (a filtered copy of the whole frame each)
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0 if withhold else 10,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": keep,
                        "return_unexpected_index_query": False},
     ))
     with warnings.catch_warnings():
@@ -226,42 +336,57 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
         from great_expectations.core.run_identifier import RunIdentifier
 
-        # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
-        result = checkpoint.run(batch_parameters={"dataframe": frame},
-                                run_id=RunIdentifier(run_name=run_id or "manual", run_time=now))
+        parts = []  # per part: its expectations' results, in the suite's order
+        for number in range(len(queries)):
+            if number:
+                try:
+                    frame = read_frame(con, queries[number])
+                except duckdb.Error as err:
+                    return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"], success=False,
+                                        rows=[_query_failure(suite_json, checked_at, run_id, err)])
+            # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
+            label = run_id or "manual"
+            if len(queries) > 1:
+                label += f" part {number + 1} of {len(queries)}"
+            result = checkpoint.run(batch_parameters={"dataframe": frame},
+                                    run_id=RunIdentifier(run_name=label, run_time=now))
+            parts.append([item for validation in result.run_results.values() for item in validation.results])
+            del frame, result
     rows = []
-    for validation in result.run_results.values():
-        for item in validation.results:
-            config = item.expectation_config
-            kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
-            outcome = item.result or {}
-            sample = outcome.get("partial_unexpected_list")
-            if sample is None and outcome.get("details"):
-                sample = outcome["details"]
-            observed = outcome.get("observed_value")
-            if withhold:
-                sample = None
-                observed = observed if isinstance(observed, (int, float)) else None
-            rows.append({
-                "checked_at": checked_at,
-                "run_id": run_id,
-                "suite": name,
-                "asset_key": "/".join(suite_json["meta"]["asset_key"]),
-                "expectation": config.type,
-                "column_name": kwargs.get("column") or kwargs.get("column_A") or (
-                    ",".join(kwargs["column_list"]) if kwargs.get("column_list") else None),
-                "severity": SEVERITY.get(str(getattr(config.severity, "value", config.severity)), "error"),
-                "success": bool(item.success) and not item.exception_info.get("raised_exception", False),
-                "element_count": outcome.get("element_count"),
-                "unexpected_count": outcome.get("unexpected_count"),
-                "unexpected_percent": outcome.get("unexpected_percent"),
-                "observed_value": _json(observed),
-                "sample": _json(sample[:10] if isinstance(sample, list) else sample),
-                "why": (config.meta or {}).get("why"),
-                "kwargs": _json({k: v for k, v in kwargs.items() if k not in ("value_set", "regex_list", "type_list")}
-                                | ({"value_set": f"{len(kwargs['value_set'])} values"} if "value_set" in kwargs else {})),
-                "error": item.exception_info.get("exception_message") if item.exception_info.get("raised_exception") else None,
-            })
+    for items in zip(*parts, strict=True):
+        item = next((i for i in items if not i.success), items[0])
+        config = item.expectation_config
+        kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+        outcome = merge_results([i.result or {} for i in items], [bool(i.success) for i in items], keep)
+        sample = outcome.get("partial_unexpected_list")
+        if sample is None and outcome.get("details"):
+            sample = outcome["details"]
+        observed = outcome.get("observed_value")
+        if withhold:
+            sample = None
+            observed = observed if isinstance(observed, (int, float)) else None
+        rows.append({
+            "checked_at": checked_at,
+            "run_id": run_id,
+            "suite": name,
+            "asset_key": "/".join(suite_json["meta"]["asset_key"]),
+            "expectation": config.type,
+            "column_name": kwargs.get("column") or kwargs.get("column_A") or (
+                ",".join(kwargs["column_list"]) if kwargs.get("column_list") else None),
+            "severity": SEVERITY.get(str(getattr(config.severity, "value", config.severity)), "error"),
+            "success": all(bool(i.success) and not i.exception_info.get("raised_exception", False)
+                           for i in items),
+            "element_count": outcome.get("element_count"),
+            "unexpected_count": outcome.get("unexpected_count"),
+            "unexpected_percent": outcome.get("unexpected_percent"),
+            "observed_value": _json(observed),
+            "sample": _json(sample[:10] if isinstance(sample, list) else sample),
+            "why": (config.meta or {}).get("why"),
+            "kwargs": _json({k: v for k, v in kwargs.items() if k not in ("value_set", "regex_list", "type_list")}
+                            | ({"value_set": f"{len(kwargs['value_set'])} values"} if "value_set" in kwargs else {})),
+            "error": next((i.exception_info.get("exception_message") for i in items
+                           if i.exception_info.get("raised_exception")), None),
+        })
     docs = context.get_docs_sites_urls()
     return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"],
                         success=all(r["success"] for r in rows), rows=rows,
