@@ -17,6 +17,7 @@ import pytest
 
 from orchestration.defs.police_uk import (
     ASSET_KEY,
+    LATEST_TAG,
     RETRY_TAG,
     build_police_uk_asset,
     monthly_partitions,
@@ -275,8 +276,10 @@ def test_a_csv_cut_at_a_row_boundary_does_not_replace_the_month(police, live, in
     assert f"the month keeps its {rows_in(full):,} rows" in message and "landing copy" in message
     assert "Traceback" not in message and "\n" not in message
     # refused, not unreachable: the live schedule does not download the archive again every day
-    assert instance.get_run_by_id(result.run_id).tags[RETRY_TAG] == "-"
-    assert "2024-06 refused: asked for again on the 20th" in message
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags[RETRY_TAG] == "-" and tags[LATEST_TAG] == "2024-06"
+    assert ("2024-06 refused: asked for again from police.uk's next archive when it is published, or on the 20th"
+            in message)
     (report,) = (tmp_path / "quarantine").rglob("*.errors.txt")
     assert (report.parent / "2024-06-gwent-street.csv").read_bytes() == half
     assert status(instance, "2024-06") == {"2024-06": "FAILED"}
@@ -534,12 +537,14 @@ def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_a
             if key <= "2024-01-01":
                 instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
         police.publish("2024-04")
-        # 2023-05 was loaded once, then a reload was refused (police.uk served a page, not the archive)
-        police.serve("2023-05", Reply(200, body="<html><body>Down for maintenance</body></html>",
-                                      content_type="text/html"))
+        # 2023-05 was loaded once, then a reload was refused: police.uk served a page, not the archive, both for the
+        # newest archive (2024-04.zip, where a month is taken from first) and for the month's own
+        page = Reply(200, body="<html><body>Down for maintenance</body></html>", content_type="text/html")
+        police.serve("2024-04", page)
+        police.serve("2023-05", page)
         refused = run(instance, live, "2023-05", "2023-05")
         assert not refused.success and instance.get_run_by_id(refused.run_id).tags[RETRY_TAG] == "-"
-        assert "2023-05 refused: asked for again on the 20th" in failure(refused)
+        assert "2023-05 refused: asked for again from police.uk's next archive" in failure(refused)
         # 2023-08: police.uk could not be reached (HTTP 500 on every try)
         police.serve("2023-08", Reply(500, body="upstream error", headers={"Retry-After": "0"}))
         unreachable = run(instance, live, "2023-08", "2023-08")
@@ -576,17 +581,30 @@ def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_a
             instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
         # 2023-08 again: this time police.uk answers, with a page where the archive should be: refused, so the
         # next day leaves it (its last failed run decides, not an earlier one)
-        police.serve("2023-08", Reply(200, body="<html><body>Down for maintenance</body></html>",
-                                      content_type="text/html"))
+        police.serve("2023-08", page)
         assert not run(instance, live, "2023-08", "2023-08").success
         data = tick(12)
         assert not data.run_requests
         assert data.skip_message == ("no new police.uk month (latest published: 2024-04); months whose file was "
-                                     "refused are asked for again on the 20th")
+                                     "refused are asked for again from the next archive police.uk publishes, or on "
+                                     "the 20th")
         # the 20th: the refused months too
         requests = tick(20).run_requests
         assert ranges(requests) == [("2023-05-01", "2023-05-01"), ("2023-08-01", "2023-08-01")]
         assert all(r.run_key.endswith("at-2024-07-20") for r in requests)
+        # police.uk publishes 2024-05: the next day asks for the new month and, since a newer archive than the one
+        # they were refused from is out, the refused months too
+        police.publish("2024-05")
+        requests = tick(21).run_requests
+        assert ranges(requests) == [("2023-05-01", "2023-05-01"), ("2023-08-01", "2023-08-01"),
+                                    ("2024-05-01", "2024-05-01")]
+        # and 2023-05 comes from the newest archive, police.uk's latest vintage (its own still serves the page)
+        police.serve("2024-05")
+        again = run(instance, live, "2023-05", "2023-05")
+        assert again.success and status(instance, "2023-05") == {"2023-05": "MATERIALIZED"}
+        assert last_log(live, "2023-05")[2] == police.url("/data/archive/2024-05.zip") + \
+            "#2023-05/2023-05-gwent-street.csv"
+        assert police.count("GET", "/data/archive/2023-05.zip") == 1  # the refused first try only
         with dg.build_schedule_context(instance=instance,
                                        scheduled_execution_time=dt.datetime(2024, 7, 20, 6)) as context:
             # police.uk cannot be reached: a skip, tried again at the next tick, never a crash

@@ -411,6 +411,12 @@ def test_archive_plan_takes_up_to_36_months_from_one_archive_newest_first():
     assert api.archive_plan([]) == {}
     with pytest.raises(ValueError, match="YYYY-MM"):
         api.archive_plan(["2024-6"])
+    # with the newest archive police.uk has published: an older month asked for again comes in its latest vintage
+    assert api.archive_plan(["2024-03"], newest="2024-07") == {"2024-07": ["2024-03"]}
+    assert api.archive_plan(["2024-06"], newest="2024-06") == {"2024-06": ["2024-06"]}  # a new month: as before
+    assert api.archive_plan(["2021-07", "2024-06"], newest="2024-07") == {"2024-07": ["2024-06"],
+                                                                          "2021-07": ["2021-07"]}  # 37th month
+    assert api.archive_plan(months("2022-01", "2026-09"), newest="2026-09") == plan
 
 
 def test_the_month_archive_cache_does_not_retry_a_failed_download_for_each_force(api_base, tmp_path):

@@ -234,7 +234,8 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                     "police.uk publishing it (on no fixed day). A month whose last load could not fetch its file "
                     "(police.uk down, a timeout, the disk full: the failed run's tag "
                     "cohesion/police_uk_unreachable_months) is asked for again at the next daily check; a month "
-                    f"whose file was refused, on the {RETRY_FAILED_DAY}th, not daily (a refused archive is over a "
+                    "whose file was refused, once police.uk publishes a newer archive (taken from it: police.uk's "
+                    f"latest vintage of the month), or on the {RETRY_FAILED_DAY}th, not daily (an archive is over a "
                     "gigabyte); to retry one sooner, launch police_uk_monthly_ingest for its partition from the UI.",
     )
     def schedule(context: dg.ScheduleEvaluationContext):

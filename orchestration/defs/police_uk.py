@@ -259,7 +259,8 @@ def stage_months(context, months: list[str], warehouse: WarehouseResource) -> St
     folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-staged-", dir=scratch))
     files: dict[str, dict[str, ArchiveFile | NotFetched]] = {}
     wanted = [m for m in months if publication is None or publication.is_published(m)]
-    for archive_month, group in archive_plan(wanted).items():
+    # every month from the newest archive that holds it: a month asked for again comes in police.uk's latest vintage
+    for archive_month, group in archive_plan(wanted, newest=publication.latest if publication else None).items():
         # one archive for up to 36 months (each holds its month and the 35 before), kept while they are extracted
         with MonthArchiveCache(make_client(), scratch=scratch) as shared:
             for month in group:
@@ -441,8 +442,8 @@ def retry_note(failed: list[str], unreachable: list[str]) -> str:
         parts.append(f"{', '.join(unreachable)} could not be fetched: asked for again at the live schedule's next "
                      "daily check;")
     if refused:
-        parts.append(f"{', '.join(refused)} refused: asked for again on the {RETRY_FAILED_DAY}th (police.uk "
-                     "replaces a bad file in its next archive), or launch the partition from the UI once it is "
+        parts.append(f"{', '.join(refused)} refused: asked for again from police.uk's next archive when it is "
+                     f"published, or on the {RETRY_FAILED_DAY}th, or launch the partition from the UI once it is "
                      "put right;")
     return " ".join(parts)
 
@@ -496,7 +497,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         # live: a file the download step did not leave (a retried load step) comes from the archive it would have
         # used (archive_plan), downloaded once for the run, not one archive per month
         plan = {m: a for a, group in archive_plan(
-            [m for m in months if publication is None or publication.is_published(m)]).items() for m in group}
+            [m for m in months if publication is None or publication.is_published(m)],
+            newest=publication.latest if publication else None).items() for m in group}
         shared = MonthArchiveCache(make_client(), scratch=downloads_folder(warehouse)) if warehouse.mode == "live" \
             else None
         try:
@@ -531,8 +533,10 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         if failed:
             retry = ""
             if warehouse.mode == "live":
-                # the schedule reads this tag on the month's last failed run (months_failed_unreachable)
-                context.instance.add_run_tags(context.run_id, {RETRY_TAG: ",".join(unreachable) or "-"})
+                # the schedule reads these tags on the month's last failed run (months_to_retry)
+                context.instance.add_run_tags(context.run_id, {
+                    RETRY_TAG: ",".join(unreachable) or "-",
+                    **({LATEST_TAG: publication.latest} if publication is not None else {})})
                 retry = retry_note(list(failed), unreachable)
             raise dg.Failure(
                 description=failure_summary(loaded, failed, not_published,
@@ -580,9 +584,10 @@ police_uk_street_crimes = build_police_uk_asset(police_uk_monthly_partitions)
 
 
 # ---------------------------------------------------------------------------------------------- live schedule
-RETRY_FAILED_DAY = 20  # the day of the month a live tick also asks again for months whose file was refused
+RETRY_FAILED_DAY = 20  # the day of the month a live tick asks again for every failed month (an archive replaced)
 # on a failed live run: the months of the run whose every problem was a file that could not be fetched ("-": none)
 RETRY_TAG = "cohesion/police_uk_unreachable_months"
+LATEST_TAG = "cohesion/police_uk_latest_published"  # on a failed live run: the newest archive police.uk had then
 RUNS_LOOKED_AT = 200  # failed runs a tick reads for RETRY_TAG, newest first
 
 
@@ -604,32 +609,36 @@ def _months_between(first: str, last: str) -> list[str]:
     return out
 
 
-def months_failed_unreachable(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
-    """Of ``keys`` (failed partitions), those whose last failed live run could not fetch them (RETRY_TAG): a
-    police.uk outage, a timeout, a full disk. Such a failure usually passes, so the schedule asks again at its
-    next tick instead of waiting for the 20th. A month whose last failed run left no tag (a run killed,
-    or run before this tag existed) waits for the 20th, as a refused file does."""
-    wanted, decided, unreachable = set(keys), set(), set()
+def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) -> set[str]:
+    """Of ``keys`` (failed partitions), those to ask for again now, as their last failed live run says:
+    - its file could not be fetched (RETRY_TAG: a police.uk outage, a timeout, a full disk): such a failure
+      usually passes, so at the next tick instead of the 20th;
+    - its file was refused and police.uk has published a newer archive than it had then (LATEST_TAG older than
+      ``latest``): the month is taken from the newest archive (archive_plan), which holds police.uk's latest
+      vintage of it, so that a month police.uk put right is in within a day, not only on the 20th.
+    A month whose last failed run left no tags (a run killed, or from before these tags) waits for the 20th."""
+    wanted, decided, again = set(keys), set(), set()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=RUNS_LOOKED_AT)
     for run in runs:  # newest first
         covered = [k for k in _run_months(run) if k in wanted and k not in decided]  # only police.uk's are months
         if not covered:
             continue
         named = set(run.tags.get(RETRY_TAG, "").split(","))
+        newer_archive = RETRY_TAG in run.tags and run.tags.get(LATEST_TAG, latest) < latest
         for key in covered:
             decided.add(key)
-            if key[:7] in named:
-                unreachable.add(key)
+            if key[:7] in named or newer_archive:
+                again.add(key)
         if decided == wanted:
             break
-    return unreachable
+    return again
 
 
 def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition,
                       publication: Publication, retry_failed: bool = True) -> list[tuple[str, str]]:
     """The partition ranges (first, last key) a live schedule tick should run: every published month
-    (up to ``publication.latest``) not yet materialized, those whose last load failed because police.uk could
-    not be reached (``months_failed_unreachable``), and with ``retry_failed`` every month whose last attempt
+    (up to ``publication.latest``) not yet materialized, failed months to ask for again now (``months_to_retry``:
+    unreachable, or refused before a newer archive was out), and with ``retry_failed`` every month whose last attempt
     failed; months in progress are left to their run. Consecutive months make one range (one run, single-run
     backfill)."""
     keys = [k for k in partitions_def.get_partition_keys() if publication.is_published(k[:7])]
@@ -637,7 +646,8 @@ def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.Partition
         return []
     status = instance.get_status_by_partition(ASSET_KEY, keys, partitions_def) or {}
     failed = [k for k in keys if status.get(k) == dg.AssetPartitionStatus.FAILED]
-    again = set(failed) if retry_failed else months_failed_unreachable(instance, failed) if failed else set()
+    again = set(failed) if retry_failed else months_to_retry(instance, failed, publication.latest) if failed \
+        else set()
     wanted = [status.get(k) is None or k in again for k in keys]
     ranges: list[tuple[str, str]] = []
     for index, key in enumerate(keys):
@@ -667,7 +677,8 @@ def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.Parti
             return dg.SkipReason(f"every published police.uk month is loaded (latest published: "
                                  f"{publication.latest})")
         return dg.SkipReason(f"no new police.uk month (latest published: {publication.latest}); months whose "
-                             f"file was refused are asked for again on the {RETRY_FAILED_DAY}th")
+                             f"file was refused are asked for again from the next archive police.uk publishes, or on the "
+                             f"{RETRY_FAILED_DAY}th")
     return [
         dg.RunRequest(
             run_key=f"police_uk-{first[:7]}-{last[:7]}-at-{tick}",

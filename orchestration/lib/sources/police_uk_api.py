@@ -492,21 +492,27 @@ def archive_member(month: str, force_id: str) -> str:
 ARCHIVE_SPAN = 36  # months in one archive: YYYY-MM.zip holds YYYY-MM and the 35 before it
 
 
-def archive_plan(months: Iterable[str], span: int = ARCHIVE_SPAN) -> dict[str, list[str]]:
+def archive_plan(months: Iterable[str], span: int = ARCHIVE_SPAN, newest: str | None = None) -> dict[str, list[str]]:
     """Which archive to take each month from: ``{archive month: [months, oldest first]}``, newest archive first.
 
     Each archive holds its own month and the ``span - 1`` before it, so a backfill needs one archive per
     ``span`` months, not one per month: the newest month not yet covered names the next archive. (The real
     archive is over a gigabyte; a first live run from 2022-01 asks for some sixty months.) Older months then
-    come in the newest vintage police.uk has published, as they would from its ``latest.zip``."""
+    come in the newest vintage police.uk has published, as they would from its ``latest.zip``. ``newest``: the
+    newest archive police.uk has published; the months it holds come from it, so an older month asked for again
+    (its file refused, say) comes in police.uk's latest vintage, not again from its own archive."""
     plan: dict[str, list[str]] = {}
     current = None
-    for month in sorted(set(months), reverse=True):
+    ordered = sorted(set(months), reverse=True)
+    if newest is not None and ordered:
+        _check_month(newest)
+        if newest >= ordered[0]:
+            current = newest
+    for month in ordered:
         _check_month(month)
         if current is None or police_uk.month_index(current) - police_uk.month_index(month) >= span:
             current = month
-            plan[current] = []
-        plan[current].insert(0, month)
+        plan.setdefault(current, []).insert(0, month)
     return plan
 
 
