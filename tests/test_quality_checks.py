@@ -464,3 +464,28 @@ def test_a_large_suite_validated_in_parts_gives_the_same_results_as_whole(copy, 
     stored = tmp_path / "gx" / "gx" / "uncommitted" / "validations" / "raw_police_uk_street_crimes"
     assert sorted(p.name for p in stored.iterdir()) == sorted(f"chunked part {k} of {len(parts)}"
                                                              for k in range(1, len(parts) + 1))
+
+
+def test_pruning_keeps_or_deletes_a_checks_parts_together(tmp_path):
+    """A suite validated in parts stores one validation per part, all with the check's run time: the newest checks
+    are kept whole, however many parts each has (GX's own layout: <run name>/<run time>/)."""
+    from orchestration.lib.quality import runner
+
+    uncommitted = tmp_path / "gx" / "uncommitted"
+    roots = [uncommitted / "validations" / "s", uncommitted / "data_docs" / "local_site" / "validations" / "s"]
+    checks = {"20261201T000000.000000Z": 1, "20261202T000000.000000Z": 3, "20261203T000000.000000Z": 7,
+              "20261204T000000.000000Z": 1, "20261205T000000.000000Z": 7}
+    for root in roots:
+        for day, parts in checks.items():
+            names = [f"run-{day[6:8]}"] if parts == 1 else [f"run-{day[6:8]} part {k} of {parts}"
+                                                            for k in range(1, parts + 1)]
+            for name in names:
+                (root / name / day).mkdir(parents=True)
+                (root / name / day / "result.json").write_text("{}")
+    assert runner.prune_history(tmp_path, "s", keep=3) == 2 * (1 + 3)
+    for root in roots:
+        kept = sorted((p.parent.name, p.name) for p in root.glob("*/*"))
+        assert sorted({day for _, day in kept}) == ["20261203T000000.000000Z", "20261204T000000.000000Z",
+                                                    "20261205T000000.000000Z"]
+        assert len(kept) == 7 + 1 + 7
+        assert not (root / "run-01").exists() and not (root / "run-02 part 1 of 3").exists()  # empty folders go

@@ -337,6 +337,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         from great_expectations.core.run_identifier import RunIdentifier
 
         parts = []  # per part: its expectations' results, in the suite's order
+        run_time = now or utc_now()  # one for every part: the check's results are kept or pruned together
         for number in range(len(queries)):
             if number:
                 try:
@@ -349,7 +350,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
             if len(queries) > 1:
                 label += f" part {number + 1} of {len(queries)}"
             result = checkpoint.run(batch_parameters={"dataframe": frame},
-                                    run_id=RunIdentifier(run_name=label, run_time=now))
+                                    run_id=RunIdentifier(run_name=label, run_time=run_time))
             parts.append([item for validation in result.run_results.values() for item in validation.results])
             del frame, result
     rows = []
@@ -405,12 +406,16 @@ def _query_failure(suite_json: dict, checked_at: datetime, run_id: str | None, e
 
 
 def prune_history(gx_dir: Path, suite: str, keep: int) -> int:
-    """Delete all but the newest `keep` stored validation results of a suite (JSON and Data Docs page)."""
+    """Delete all but the newest `keep` checks' stored validation results of a suite (JSON and Data Docs page). A
+    check is one run time (<run name>/<run time>): the parts of a suite validated in parts share theirs, so a
+    check's parts are kept or deleted together."""
     uncommitted = gx_dir / "gx" / "uncommitted"
     removed = 0
     for root in (uncommitted / "validations" / suite, uncommitted / "data_docs" / "local_site" / "validations" / suite):
         runs = sorted(root.glob("*/*"), key=lambda p: p.name) if root.is_dir() else []
-        for old in runs[: max(len(runs) - keep, 0)]:
+        times = sorted({p.name for p in runs})
+        old_times = set(times[: max(len(times) - keep, 0)])
+        for old in (p for p in runs if p.name in old_times):
             shutil.rmtree(old, ignore_errors=True)
             removed += 1
             if not any(old.parent.iterdir()):
