@@ -591,22 +591,14 @@ LATEST_TAG = "cohesion/police_uk_latest_published"  # on a failed live run: the 
 RUNS_LOOKED_AT = 200  # failed runs a tick reads for RETRY_TAG, newest first
 
 
-def _run_months(run: dg.DagsterRun) -> list[str]:
-    """The partition keys a run targeted: its range (single-run backfill) or its one partition."""
+def _run_covers(run: dg.DagsterRun, key: str) -> bool:
+    """Whether a run targeted the partition key: in its range (single-run backfill; ISO dates compare as text)
+    or its one partition."""
     tags = run.tags
     first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
     if first and last:
-        return [first] if first == last else [f"{m}-01" for m in _months_between(first[:7], last[:7])]
-    return [tags["dagster/partition"]] if tags.get("dagster/partition") else []
-
-
-def _months_between(first: str, last: str) -> list[str]:
-    year, month = map(int, first.split("-"))
-    out = []
-    while f"{year:04d}-{month:02d}" <= last:
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
+        return first <= key <= last
+    return tags.get("dagster/partition") == key
 
 
 def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) -> set[str]:
@@ -620,7 +612,7 @@ def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) 
     wanted, decided, again = set(keys), set(), set()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=RUNS_LOOKED_AT)
     for run in runs:  # newest first
-        covered = [k for k in _run_months(run) if k in wanted and k not in decided]  # only police.uk's are months
+        covered = [k for k in wanted - decided if _run_covers(run, k)]  # only police.uk's keys are months
         if not covered:
             continue
         named = set(run.tags.get(RETRY_TAG, "").split(","))

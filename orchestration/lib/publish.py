@@ -99,6 +99,8 @@ import duckdb
 
 from orchestration.lib.safe_text import FORMULA_START
 from orchestration.lib.warehouse import connect, sha256_of
+from orchestration.lib.warehouse import quote_identifier as _quote
+from orchestration.lib.warehouse import quote_string as _literal
 from orchestration.settings import DBT_PROJECT_DIR
 
 PUBLISHABLE_SCHEMAS = ("marts", "ref")
@@ -206,14 +208,6 @@ def tables_for_tier(tier: str, dbt_manifest: Path | dict | None = None) -> list[
 
 
 # ------------------------------------------------------------------------------------------ file helpers
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
 
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)

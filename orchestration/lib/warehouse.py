@@ -150,6 +150,17 @@ def fetch_value(con: duckdb.DuckDBPyConnection, query: str, params: list | None 
     return row[0] if row else None
 
 
+def quote_identifier(name: str) -> str:
+    """A DuckDB identifier written into SQL: "name", inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_string(text: str) -> str:
+    """A DuckDB string literal written into SQL (where a parameter cannot go: COPY targets, IN lists of a query
+    text): 'text', inner quotes doubled."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.lib.warehouse import utc_now
+from orchestration.lib.warehouse import quote_identifier, quote_string, utc_now
 from orchestration.settings import valid_months
 
 DQ_RESULTS_DDL = """
@@ -216,7 +216,7 @@ def chunkable(suite_json: dict) -> bool:
 def _literal(value) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"chunk_by values must be text or whole numbers, not {type(value).__name__}")
-    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+    return str(value) if isinstance(value, int) else quote_string(value)
 
 
 def chunk_queries(suite_json: dict, con, query: str, limit: int | None = None) -> list[str] | None:
@@ -226,7 +226,7 @@ def chunk_queries(suite_json: dict, con, query: str, limit: int | None = None) -
     if not chunkable(suite_json):
         return None
     limit = limit or chunk_rows()
-    column = '"' + suite_json["meta"]["chunk_by"].replace('"', '""') + '"'
+    column = quote_identifier(suite_json["meta"]["chunk_by"])
     counts = con.execute(f"select {column}, count(*) from (\n{query}\n) group by 1 order by 1 nulls last").fetchall()
     if sum(n for _, n in counts) <= limit:
         return None
@@ -304,10 +304,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
         queries = chunk_queries(suite_json, con, query) or [query]
         frame = read_frame(con, queries[0])
     except duckdb.Error as err:
-        # the rows to check cannot even be read (a table missing or renamed): a failed critical check
-        # that says so, rather than a stack trace
-        return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"], success=False, rows=[
-            _query_failure(suite_json, checked_at, run_id, err)])
+        return _unreadable(suite_json, checked_at, run_id, err)
     prune_history(gx_dir, name, KEEP_RESULTS - 1)
     source = context.data_sources.add_or_update_pandas("warehouse")
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
@@ -343,8 +340,7 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
                 try:
                     frame = read_frame(con, queries[number])
                 except duckdb.Error as err:
-                    return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"], success=False,
-                                        rows=[_query_failure(suite_json, checked_at, run_id, err)])
+                    return _unreadable(suite_json, checked_at, run_id, err)
             # the Dagster run id names the validation in Data Docs, so a page can be traced to its run
             label = run_id or "manual"
             if len(queries) > 1:
@@ -392,6 +388,13 @@ def run_suite(suite_json: dict, con, gx_dir: Path, *, as_of: str | None = None, 
     return SuiteOutcome(suite=name, asset_key=suite_json["meta"]["asset_key"],
                         success=all(r["success"] for r in rows), rows=rows,
                         docs_index=docs[0]["site_url"] if docs else None)
+
+
+def _unreadable(suite_json: dict, checked_at: datetime, run_id: str | None, err: Exception) -> SuiteOutcome:
+    """The rows to check cannot even be read (a table missing or renamed): a failed critical check that says so,
+    rather than a stack trace."""
+    return SuiteOutcome(suite=suite_json["name"], asset_key=suite_json["meta"]["asset_key"], success=False,
+                        rows=[_query_failure(suite_json, checked_at, run_id, err)])
 
 
 def _query_failure(suite_json: dict, checked_at: datetime, run_id: str | None, err: Exception) -> dict:
