@@ -20,7 +20,9 @@ What a council running unattended sees when police.uk publishes a month, with no
    ``packs_after_warehouse_build`` then recomputes the packs, which go to the outbox.
    With --fault-first the stand-in first serves the month's archive with every force's CSV cut at a row boundary
    (half its rows: a valid zip, issue 14's fault 5): the load must be refused, nothing rebuilt, the data team told
-   (a message in the outbox); the next tick, with the whole archive served, goes through as above.
+   (a message in the outbox); then the stand-in replaces the archive with the whole one under the same name, and
+   the next ordinary day's tick (not the 20th) asks for the month again, having asked the stand-in (a HEAD)
+   whether the refused archive was replaced; it goes through as above.
    With --kill-builds N the daemon's warehouse builds are killed with SIGKILL (the run's process, as the OOM
    killer or an operator would) N times, each at a random point (--seed) between its start and a minute in:
    nobody helps; the daemon must finish the chain itself (Dagster retries a killed run once; a month whose
@@ -98,10 +100,11 @@ def cut_in_half(files: dict[str, Path], out: Path) -> dict[str, Path]:
 
 
 def launch_tick(instance, partitions_def, live: dict[str, str]) -> float:
-    """What the live police.uk schedule asks for at a tick, launched on the instance; returns the launch time."""
+    """What the live police.uk schedule asks for at an ordinary day's tick (not the 20th: failed months only when
+    the schedule would retry them), launched on the instance; returns the launch time."""
     from orchestration.defs.police_uk import schedule_run_requests
 
-    requests = schedule_run_requests(instance, partitions_def, f"benchmark-{time.time():.0f}")
+    requests = schedule_run_requests(instance, partitions_def, f"benchmark-{time.time():.0f}", retry_failed=False)
     if not isinstance(requests, list):
         raise SystemExit(f"the police.uk schedule would load nothing: {requests.skip_message}")
     print(f"   the schedule's tick asks for: {[r.tags for r in requests]}", flush=True)
@@ -114,14 +117,19 @@ def launch_tick(instance, partitions_def, live: dict[str, str]) -> float:
     return launched
 
 
+def serve_archive(server, body: bytes) -> None:
+    """The month's archive, to GET and (its headers only) to HEAD."""
+    for method in ("GET", "HEAD"):
+        server.route(method, f"/data/archive/{MONTH}.zip", Reply(200, body=body, content_type="application/zip"))
+
+
 def fault_phase(instance, partitions_def, live, server, files, synth, data, work) -> list[str]:
     """The archive's CSVs cut at a row boundary: refused, nothing rebuilt, the data team told. Returns problems."""
     import dagster as dg
     import duckdb
 
     problems = []
-    server.route("GET", f"/data/archive/{MONTH}.zip",
-                 Reply(200, body=archive(MONTH, cut_in_half(files, work / "cut"), synth), content_type="application/zip"))
+    serve_archive(server, archive(MONTH, cut_in_half(files, work / "cut"), synth))
     outbox = data / "outbox"
     before = set(outbox.rglob("*.eml")) if outbox.exists() else set()
     launched = launch_tick(instance, partitions_def, live)
@@ -156,8 +164,8 @@ def fault_phase(instance, partitions_def, live, server, files, synth, data, work
         problems.append(f"the cut archive loaded {loaded} rows")
     if not told:
         problems.append("no failure message to the data team")
-    server.route("GET", f"/data/archive/{MONTH}.zip",
-                 Reply(200, body=archive(MONTH, files, synth), content_type="application/zip"))
+    # police.uk puts it right under the same name: the next tick asks (HEAD) and finds it replaced
+    serve_archive(server, archive(MONTH, files, synth))
     return problems
 
 
@@ -408,8 +416,7 @@ def main() -> int:
         server = FakeServer()
         server.route("GET", "/api/crimes-street-dates",
                      Reply(200, body=street_dates(MONTH), content_type="application/json"))
-        server.route("GET", f"/data/archive/{MONTH}.zip",
-                     Reply(200, body=archive(MONTH, files, synth), content_type="application/zip"))
+        serve_archive(server, archive(MONTH, files, synth))
         live = {**env, "COHESION_MODE": "live", "POLICE_UK_API_URL": server.url("/api"),
                 "POLICE_UK_ARCHIVE_URL": server.url("/data/archive"), "DO_NOT_TRACK": "1",
                 **{name: server.url(f"/not-served/{name.lower()}") for name in LIVE_URLS}}

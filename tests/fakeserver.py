@@ -87,6 +87,8 @@ class FakeServer:
                     if reply.truncate_to is not None:
                         self.send_header("Connection", "close")
                     self.end_headers()
+                    if self.command == "HEAD":  # the headers a GET would send (Content-Length too), no body
+                        return
                     if reply.truncate_to is not None:
                         self.wfile.write(payload[: reply.truncate_to])
                         self.wfile.flush()

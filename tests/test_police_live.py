@@ -18,6 +18,7 @@ import pytest
 from orchestration.defs.police_uk import (
     ASSET_KEY,
     LATEST_TAG,
+    REFUSED_TAG,
     RETRY_TAG,
     build_police_uk_asset,
     monthly_partitions,
@@ -91,8 +92,11 @@ def police(fake_server, monkeypatch):
                                                               content_type="application/json"))
 
     def serve(month: str, *replies: Reply):
-        server.route("GET", f"/data/archive/{month}.zip",
-                     *(replies or (Reply(200, body=archive(month), content_type="application/zip"),)))
+        """The archive's replies to GET and, the same headers without the body, to HEAD (the live schedule asks
+        whether a refused archive was replaced)."""
+        replies = replies or (Reply(200, body=archive(month), content_type="application/zip"),)
+        server.route("GET", f"/data/archive/{month}.zip", *replies)
+        server.route("HEAD", f"/data/archive/{month}.zip", *replies)
 
     server.publish, server.serve = publish, serve
     return server
@@ -278,8 +282,10 @@ def test_a_csv_cut_at_a_row_boundary_does_not_replace_the_month(police, live, in
     # refused, not unreachable: the live schedule does not download the archive again every day
     tags = instance.get_run_by_id(result.run_id).tags
     assert tags[RETRY_TAG] == "-" and tags[LATEST_TAG] == "2024-06"
-    assert ("2024-06 refused: asked for again from police.uk's next archive when it is published, or on the 20th"
-            in message)
+    assert ("2024-06 refused: asked for again once police.uk replaces the archive (the live schedule asks daily) or "
+            "publishes a newer one, or on the 20th" in message)
+    assert json.loads(tags[REFUSED_TAG]) == {police.url("/data/archive/2024-06.zip"): {
+        "content_length": str(len(archive("2024-06", {"2024-06": half}))), "months": ["2024-06"]}}
     (report,) = (tmp_path / "quarantine").rglob("*.errors.txt")
     assert (report.parent / "2024-06-gwent-street.csv").read_bytes() == half
     assert status(instance, "2024-06") == {"2024-06": "FAILED"}
@@ -544,7 +550,7 @@ def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_a
         police.serve("2023-05", page)
         refused = run(instance, live, "2023-05", "2023-05")
         assert not refused.success and instance.get_run_by_id(refused.run_id).tags[RETRY_TAG] == "-"
-        assert "2023-05 refused: asked for again from police.uk's next archive" in failure(refused)
+        assert "2023-05 refused: asked for again once police.uk replaces the archive" in failure(refused)
         # 2023-08: police.uk could not be reached (HTTP 500 on every try)
         police.serve("2023-08", Reply(500, body="upstream error", headers={"Retry-After": "0"}))
         unreachable = run(instance, live, "2023-08", "2023-08")
@@ -585,9 +591,13 @@ def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_a
         assert not run(instance, live, "2023-08", "2023-08").success
         data = tick(12)
         assert not data.run_requests
-        assert data.skip_message == ("no new police.uk month (latest published: 2024-04); months whose file was "
-                                     "refused are asked for again from the next archive police.uk publishes, or on "
-                                     "the 20th")
+        assert data.skip_message.startswith(
+            "no new police.uk month (latest published: 2024-04); months whose file was refused are asked for again "
+            "once police.uk replaces the archive they were refused from or publishes a newer one, or on the 20th "
+            "(asked police.uk whether it replaced ")
+        # each archive they were refused from asked about once, with a HEAD (the page's size unchanged), not a GET
+        assert sorted(data.skip_message.rsplit("replaced ", 1)[1].rstrip(")").split(", ")) == [
+            "2023-05.zip: no", "2023-08.zip: no", "2024-04.zip: no"]
         # the 20th: the refused months too
         requests = tick(20).run_requests
         assert ranges(requests) == [("2023-05-01", "2023-05-01"), ("2023-08-01", "2023-08-01")]
@@ -612,3 +622,62 @@ def test_the_daily_schedule_requests_new_months_at_once_unreachable_ones_daily_a
             police.route("GET", "/data/archive/", Reply(404))
             data = schedule.evaluate_tick(context)
             assert not data.run_requests and "could not check which police.uk months are published" in data.skip_message
+
+
+def test_a_refused_archive_police_uk_replaces_under_the_same_name_is_asked_for_again_the_next_day(
+        police, live, monkeypatch):
+    """police.uk puts a bad archive right by replacing it under the same name (no newer archive is out): the
+    daily check asks police.uk (one HEAD) whether the archive it was refused from has changed, and only then
+    downloads it again; before this, the month waited for the 20th."""
+    from orchestration.definitions import defs
+
+    schedule = defs.resolve_schedule_def("police_uk_monthly_schedule")
+    monkeypatch.setenv("COHESION_MODE", "live")
+    path = "/data/archive/2024-06.zip"
+    with dg.instance_for_test() as instance:
+        for key in police_uk_monthly_partitions.get_partition_keys():
+            if key < "2024-06-01":
+                instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=ASSET_KEY, partition=key))
+        police.publish("2024-06")
+        full = csv_bytes("2024-06")
+        bad = archive("2024-06", {"2024-06": cut(full, 0.5)})
+        stamp = {"ETag": '"v1"', "Last-Modified": "Mon, 01 Jul 2024 09:00:00 GMT"}
+        police.serve("2024-06", Reply(200, body=bad, content_type="application/zip", headers=stamp))
+        refused = run(instance, live, "2024-06", "2024-06")
+        assert not refused.success and "2024-06 refused" in failure(refused)
+        assert json.loads(instance.get_run_by_id(refused.run_id).tags[REFUSED_TAG]) == {police.url(path): {
+            "etag": '"v1"', "last_modified": "Mon, 01 Jul 2024 09:00:00 GMT", "content_length": str(len(bad)),
+            "months": ["2024-06"]}}
+        assert police.count("GET", path) == 1
+
+        def tick(day: int):
+            with dg.build_schedule_context(instance=instance,
+                                           scheduled_execution_time=dt.datetime(2024, 7, day, 6)) as context:
+                return schedule.evaluate_tick(context)
+
+        # the next days: the same archive (one HEAD a day, no download), then a HEAD police.uk does not answer:
+        # nothing asked for, and the skip message says what police.uk was asked and what it said
+        unchanged = tick(11)
+        assert not unchanged.run_requests
+        assert unchanged.skip_message.endswith("(asked police.uk whether it replaced 2024-06.zip: no)")
+        police.route("HEAD", path, Reply(503, headers={"Retry-After": "0"}))
+        silent = tick(12)
+        assert not silent.run_requests
+        assert silent.skip_message.endswith("(asked police.uk whether it replaced 2024-06.zip: cannot tell)")
+        assert police.count("GET", path) == 1 and police.count("HEAD", path) == 3  # 1 + 2 tries
+
+        # police.uk replaces the archive under the same name: the next day asks for the month, which loads whole
+        good = archive("2024-06")
+        police.serve("2024-06", Reply(200, body=good, content_type="application/zip",
+                                      headers={"ETag": '"v2"', "Last-Modified": "Tue, 02 Jul 2024 09:00:00 GMT"}))
+        requests = tick(13).run_requests
+        assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                for r in requests] == [("2024-06-01", "2024-06-01")]
+        assert police.count("GET", path) == 1  # asked about, not downloaded, by the schedule
+        again = run(instance, live, "2024-06", "2024-06")
+        assert again.success and status(instance, "2024-06") == {"2024-06": "MATERIALIZED"}
+        assert month_rows(live) == {"2024-06": rows_in(full)}
+        # a version that differs only in a header the first did not send is no evidence: the month waits
+        assert api.archive_replaced(police.url(path), {"etag": '"v2"'}) is False
+        assert api.archive_replaced(police.url(path), {"etag": '"v1"'}) is True
+        assert api.archive_replaced(police.url(path), {"x": "y"}) is None

@@ -235,8 +235,11 @@ def live_schedules_and_sensors(police_uk_job, release_jobs, warehouse_build_job)
                     "(police.uk down, a timeout, the disk full: the failed run's tag "
                     "cohesion/police_uk_unreachable_months) is asked for again at the next daily check; a month "
                     "whose file was refused, once police.uk publishes a newer archive (taken from it: police.uk's "
-                    f"latest vintage of the month), or on the {RETRY_FAILED_DAY}th, not daily (an archive is over a "
-                    "gigabyte); to retry one sooner, launch police_uk_monthly_ingest for its partition from the UI.",
+                    "latest vintage of the month) or replaces the archive it was refused from (its ETag, "
+                    "Last-Modified or size, kept in the failed run's tag cohesion/police_uk_refused_archives, differ "
+                    "at a daily check: one HEAD request per archive), or on the "
+                    f"{RETRY_FAILED_DAY}th; never downloaded again just to see (an archive is over a gigabyte); to "
+                    "retry one sooner, launch police_uk_monthly_ingest for its partition from the UI.",
     )
     def schedule(context: dg.ScheduleEvaluationContext):
         if get_settings().mode != "live":

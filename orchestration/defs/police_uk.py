@@ -17,6 +17,7 @@ not published yet (``published_months``) are not asked for: they are reported "n
 """
 
 
+import json
 import os
 import re
 import shutil
@@ -42,7 +43,9 @@ from orchestration.lib.sources.police_uk_api import (
     MonthArchiveCache,
     Publication,
     archive_plan,
+    archive_replaced,
     archive_url,
+    archive_validator,
     fetch_archive_file,
     make_client,
     published_months,
@@ -113,9 +116,10 @@ class ForceMonthFailed(Exception):
     again tomorrow may well work; otherwise police.uk's file was refused (asking again gets the same file until
     police.uk replaces it)."""
 
-    def __init__(self, message: str, unreachable: bool = False):
+    def __init__(self, message: str, unreachable: bool = False, refused_from: dict[str, dict] | None = None):
         super().__init__(message)
         self.unreachable = unreachable
+        self.refused_from = refused_from or {}  # {archive URL: its version (archive_validator)} the file came in
 
 
 def _one_line(text: str) -> str:
@@ -166,8 +170,9 @@ def _rejection(exc: PoliceUkParseError) -> str:
 
 
 def _failed(month: str, force: str, location: str, reason: str, kept: str,
-            unreachable: bool = False) -> ForceMonthFailed:
-    return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.", unreachable)
+            unreachable: bool = False, refused_from: dict[str, dict] | None = None) -> ForceMonthFailed:
+    return ForceMonthFailed(f"{month} {force}: {_one_line(reason)} (from {location}). Kept: {kept}.", unreachable,
+                            refused_from)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,9 @@ class NotFetched:
     reason: str  # the reason with the number of tries, for the run's failure paragraph
     # not reached (HTTP error, timeout, connection, the disk) rather than refused (not a zip, no file for the force)
     unreachable: bool = False
+    # the archives that came but were refused: {URL: its version (archive_validator)}, so that the live schedule can
+    # ask police.uk (a HEAD) whether it has been replaced since
+    refused_from: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,9 +208,11 @@ def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
         return fetch_archive_file(month, force, dest, client=cache, archive_month=archive_month)
     except (FetchError, SourceFormatError) as exc:
         tries = getattr(exc, "attempts", 1)
+        came = isinstance(exc, SourceFormatError) and cache.fetched is not None
         return NotFetched(str(exc.url), str(exc),
                           exc.reason + (f" after {tries} attempts" if tries > 1 else "") + publication_note,
-                          unreachable=isinstance(exc, FetchError))
+                          unreachable=isinstance(exc, FetchError),
+                          refused_from={cache.url: archive_validator(cache.fetched.headers)} if came else {})
     except OSError as exc:  # the disk, not the source: full, or the folder not writable
         url = f"{archive_url().rstrip('/')}/{archive_month or month}.zip"
         return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}",
@@ -220,7 +230,8 @@ def _fetch_force(month: str, force: str, dest: Path, archive_month: str, shared:
         if isinstance(fallback, NotFetched):
             fallback = NotFetched(fallback.url, fallback.message, f"{fallback.reason}; tried first in "
                                   f"{archive_month}.zip: {_one_line(item.reason)}",
-                                  unreachable=fallback.unreachable or item.unreachable)
+                                  unreachable=fallback.unreachable or item.unreachable,
+                                  refused_from={**item.refused_from, **fallback.refused_from})
         item = fallback
     return item
 
@@ -290,7 +301,7 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: Arc
             log_rejection(warehouse.warehouse, source="police_uk", dataset=f"street_crimes/{force}",
                           location=staged.url, error=RuntimeError(staged.message), mode="live", partition_key=month)
             raise _failed(month, force, staged.url, staged.reason, _kept(warehouse, force, month, landing),
-                          unreachable=staged.unreachable)
+                          unreachable=staged.unreachable, refused_from=staged.refused_from)
         got = staged
         try:
             result = load_police_uk_month(
@@ -300,7 +311,7 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: Arc
         except PoliceUkParseError as exc:
             raise _failed(month, force, got.location, _rejection(exc),
                           _kept(warehouse, force, month, landing) + "; the file is quarantined under "
-                          f"{warehouse.quarantine}") from None
+                          f"{warehouse.quarantine}", refused_from={got.url: got.validator}) from None
         os.replace(got.path, landing)  # accepted: now it is the kept copy
         return result
     finally:
@@ -325,6 +336,7 @@ class MonthOutcome:
     results: dict[str, LoadResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     refused: bool = False  # a problem other than a file that could not be fetched (ForceMonthFailed.unreachable)
+    refused_from: dict[str, dict] = field(default_factory=dict)  # {archive URL: version} its files were refused from
 
     @property
     def rows(self) -> int:
@@ -384,6 +396,7 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
     except ForceMonthFailed as exc:
         outcome.problems.append(str(exc))
         outcome.refused |= not exc.unreachable
+        outcome.refused_from.update(exc.refused_from)
         context.log.error(str(exc))
         return
     except Exception as exc:  # noqa: BLE001 - an unexpected error fails this month, not the others
@@ -395,6 +408,8 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
                               _kept(warehouse, force, month, None)))
         outcome.problems.append(message)
         outcome.refused = True
+        if isinstance(item, ArchiveFile):
+            outcome.refused_from[item.url] = item.validator
         context.log.error(message)
         return
     outcome.results[force] = result
@@ -442,9 +457,9 @@ def retry_note(failed: list[str], unreachable: list[str]) -> str:
         parts.append(f"{', '.join(unreachable)} could not be fetched: asked for again at the live schedule's next "
                      "daily check;")
     if refused:
-        parts.append(f"{', '.join(refused)} refused: asked for again from police.uk's next archive when it is "
-                     f"published, or on the {RETRY_FAILED_DAY}th, or launch the partition from the UI once it is "
-                     "put right;")
+        parts.append(f"{', '.join(refused)} refused: asked for again once police.uk replaces the archive (the live "
+                     "schedule asks daily) or publishes a newer one, or on the "
+                     f"{RETRY_FAILED_DAY}th, or launch the partition from the UI once it is put right;")
     return " ".join(parts)
 
 
@@ -492,6 +507,7 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
         loaded: list[str] = []
         failed: dict[str, list[str]] = {}
         unreachable: list[str] = []  # failed months whose every problem was a file that could not be fetched
+        refused_from: dict[str, dict] = {}  # {archive URL: {its version..., "months": [refused from it]}}
         not_published: list[str] = []
         connection = RunConnection(warehouse.warehouse)
         # live: a file the download step did not leave (a retried load step) comes from the archive it would have
@@ -518,6 +534,8 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                     failed[month] = outcome.problems
                     if not outcome.refused:
                         unreachable.append(month)
+                    for url, version in outcome.refused_from.items():
+                        refused_from.setdefault(url, {**version, "months": []})["months"].append(month)
                     if outcome.results:
                         context.log.warning(f"{month}: not materialized: "
                                             f"{', '.join(outcome.results)} loaded, but not every force did")
@@ -536,6 +554,7 @@ def build_police_uk_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
                 # the schedule reads these tags on the month's last failed run (months_to_retry)
                 context.instance.add_run_tags(context.run_id, {
                     RETRY_TAG: ",".join(unreachable) or "-",
+                    REFUSED_TAG: json.dumps(refused_from, sort_keys=True),
                     **({LATEST_TAG: publication.latest} if publication is not None else {})})
                 retry = retry_note(list(failed), unreachable)
             raise dg.Failure(
@@ -588,6 +607,10 @@ RETRY_FAILED_DAY = 20  # the day of the month a live tick asks again for every f
 # on a failed live run: the months of the run whose every problem was a file that could not be fetched ("-": none)
 RETRY_TAG = "cohesion/police_uk_unreachable_months"
 LATEST_TAG = "cohesion/police_uk_latest_published"  # on a failed live run: the newest archive police.uk had then
+# on a failed live run: JSON {archive URL: {"etag", "last_modified", "content_length" (those sent), "months": [...]}},
+# the archives files were refused from, as they were then; a tick asks (HEAD) whether police.uk has replaced one
+REFUSED_TAG = "cohesion/police_uk_refused_archives"
+HEADS_PER_TICK = 8  # archives a tick asks about at most (each a HEAD of two quick tries); the rest wait a day
 RUNS_LOOKED_AT = 200  # failed runs a tick reads for RETRY_TAG, newest first
 
 
@@ -601,14 +624,51 @@ def _run_covers(run: dg.DagsterRun, key: str) -> bool:
     return tags.get("dagster/partition") == key
 
 
-def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) -> set[str]:
+def _refused_archives(run: dg.DagsterRun) -> dict[str, dict]:
+    try:
+        archives = json.loads(run.tags.get(REFUSED_TAG) or "{}")
+    except ValueError:
+        return {}
+    return archives if isinstance(archives, dict) else {}
+
+
+class ArchiveCheck:
+    """Whether an archive a month was refused from has been replaced since (``archive_replaced``: one HEAD), asked
+    once per archive in a tick and for at most ``limit`` archives (a tick has a time limit; the rest wait a day)."""
+
+    def __init__(self, replaced=archive_replaced, limit: int = HEADS_PER_TICK):
+        self.replaced, self.limit = replaced, limit
+        self.answers: dict[str, bool | None] = {}
+
+    def __call__(self, url: str, version: dict) -> bool | None:
+        if url not in self.answers:
+            if len(self.answers) >= self.limit:
+                return None
+            try:
+                self.answers[url] = self.replaced(url, {k: v for k, v in version.items() if k != "months"})
+            except Exception:  # noqa: BLE001 - a tick never fails on this question: the month waits, as before
+                self.answers[url] = None
+        return self.answers[url]
+
+    def summary(self) -> str:
+        """`` (asked police.uk whether it replaced 2024-04.zip: no)`` for the tick's skip message; empty if none."""
+        words = {True: "yes", False: "no", None: "cannot tell"}
+        asked = [f"{url.rstrip('/').rsplit('/', 1)[-1]}: {words[answer]}" for url, answer in self.answers.items()]
+        return f" (asked police.uk whether it replaced {', '.join(asked)})" if asked else ""
+
+
+def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str,
+                    replaced: ArchiveCheck | None = None) -> set[str]:
     """Of ``keys`` (failed partitions), those to ask for again now, as their last failed live run says:
     - its file could not be fetched (RETRY_TAG: a police.uk outage, a timeout, a full disk): such a failure
       usually passes, so at the next tick instead of the 20th;
     - its file was refused and police.uk has published a newer archive than it had then (LATEST_TAG older than
       ``latest``): the month is taken from the newest archive (archive_plan), which holds police.uk's latest
-      vintage of it, so that a month police.uk put right is in within a day, not only on the 20th.
-    A month whose last failed run left no tags (a run killed, or from before these tags) waits for the 20th."""
+      vintage of it, so that a month police.uk put right is in within a day, not only on the 20th;
+    - its file was refused and police.uk has since replaced an archive it was refused from under the same name
+      (REFUSED_TAG: its ETag, Last-Modified or size differ now; ``replaced`` asks, one HEAD per archive).
+    A month whose last failed run left no tags (a run killed, or from before these tags) waits for the 20th, as does
+    one whose archives cannot be asked about (no such header, or the HEAD failed)."""
     wanted, decided, again = set(keys), set(), set()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=RUNS_LOOKED_AT)
     for run in runs:  # newest first
@@ -617,9 +677,12 @@ def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) 
             continue
         named = set(run.tags.get(RETRY_TAG, "").split(","))
         newer_archive = RETRY_TAG in run.tags and run.tags.get(LATEST_TAG, latest) < latest
+        archives = _refused_archives(run) if replaced is not None else {}
         for key in covered:
             decided.add(key)
-            if key[:7] in named or newer_archive:
+            if key[:7] in named or newer_archive or any(
+                    key[:7] in version.get("months", ()) and replaced(url, version)
+                    for url, version in archives.items() if isinstance(version, dict)):
                 again.add(key)
         if decided == wanted:
             break
@@ -627,19 +690,20 @@ def months_to_retry(instance: dg.DagsterInstance, keys: list[str], latest: str) 
 
 
 def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition,
-                      publication: Publication, retry_failed: bool = True) -> list[tuple[str, str]]:
+                      publication: Publication, retry_failed: bool = True,
+                      replaced: ArchiveCheck | None = None) -> list[tuple[str, str]]:
     """The partition ranges (first, last key) a live schedule tick should run: every published month
     (up to ``publication.latest``) not yet materialized, failed months to ask for again now (``months_to_retry``:
-    unreachable, or refused before a newer archive was out), and with ``retry_failed`` every month whose last attempt
-    failed; months in progress are left to their run. Consecutive months make one range (one run, single-run
-    backfill)."""
+    unreachable, or refused before a newer archive was out or before its archive was replaced), and with
+    ``retry_failed`` every month whose last attempt failed; months in progress are left to their run. Consecutive
+    months make one range (one run, single-run backfill)."""
     keys = [k for k in partitions_def.get_partition_keys() if publication.is_published(k[:7])]
     if not keys:
         return []
     status = instance.get_status_by_partition(ASSET_KEY, keys, partitions_def) or {}
     failed = [k for k in keys if status.get(k) == dg.AssetPartitionStatus.FAILED]
-    again = set(failed) if retry_failed else months_to_retry(instance, failed, publication.latest) if failed \
-        else set()
+    again = set(failed) if retry_failed else months_to_retry(instance, failed, publication.latest, replaced) \
+        if failed else set()
     wanted = [status.get(k) is None or k in again for k in keys]
     ranges: list[tuple[str, str]] = []
     for index, key in enumerate(keys):
@@ -653,8 +717,8 @@ def months_to_request(instance: dg.DagsterInstance, partitions_def: dg.Partition
 
 
 def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.PartitionsDefinition, tick: str,
-                          publication: Publication | None = None,
-                          retry_failed: bool = True) -> list[dg.RunRequest] | dg.SkipReason:
+                          publication: Publication | None = None, retry_failed: bool = True,
+                          replaced: ArchiveCheck | None = None) -> list[dg.RunRequest] | dg.SkipReason:
     """What the live police.uk schedule asks for at a tick: ask police.uk what is published, then one run
     per range of ``months_to_request``. Never raises: a failed check is a skip, tried again next tick."""
     if publication is None:
@@ -663,14 +727,16 @@ def schedule_run_requests(instance: dg.DagsterInstance, partitions_def: dg.Parti
         except (FetchError, SourceFormatError) as exc:
             return dg.SkipReason(f"could not check which police.uk months are published: {_one_line(exc)}; "
                                  "trying again at the next tick")
-    ranges = months_to_request(instance, partitions_def, publication, retry_failed)
+    replaced = ArchiveCheck() if replaced is None else replaced
+    ranges = months_to_request(instance, partitions_def, publication, retry_failed, replaced)
     if not ranges:
         if retry_failed:
             return dg.SkipReason(f"every published police.uk month is loaded (latest published: "
                                  f"{publication.latest})")
         return dg.SkipReason(f"no new police.uk month (latest published: {publication.latest}); months whose "
-                             f"file was refused are asked for again from the next archive police.uk publishes, or on the "
-                             f"{RETRY_FAILED_DAY}th")
+                             "file was refused are asked for again once police.uk replaces the archive they were "
+                             f"refused from or publishes a newer one, or on the {RETRY_FAILED_DAY}th"
+                             f"{replaced.summary()}")
     return [
         dg.RunRequest(
             run_key=f"police_uk-{first[:7]}-{last[:7]}-at-{tick}",

@@ -227,6 +227,10 @@ class HttpClient:
             conditional["If-Modified-Since"] = last_modified
         return self.request("GET", url, params=params, headers=conditional)
 
+    def head(self, url: str, headers: Mapping | None = None) -> Fetched:
+        """HEAD: the headers a GET would bring (ETag, Last-Modified, Content-Length), no body; retried like a GET."""
+        return self.request("HEAD", url, headers=headers)
+
     def post(self, url: str, data: Mapping | str | None = None, headers: Mapping | None = None) -> Fetched:
         return self.request("POST", url, data=data, headers=headers)
 
@@ -329,7 +333,7 @@ class HttpClient:
                     full_url = response.url or url
                     expected = response.headers.get("Content-Length")
                     encoded = response.headers.get("Content-Encoding")
-                    if expected and not encoded and expected.isdigit() and int(expected) != size:
+                    if method != "HEAD" and expected and not encoded and expected.isdigit() and int(expected) != size:
                         last_reason = f"truncated body: {size} of {expected} bytes"
                         last_status = response.status_code
                     elif response.status_code in RETRY_STATUSES:

@@ -534,10 +534,36 @@ class ArchiveFile:
     neighbour_sizes: dict[str, int] = field(default_factory=dict)  # {YYYY-MM: bytes}, this month excluded
     etag: str | None = None
     last_modified: str | None = None
+    validator: dict[str, str] = field(default_factory=dict)  # the archive's version (archive_validator)
 
     @property
     def location(self) -> str:
         return f"{self.url}#{self.member}"
+
+
+VALIDATOR_HEADERS = {"etag": "etag", "last_modified": "last-modified", "content_length": "content-length"}
+
+
+def archive_validator(headers) -> dict[str, str]:
+    """What tells one version of an archive from another, as the server sent it: its ETag, Last-Modified and
+    Content-Length (whichever of them came). A HEAD gives the same headers as the GET, without the gigabyte."""
+    sent = {str(name).lower(): value for name, value in dict(headers or {}).items()}
+    return {key: str(sent[name]) for key, name in VALIDATOR_HEADERS.items() if sent.get(name)}
+
+
+def archive_replaced(url: str, recorded: dict[str, str], *, client: HttpClient | None = None) -> bool | None:
+    """Whether the archive at ``url`` is no longer the version ``recorded`` (``archive_validator`` of the response
+    it was refused from), asked with one HEAD request: True if any header both name differs, False if all are the
+    same, None when it cannot be told (no header in common, or the HEAD failed)."""
+    client = client or discovery_client()
+    try:
+        now = archive_validator(client.head(url).headers)
+    except FetchError:
+        return None
+    common = [key for key in recorded if key in now]
+    if not common:
+        return None
+    return any(now[key] != recorded[key] for key in common)
 
 
 def _force_month_sizes(infos: Iterable[zipfile.ZipInfo], force_id: str) -> dict[str, int]:
@@ -699,7 +725,7 @@ def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *,
     own = sizes.pop(month, None)
     return ArchiveFile(path=path, url=fetched.url, member=member, size=own if own is not None else len(data),
                        sha256=sha256_chunks([data]), neighbour_sizes=sizes, etag=fetched.etag,
-                       last_modified=fetched.last_modified)
+                       last_modified=fetched.last_modified, validator=archive_validator(fetched.headers))
 
 
 def fetch_street_month(force_id: str, month: str, dest_dir: Path, *,
@@ -751,6 +777,8 @@ __all__ = [
     "CATEGORY_TO_CRIME_TYPE",
     "Publication",
     "archive_index",
+    "archive_replaced",
+    "archive_validator",
     "crimes_street_dates",
     "discovery_client",
     "fetch_archive_file",
