@@ -443,6 +443,12 @@ def main() -> int:
             print(f"   {args.readers} readers of the published copy and the live warehouse started", flush=True)
         print(f"3. the stand-in serves the whole {MONTH}.zip", flush=True)
         launched = launch_tick(instance, police_uk_monthly_partitions, live)
+        if args.fault_first:
+            # an ordinary day's tick asks again for a refused month only if its archive was replaced
+            heads = server.count("HEAD", f"/data/archive/{MONTH}.zip")
+            print(f"   asked for again: the tick asked the stand-in whether {MONTH}.zip was replaced ({heads} HEAD)")
+            if not heads:
+                problems.append(f"the tick asked for the refused {MONTH} without asking whether its archive changed")
         killer = Killer(instance, launched, args.kill_builds, args.seed) if args.kill_builds else None
         runs = wait_for_runs(instance, launched, args.timeout, killer=killer)
         if killer is not None:

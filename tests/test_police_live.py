@@ -17,12 +17,14 @@ import pytest
 
 from orchestration.defs.police_uk import (
     ASSET_KEY,
+    ArchiveCheck,
     LATEST_TAG,
     REFUSED_TAG,
     RETRY_TAG,
     build_police_uk_asset,
     monthly_partitions,
     months_to_request,
+    months_to_retry,
     police_uk_monthly_partitions,
 )
 from orchestration.defs.resources import WarehouseResource
@@ -681,3 +683,27 @@ def test_a_refused_archive_police_uk_replaces_under_the_same_name_is_asked_for_a
         assert api.archive_replaced(police.url(path), {"etag": '"v2"'}) is False
         assert api.archive_replaced(police.url(path), {"etag": '"v1"'}) is True
         assert api.archive_replaced(police.url(path), {"x": "y"}) is None
+
+
+def test_a_refused_archive_behind_a_redirect_is_asked_about_at_the_address_asked_for(police, live, monkeypatch):
+    """An archive served by a redirect to a signed address that expires: the tag keeps the address the run
+    asked for, which the next HEAD follows to wherever it points then."""
+    police.publish("2024-06")
+    bad = archive("2024-06", {"2024-06": cut(csv_bytes("2024-06"), 0.5)})
+    for method in ("GET", "HEAD"):
+        police.route(method, "/data/archive/2024-06.zip", Reply(302, headers={"Location": "/store/2024-06.zip?sig=1"}))
+        police.route(method, "/store/2024-06.zip", Reply(200, body=bad, content_type="application/zip",
+                                                          headers={"ETag": '"b1"'}))
+    with dg.instance_for_test() as instance:
+        refused = run(instance, live, "2024-06", "2024-06")
+        assert not refused.success and "2024-06 refused" in failure(refused)
+        asked = police.url("/data/archive/2024-06.zip")
+        assert json.loads(instance.get_run_by_id(refused.run_id).tags[REFUSED_TAG]) == {asked: {
+            "etag": '"b1"', "content_length": str(len(bad)), "months": ["2024-06"]}}
+        check = ArchiveCheck()
+        assert months_to_retry(instance, ["2024-06-01"], "2024-06", check) == set()
+        assert check.answers == {asked: False}
+        police.route("HEAD", "/store/2024-06.zip", Reply(200, content_type="application/zip", headers={"ETag": '"b2"'}))
+        check = ArchiveCheck()
+        assert months_to_retry(instance, ["2024-06-01"], "2024-06", check) == {"2024-06-01"}
+        assert check.summary() == " (asked police.uk whether it replaced 2024-06.zip: yes)"

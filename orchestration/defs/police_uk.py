@@ -44,8 +44,8 @@ from orchestration.lib.sources.police_uk_api import (
     Publication,
     archive_plan,
     archive_replaced,
-    archive_url,
     archive_validator,
+    archive_zip_url,
     fetch_archive_file,
     make_client,
     published_months,
@@ -214,7 +214,7 @@ def _fetch(month: str, force: str, dest: Path, cache: MonthArchiveCache,
                           unreachable=isinstance(exc, FetchError),
                           refused_from={cache.url: archive_validator(cache.fetched.headers)} if came else {})
     except OSError as exc:  # the disk, not the source: full, or the folder not writable
-        url = f"{archive_url().rstrip('/')}/{archive_month or month}.zip"
+        url = archive_zip_url(archive_month or month)
         return NotFetched(url, f"{url}: {exc}", f"could not write the download under {dest.parent}: {exc}",
                           unreachable=True)
 
@@ -311,7 +311,7 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: Arc
         except PoliceUkParseError as exc:
             raise _failed(month, force, got.location, _rejection(exc),
                           _kept(warehouse, force, month, landing) + "; the file is quarantined under "
-                          f"{warehouse.quarantine}", refused_from={got.url: got.validator}) from None
+                          f"{warehouse.quarantine}", refused_from={got.requested or got.url: got.validator}) from None
         os.replace(got.path, landing)  # accepted: now it is the kept copy
         return result
     finally:
@@ -409,7 +409,7 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
         outcome.problems.append(message)
         outcome.refused = True
         if isinstance(item, ArchiveFile):
-            outcome.refused_from[item.url] = item.validator
+            outcome.refused_from[item.requested or item.url] = item.validator
         context.log.error(message)
         return
     outcome.results[force] = result

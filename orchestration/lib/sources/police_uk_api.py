@@ -112,6 +112,11 @@ def archive_url() -> str:
     return base_url(ARCHIVE_URL_ENV, ARCHIVE_URL_DEFAULT)
 
 
+def archive_zip_url(archive_month: str, archive: str | None = None) -> str:
+    """``{archive}/YYYY-MM.zip``: the address asked for (the server may redirect it)."""
+    return f"{(archive or archive_url()).rstrip('/')}/{archive_month}.zip"
+
+
 def make_client(**kwargs) -> HttpClient:
     """The HttpClient these functions use unless given one (tests pass ``sleep=lambda s: None``)."""
     return HttpClient(SOURCE, **kwargs)
@@ -527,7 +532,7 @@ class ArchiveFile:
     """
 
     path: Path
-    url: str  # the archive's URL
+    url: str  # the archive's URL (after any redirect)
     member: str  # the member's name inside the zip
     size: int  # bytes extracted
     sha256: str
@@ -535,6 +540,7 @@ class ArchiveFile:
     etag: str | None = None
     last_modified: str | None = None
     validator: dict[str, str] = field(default_factory=dict)  # the archive's version (archive_validator)
+    requested: str = ""  # the archive's address as asked for (archive_zip_url), which a redirect may not keep
 
     @property
     def location(self) -> str:
@@ -583,7 +589,7 @@ def _fetch_archive_member(month: str, force_id: str, dest_dir: Path, *,
     _check_force(force_id)
     archive_month = archive_month or month
     _check_month(archive_month)
-    url = f"{(archive or archive_url()).rstrip('/')}/{archive_month}.zip"
+    url = archive_zip_url(archive_month, archive)
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(client, MonthArchiveCache):
@@ -725,7 +731,8 @@ def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *,
     own = sizes.pop(month, None)
     return ArchiveFile(path=path, url=fetched.url, member=member, size=own if own is not None else len(data),
                        sha256=sha256_chunks([data]), neighbour_sizes=sizes, etag=fetched.etag,
-                       last_modified=fetched.last_modified, validator=archive_validator(fetched.headers))
+                       last_modified=fetched.last_modified, validator=archive_validator(fetched.headers),
+                       requested=archive_zip_url(archive_month or month, archive))
 
 
 def fetch_street_month(force_id: str, month: str, dest_dir: Path, *,
@@ -779,6 +786,7 @@ __all__ = [
     "archive_index",
     "archive_replaced",
     "archive_validator",
+    "archive_zip_url",
     "crimes_street_dates",
     "discovery_client",
     "fetch_archive_file",
