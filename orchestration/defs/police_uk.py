@@ -311,7 +311,7 @@ def _load_live(force: str, month: str, warehouse: WarehouseResource, staged: Arc
         except PoliceUkParseError as exc:
             raise _failed(month, force, got.location, _rejection(exc),
                           _kept(warehouse, force, month, landing) + "; the file is quarantined under "
-                          f"{warehouse.quarantine}", refused_from={got.requested or got.url: got.validator}) from None
+                          f"{warehouse.quarantine}", refused_from={got.requested: got.validator}) from None
         os.replace(got.path, landing)  # accepted: now it is the kept copy
         return result
     finally:
@@ -409,7 +409,7 @@ def _load_force(context, month: str, force: str, item, warehouse: WarehouseResou
         outcome.problems.append(message)
         outcome.refused = True
         if isinstance(item, ArchiveFile):
-            outcome.refused_from[item.requested or item.url] = item.validator
+            outcome.refused_from[item.requested] = item.validator
         context.log.error(message)
         return
     outcome.results[force] = result
@@ -636,8 +636,8 @@ class ArchiveCheck:
     """Whether an archive a month was refused from has been replaced since (``archive_replaced``: one HEAD), asked
     once per archive in a tick and for at most ``limit`` archives (a tick has a time limit; the rest wait a day)."""
 
-    def __init__(self, replaced=archive_replaced, limit: int = HEADS_PER_TICK):
-        self.replaced, self.limit = replaced, limit
+    def __init__(self, limit: int = HEADS_PER_TICK):
+        self.limit = limit
         self.answers: dict[str, bool | None] = {}
 
     def __call__(self, url: str, version: dict) -> bool | None:
@@ -645,7 +645,7 @@ class ArchiveCheck:
             if len(self.answers) >= self.limit:
                 return None
             try:
-                self.answers[url] = self.replaced(url, {k: v for k, v in version.items() if k != "months"})
+                self.answers[url] = archive_replaced(url, {k: v for k, v in version.items() if k != "months"})
             except Exception:  # noqa: BLE001 - a tick never fails on this question: the month waits, as before
                 self.answers[url] = None
         return self.answers[url]

@@ -533,18 +533,24 @@ class ArchiveFile:
 
     path: Path
     url: str  # the archive's URL (after any redirect)
+    requested: str  # the archive's address as asked for (archive_zip_url), which a redirect may not keep
     member: str  # the member's name inside the zip
     size: int  # bytes extracted
     sha256: str
     neighbour_sizes: dict[str, int] = field(default_factory=dict)  # {YYYY-MM: bytes}, this month excluded
-    etag: str | None = None
-    last_modified: str | None = None
     validator: dict[str, str] = field(default_factory=dict)  # the archive's version (archive_validator)
-    requested: str = ""  # the archive's address as asked for (archive_zip_url), which a redirect may not keep
 
     @property
     def location(self) -> str:
         return f"{self.url}#{self.member}"
+
+    @property
+    def etag(self) -> str | None:
+        return self.validator.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.validator.get("last_modified")
 
 
 VALIDATOR_HEADERS = {"etag": "etag", "last_modified": "last-modified", "content_length": "content-length"}
@@ -729,10 +735,9 @@ def fetch_archive_file(month: str, force_id: str, dest_dir: Path, *,
                                                        archive_month=archive_month)
     member = archive_member(month, force_id)
     own = sizes.pop(month, None)
-    return ArchiveFile(path=path, url=fetched.url, member=member, size=own if own is not None else len(data),
-                       sha256=sha256_chunks([data]), neighbour_sizes=sizes, etag=fetched.etag,
-                       last_modified=fetched.last_modified, validator=archive_validator(fetched.headers),
-                       requested=archive_zip_url(archive_month or month, archive))
+    return ArchiveFile(path=path, url=fetched.url, requested=archive_zip_url(archive_month or month, archive),
+                       member=member, size=own if own is not None else len(data), sha256=sha256_chunks([data]),
+                       neighbour_sizes=sizes, validator=archive_validator(fetched.headers))
 
 
 def fetch_street_month(force_id: str, month: str, dest_dir: Path, *,
